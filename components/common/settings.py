@@ -1,0 +1,62 @@
+"""One typed settings object, read from the environment once and passed down."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from components.common.specs import get_spec
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where data comes from and where runs, metrics and models go.
+
+    Every field has a default that works on a fresh clone: the bundled dataset,
+    MLflow on SQLite and a local model store, all under the repository root.
+    """
+
+    dataset: str
+    data_uri: str
+    mlflow_tracking_uri: str
+    mlflow_experiment: str
+    model_store_uri: str
+    model_name: str
+    pipeline_root: str
+    epochs: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        dataset = env.get("DATASET", "modeldata_taxi")
+        spec = get_spec(dataset)
+        default_data = spec.default_data_uri or ""
+        data_uri = env.get("DATA_URI") or str(PROJECT_ROOT / default_data)
+        epochs = env.get("EPOCHS", "20")
+        if not epochs.isdigit() or int(epochs) < 1:
+            raise ValueError(f"EPOCHS must be a positive integer, got {epochs!r}")
+        return cls(
+            dataset=dataset,
+            data_uri=_absolute_unless_remote(data_uri),
+            mlflow_tracking_uri=env.get(
+                "MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
+            ),
+            mlflow_experiment=env.get("MLFLOW_EXPERIMENT", f"{dataset}-training"),
+            model_store_uri=_absolute_unless_remote(
+                env.get("MODEL_STORE_URI", str(PROJECT_ROOT / "mlruns" / "model-store"))
+            ),
+            model_name=env.get("MODEL_NAME", f"{dataset}-classifier"),
+            pipeline_root=env.get("PIPELINE_ROOT", str(PROJECT_ROOT / "build" / "kfp-local")),
+            epochs=int(epochs),
+        )
+
+
+def _absolute_unless_remote(uri: str) -> str:
+    """Local paths become absolute so that every pipeline step, whatever its cwd, sees the same file."""
+    if "://" in uri:
+        return uri
+    return str(Path(uri).expanduser().resolve())

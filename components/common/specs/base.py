@@ -1,0 +1,186 @@
+"""The one description of a dataset that every pipeline step reads.
+
+A spec names the raw columns (in file order) with their types and data
+expectations, how the label is derived, the role each feature plays in the
+transform, the columns to slice evaluation by, and the default gate thresholds.
+Validation, transform, training, evaluation and serving all build from it, so
+they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping, Union
+
+RawType = Literal["float", "int", "string"]
+Severity = Literal["critical", "warning"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A raw column and what good data looks like in it.
+
+    `max_null_fraction` of 1.0 accepts a column that is entirely empty.
+    `allowed_values` (strings) are expected in at least `allowed_mostly` of
+    the non-null rows; the rest count as unseen categories.
+    """
+
+    name: str
+    dtype: RawType
+    max_null_fraction: float = 0.0
+    min_value: float | None = None
+    max_value: float | None = None
+    range_mostly: float = 1.0
+    allowed_values: tuple[str, ...] | None = None
+    allowed_mostly: float = 1.0
+    severity: Severity = "critical"
+
+
+@dataclass(frozen=True)
+class Numeric:
+    """Z-score scaled number; missing values become the default before scaling.
+
+    `log` applies log1p first, for long-tailed amounts such as fares or distances.
+    """
+
+    column: str
+    default: float = 0.0
+    log: bool = False
+    kind: Literal["numeric"] = "numeric"
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """Integer id from a vocabulary computed on the training split.
+
+    Values outside the `top_k` most frequent, and values never seen, share
+    `oov_buckets` out-of-vocabulary ids. Integer columns (an hour, an area code)
+    work too: their values are treated as names.
+    """
+
+    column: str
+    top_k: int | None = None
+    oov_buckets: int = 1
+    kind: Literal["categorical"] = "categorical"
+
+
+@dataclass(frozen=True)
+class Bucketized:
+    """Quantile bucket id of a number (quantiles from the training split)."""
+
+    column: str
+    num_buckets: int
+    default: float = 0.0
+    kind: Literal["bucketized"] = "bucketized"
+
+
+@dataclass(frozen=True)
+class TimestampParts:
+    """Hour of day, day of week and month of a Unix timestamp in seconds (UTC)."""
+
+    column: str
+    parts: tuple[Literal["hour", "weekday", "month"], ...] = ("hour", "weekday", "month")
+    kind: Literal["timestamp"] = "timestamp"
+
+
+@dataclass(frozen=True)
+class LatLongCross:
+    """Grid cell of a latitude/longitude pair: each bucketized, then crossed.
+
+    A row with either coordinate missing falls into one extra cell of its own.
+    """
+
+    name: str
+    latitude: str
+    longitude: str
+    num_buckets: int = 10
+    kind: Literal["latlong"] = "latlong"
+
+
+Feature = Union[Numeric, Categorical, Bucketized, TimestampParts, LatLongCross]
+
+# Takes and returns TensorFlow tensors; typed loosely so that reading a spec does not import TensorFlow.
+LabelFn = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Label:
+    """How the binary label is derived from raw columns.
+
+    `derive` takes dense raw tensors (missing numbers are NaN, missing strings
+    are empty) of its `source_columns` and returns 0/1 as int64. The
+    `outcome_columns` record the outcome itself and can never be features.
+    """
+
+    name: str
+    source_columns: tuple[str, ...]
+    outcome_columns: tuple[str, ...]
+    derive: LabelFn
+    description: str
+
+
+@dataclass(frozen=True)
+class GateThresholds:
+    """Absolute floors (and a log-loss ceiling) a candidate model must meet to be blessed."""
+
+    min_roc_auc: float
+    min_accuracy: float
+    max_log_loss: float
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    label: Label
+    features: tuple[Feature, ...]
+    slice_columns: tuple[str, ...]
+    min_rows: int
+    thresholds: GateThresholds
+    default_data_uri: str | None = None
+    max_rows: int | None = None
+    eval_fraction: float = 0.2
+    _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_name = {column.name: column for column in self.columns}
+        if len(by_name) != len(self.columns):
+            raise ValueError(f"spec {self.name}: duplicate column names")
+        object.__setattr__(self, "_by_name", by_name)
+        for name in (*self.label.source_columns, *self.slice_columns, *self.feature_columns):
+            if name not in by_name:
+                raise ValueError(f"spec {self.name}: {name!r} is not a declared column")
+        if not set(self.label.outcome_columns) <= set(self.label.source_columns):
+            raise ValueError(f"spec {self.name}: outcome columns must be label source columns")
+        leaked = set(self.label.outcome_columns) & set(self.feature_columns)
+        if leaked:
+            raise ValueError(
+                f"spec {self.name}: outcome column(s) {sorted(leaked)} must never be features"
+            )
+        if not 0.0 < self.eval_fraction < 1.0:
+            raise ValueError(f"spec {self.name}: eval_fraction must be in (0, 1)")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def column(self, name: str) -> Column:
+        return self._by_name[name]
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """Raw columns that feed at least one feature, in file order."""
+        used: set[str] = set()
+        for feature in self.features:
+            if isinstance(feature, LatLongCross):
+                used.update((feature.latitude, feature.longitude))
+            else:
+                used.add(feature.column)
+        return [name for name in self.column_names if name in used]
+
+    @property
+    def transform_input_columns(self) -> list[str]:
+        """Raw columns tf.Transform reads: the features' and the label's, in file order."""
+        needed = set(self.feature_columns) | set(self.label.source_columns)
+        return [name for name in self.column_names if name in needed]

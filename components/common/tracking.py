@@ -1,0 +1,68 @@
+"""MLflow helpers: one MLflow run per pipeline run, one nested run per step.
+
+The validate step opens the pipeline's run (`start_pipeline_run`) and passes its
+id on; every step then logs inside `step_run`, a child of that run. A step that
+raises marks the pipeline's run FAILED; the step that ends the pipeline marks it
+FINISHED (`finish_pipeline_run`).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Mapping
+
+import mlflow
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+PIPELINE_JOB_TAG = "kfp.pipeline_job_name"
+DATASET_TAG = "dataset"
+
+
+def client(tracking_uri: str) -> MlflowClient:
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def start_pipeline_run(
+    tracking_uri: str,
+    experiment: str,
+    pipeline_job_name: str,
+    params: Mapping[str, object],
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """Create the MLflow run that stands for one pipeline run; returns its id."""
+    mlflow_client = client(tracking_uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else mlflow_client.create_experiment(experiment)
+    run = mlflow_client.create_run(
+        experiment_id,
+        run_name=pipeline_job_name,
+        tags={PIPELINE_JOB_TAG: pipeline_job_name, **(tags or {})},
+    )
+    for key, value in params.items():
+        mlflow_client.log_param(run.info.run_id, key, value)
+    return run.info.run_id
+
+
+@contextmanager
+def step_run(tracking_uri: str, pipeline_run_id: str, step: str) -> Iterator[mlflow.ActiveRun]:
+    """A nested MLflow run for one step; an exception fails the step's and the pipeline's run."""
+    mlflow_client = client(tracking_uri)
+    parent = mlflow_client.get_run(pipeline_run_id)
+    try:
+        with mlflow.start_run(
+            run_name=step,
+            experiment_id=parent.info.experiment_id,
+            parent_run_id=pipeline_run_id,
+            tags={"step": step},
+        ) as active:
+            yield active
+    except BaseException:
+        mlflow_client.set_terminated(pipeline_run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+
+
+def finish_pipeline_run(tracking_uri: str, pipeline_run_id: str) -> None:
+    client(tracking_uri).set_terminated(pipeline_run_id, RunStatus.to_string(RunStatus.FINISHED))
