@@ -26,6 +26,7 @@ class Settings:
     mlflow_experiment: str
     model_store_uri: str
     model_name: str
+    s3_endpoint_url: str
     pipeline_root: str
     epochs: int
 
@@ -50,6 +51,7 @@ class Settings:
                 env.get("MODEL_STORE_URI", str(PROJECT_ROOT / "mlruns" / "model-store"))
             ),
             model_name=env.get("MODEL_NAME", f"{dataset}-classifier"),
+            s3_endpoint_url=env.get("MLFLOW_S3_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL", "")),
             pipeline_root=env.get("PIPELINE_ROOT", str(PROJECT_ROOT / "build" / "kfp-local")),
             epochs=int(epochs),
         )

@@ -9,6 +9,7 @@ FINISHED (`finish_pipeline_run`).
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator, Mapping
 
 import mlflow
@@ -17,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 PIPELINE_JOB_TAG = "kfp.pipeline_job_name"
 DATASET_TAG = "dataset"
+ERROR_TAG = "error"
 
 
 def client(tracking_uri: str) -> MlflowClient:
@@ -35,7 +37,11 @@ def start_pipeline_run(
     """Create the MLflow run that stands for one pipeline run; returns its id."""
     mlflow_client = client(tracking_uri)
     found = mlflow_client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else mlflow_client.create_experiment(experiment)
+    experiment_id = (
+        found.experiment_id
+        if found
+        else mlflow_client.create_experiment(experiment, artifact_location=_artifact_location(tracking_uri, experiment))
+    )
     run = mlflow_client.create_run(
         experiment_id,
         run_name=pipeline_job_name,
@@ -44,6 +50,19 @@ def start_pipeline_run(
     for key, value in params.items():
         mlflow_client.log_param(run.info.run_id, key, value)
     return run.info.run_id
+
+
+def _artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """Next to a SQLite store, artifacts go in an absolute folder beside the database.
+
+    MLflow's own default there is "./mlruns" relative to the working directory,
+    which differs between pipeline steps. A tracking server decides for itself (None).
+    """
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    database = Path(tracking_uri[len(prefix) :])
+    return (database.parent / "artifacts" / experiment).resolve().as_uri()
 
 
 @contextmanager
@@ -59,7 +78,10 @@ def step_run(tracking_uri: str, pipeline_run_id: str, step: str) -> Iterator[mlf
             tags={"step": step},
         ) as active:
             yield active
-    except BaseException:
+    except BaseException as error:
+        # The error, on the pipeline's run, tells a user in the MLflow UI why it failed.
+        message = f"{step}: {error}"[:4000]
+        mlflow_client.set_tag(pipeline_run_id, ERROR_TAG, message)
         mlflow_client.set_terminated(pipeline_run_id, RunStatus.to_string(RunStatus.FAILED))
         raise
 

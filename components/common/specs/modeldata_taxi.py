@@ -55,6 +55,7 @@ SPEC = DatasetSpec(
     ),
     slice_columns=("company", "local"),
     min_rows=1000,
-    thresholds=GateThresholds(min_roc_auc=0.6, min_accuracy=0.9, max_log_loss=0.35),
+    # A gradient-boosted tree reaches ROC AUC 0.60 on this data (distance alone: 0.55); most trips tip (92%).
+    thresholds=GateThresholds(min_roc_auc=0.56, min_accuracy=0.9, max_log_loss=0.3),
     default_data_uri="data/modeldata_taxi.csv",
 )

@@ -1,0 +1,36 @@
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Input, Model
+
+from components.common.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def push(
+    model: Input[Model],
+    model_store_uri: str,
+    model_name: str,
+    mlflow_tracking_uri: str,
+    mlflow_run_id: str,
+    s3_endpoint_url: str,
+) -> NamedTuple("PushOutputs", [("model_version", str), ("store_uri", str)]):
+    """Copy the blessed SavedModel to the model store and make it the registry's champion.
+
+    An empty `s3_endpoint_url` falls back to MLFLOW_S3_ENDPOINT_URL, then AWS_ENDPOINT_URL.
+    """
+    from collections import namedtuple
+    from pathlib import Path
+
+    from components.push.task import push_model
+
+    result = push_model(
+        Path(model.path),
+        model_store_uri,
+        model_name,
+        mlflow_tracking_uri,
+        mlflow_run_id,
+        endpoint_url=s3_endpoint_url or None,
+    )
+    outputs = namedtuple("PushOutputs", ["model_version", "store_uri"])
+    return outputs(result.model_version, result.store_uri)

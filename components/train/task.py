@@ -1,0 +1,159 @@
+"""Train the Keras model on tf.Transform output and export a raw-in serving SavedModel.
+
+Uses every visible GPU through MirroredStrategy with mixed precision, and the
+CPU otherwise. The validation set for early stopping is carved out of the train
+split (every tenth example), so the eval split stays untouched for evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import mlflow
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components.common import tracking
+from components.common.specs import get_spec
+from components.common.specs.base import DatasetSpec, Numeric
+from components.train.model import ServingModule, build_model
+from components.transform.features import categorical_cardinalities, transformed_names
+from components.transform.task import TRAIN, TRANSFORMED_FILE_SUFFIX
+
+VALIDATION_EVERY = 10
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    epochs: int = 20
+    batch_size: int = 256
+    learning_rate: float = 0.003
+    hidden_units: tuple[int, ...] = (64, 32)
+    dropout: float = 0.1
+    early_stopping_patience: int = 3
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    device: str
+    replicas: int
+    mixed_precision: bool
+    epochs_run: int
+    best_val_auc: float
+    best_val_loss: float
+    train_seconds: float
+    history: dict[str, list[float]] = field(repr=False)
+
+
+def _strategy() -> tuple[tf.distribute.Strategy, str, bool]:
+    """MirroredStrategy with mixed precision on GPUs; the default strategy on the CPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        return tf.distribute.MirroredStrategy(), f"{len(gpus)} GPU", True
+    keras.mixed_precision.set_global_policy("float32")
+    return tf.distribute.get_strategy(), "CPU", False
+
+
+def _datasets(
+    examples_dir: Path, tft_output: tft.TFTransformOutput, label: str, batch_size: int, seed: int
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    files = sorted(str(path) for path in examples_dir.glob(f"{TRAIN}-*{TRANSFORMED_FILE_SUFFIX}"))
+    if not files:
+        raise FileNotFoundError(f"{examples_dir}: no {TRAIN}-*{TRANSFORMED_FILE_SUFFIX} files from the transform step")
+    feature_spec = tft_output.transformed_feature_spec()
+    examples = tf.data.TFRecordDataset(files, compression_type="GZIP").enumerate()
+
+    def parse(batch: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        features = tf.io.parse_example(batch, feature_spec)
+        return features, features.pop(label)
+
+    def pick(validation: bool) -> tf.data.Dataset:
+        chosen = examples.filter(lambda index, _: tf.equal(index % VALIDATION_EVERY, 0) == validation)
+        return chosen.map(lambda _, record: record)
+
+    train = (
+        pick(False)
+        .cache()
+        .shuffle(50_000, seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    validation = pick(True).batch(batch_size).map(parse).cache().prefetch(tf.data.AUTOTUNE)
+    return train, validation
+
+
+def train_model(
+    spec: DatasetSpec,
+    transform_graph_dir: Path,
+    examples_dir: Path,
+    export_dir: Path,
+    hyperparameters: Hyperparameters,
+) -> TrainResult:
+    keras.utils.set_random_seed(hyperparameters.seed)
+    tft_output = tft.TFTransformOutput(str(transform_graph_dir))
+    numeric = [transformed_names(f)[0] for f in spec.features if isinstance(f, Numeric)]
+    cardinalities = categorical_cardinalities(spec, tft_output)
+    strategy, device, mixed_precision = _strategy()
+    with strategy.scope():
+        model = build_model(
+            numeric,
+            cardinalities,
+            hyperparameters.hidden_units,
+            hyperparameters.dropout,
+            hyperparameters.learning_rate,
+        )
+    train, validation = _datasets(
+        examples_dir, tft_output, spec.label.name, hyperparameters.batch_size, hyperparameters.seed
+    )
+    stop_early = keras.callbacks.EarlyStopping(
+        monitor="val_auc", mode="max", patience=hyperparameters.early_stopping_patience, restore_best_weights=True
+    )
+    started = time.perf_counter()
+    history = model.fit(
+        train, validation_data=validation, epochs=hyperparameters.epochs, callbacks=[stop_early], verbose=2
+    )
+    train_seconds = time.perf_counter() - started
+    ServingModule(model, [*numeric, *cardinalities], tft_output, spec).export(str(export_dir))
+    best = max(range(len(history.history["val_auc"])), key=history.history["val_auc"].__getitem__)
+    return TrainResult(
+        device=device,
+        replicas=strategy.num_replicas_in_sync,
+        mixed_precision=mixed_precision,
+        epochs_run=len(history.history["loss"]),
+        best_val_auc=float(history.history["val_auc"][best]),
+        best_val_loss=float(history.history["val_loss"][best]),
+        train_seconds=train_seconds,
+        history={key: [float(value) for value in values] for key, values in history.history.items()},
+    )
+
+
+def run_train_step(
+    dataset: str,
+    transform_graph_dir: Path,
+    examples_dir: Path,
+    export_dir: Path,
+    hyperparameters: Hyperparameters,
+    tracking_uri: str,
+    pipeline_run_id: str,
+) -> TrainResult:
+    """The pipeline step: train inside its MLflow run; log hyperparameters, curves and the model."""
+    spec = get_spec(dataset)
+    with tracking.step_run(tracking_uri, pipeline_run_id, "train"):
+        mlflow.log_params({key: str(value) for key, value in asdict(hyperparameters).items()})
+        result = train_model(spec, transform_graph_dir, examples_dir, export_dir, hyperparameters)
+        for epoch in range(result.epochs_run):
+            mlflow.log_metrics({key: values[epoch] for key, values in result.history.items()}, step=epoch)
+        mlflow.log_params({"device": result.device, "replicas": result.replicas, "mixed_precision": result.mixed_precision})
+        mlflow.log_metrics(
+            {"best_val_auc": result.best_val_auc, "best_val_loss": result.best_val_loss, "train_seconds": result.train_seconds}
+        )
+        mlflow.log_artifacts(str(export_dir), artifact_path="model")
+        mlflow.log_text(json.dumps({k: v for k, v in asdict(result).items() if k != "history"}, indent=2), "train/result.json")
+    return result

@@ -1,0 +1,1 @@
+"""Pipeline wiring and the command line that compiles and runs it."""

@@ -1,0 +1,106 @@
+"""Command line behind the Makefile: python -m pipelines {data,compile,run,mlflow-ui}."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from components.common.settings import PROJECT_ROOT, Settings
+
+COMPILED_SPEC = PROJECT_ROOT / "build" / "training_pipeline.yaml"
+
+
+def _data(settings: Settings, args: argparse.Namespace) -> int:
+    from pipelines.datasets import DEFAULT_DATASET, materialize_default_dataset
+
+    destination = Path(settings.data_uri) if settings.dataset == DEFAULT_DATASET else None
+    if destination is None:
+        print(f"DATASET={settings.dataset} is not bundled; point DATA_URI at its file instead.", file=sys.stderr)
+        return 2
+    if destination.exists() and not args.force:
+        print(f"{destination} already exists (use --force to rewrite it)")
+        return 0
+    print(f"wrote {materialize_default_dataset(destination)}")
+    return 0
+
+
+def _compile(settings: Settings, args: argparse.Namespace) -> int:
+    from kfp import compiler
+
+    from pipelines.training_pipeline import training_pipeline
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(training_pipeline, str(args.output))
+    print(f"compiled {args.output}")
+    return 0
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from pipelines.arguments import Overrides
+    from pipelines.local_runner import PipelineFailed, run_locally
+
+    if "://" not in settings.data_uri and not Path(settings.data_uri).exists():
+        hint = " (run `make data` first)" if settings.dataset == "modeldata_taxi" else ""
+        print(f"DATA_URI {settings.data_uri} does not exist{hint}", file=sys.stderr)
+        return 2
+    overrides = Overrides(
+        epochs=args.epochs,
+        min_roc_auc=args.min_roc_auc,
+        min_accuracy=args.min_accuracy,
+        max_log_loss=args.max_log_loss,
+        champion_tolerance=args.champion_tolerance,
+    )
+    print(f"dataset {settings.dataset} from {settings.data_uri}; MLflow at {settings.mlflow_tracking_uri}")
+    try:
+        summary = run_locally(settings, overrides)
+    except PipelineFailed as failure:
+        print("\n== pipeline FAILED ==", file=sys.stderr)
+        print(failure.summary.render() if failure.summary else str(failure), file=sys.stderr)
+        return 1
+    print("\n== pipeline finished ==")
+    print(summary.render())
+    return 0
+
+
+def _mlflow_ui(settings: Settings, args: argparse.Namespace) -> int:
+    command = [
+        sys.executable, "-m", "mlflow", "ui",
+        "--backend-store-uri", settings.mlflow_tracking_uri,
+        "--host", "127.0.0.1", "--port", str(args.port),
+    ]
+    print(f"MLflow UI on http://127.0.0.1:{args.port} over {settings.mlflow_tracking_uri}")
+    return subprocess.call(command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    data = commands.add_parser("data", help="materialize the default dataset into data/")
+    data.add_argument("--force", action="store_true", help="rewrite the file if it exists")
+    data.set_defaults(handler=_data)
+    compile_ = commands.add_parser("compile", help="write the compiled pipeline spec (YAML)")
+    compile_.add_argument("--output", type=Path, default=COMPILED_SPEC)
+    compile_.set_defaults(handler=_compile)
+    run = commands.add_parser("run", help="run the training pipeline locally with kfp.local")
+    run.add_argument("--epochs", type=int, help="override EPOCHS")
+    run.add_argument("--min-roc-auc", type=float, help="gate: lowest acceptable ROC AUC")
+    run.add_argument("--min-accuracy", type=float, help="gate: lowest acceptable accuracy")
+    run.add_argument("--max-log-loss", type=float, help="gate: highest acceptable log loss")
+    run.add_argument("--champion-tolerance", type=float, help="gate: how much worse than the champion is allowed")
+    run.set_defaults(handler=_run)
+    ui = commands.add_parser("mlflow-ui", help="serve the MLflow UI on 127.0.0.1 over the local store")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(handler=_mlflow_ui)
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        print(f"settings: {error}", file=sys.stderr)
+        return 2
+    return args.handler(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Pipeline arguments from the settings and the dataset spec, shared by every runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from components.common.settings import Settings
+from components.common.specs import get_spec
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What a user may change on the command line for one run."""
+
+    epochs: int | None = None
+    min_roc_auc: float | None = None
+    min_accuracy: float | None = None
+    max_log_loss: float | None = None
+    champion_tolerance: float | None = None
+
+
+def pipeline_arguments(settings: Settings, overrides: Overrides = Overrides()) -> dict[str, Any]:
+    thresholds = get_spec(settings.dataset).thresholds
+    arguments: dict[str, Any] = {
+        "dataset": settings.dataset,
+        "data_uri": settings.data_uri,
+        "mlflow_tracking_uri": settings.mlflow_tracking_uri,
+        "mlflow_experiment": settings.mlflow_experiment,
+        "model_store_uri": settings.model_store_uri,
+        "model_name": settings.model_name,
+        "s3_endpoint_url": settings.s3_endpoint_url,
+        "epochs": settings.epochs,
+        "min_roc_auc": thresholds.min_roc_auc,
+        "min_accuracy": thresholds.min_accuracy,
+        "max_log_loss": thresholds.max_log_loss,
+    }
+    arguments.update({key: value for key, value in vars(overrides).items() if value is not None})
+    return arguments

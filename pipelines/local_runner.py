@@ -1,0 +1,31 @@
+"""Run the training pipeline on this machine with kfp.local: each step a subprocess of this Python."""
+
+from __future__ import annotations
+
+import time
+
+from kfp import local
+
+from components.common.settings import Settings
+from pipelines.arguments import Overrides, pipeline_arguments
+from pipelines.summary import RunSummary, find_latest_pipeline_run, summarize
+from pipelines.training_pipeline import training_pipeline
+
+
+class PipelineFailed(RuntimeError):
+    def __init__(self, summary: RunSummary | None, cause: str) -> None:
+        super().__init__(summary.error if summary and summary.error else cause)
+        self.summary = summary
+
+
+def run_locally(settings: Settings, overrides: Overrides = Overrides()) -> RunSummary:
+    """Run end to end; returns the summary, or raises PipelineFailed carrying the failed run's summary."""
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root)
+    started_ms = int(time.time() * 1000)
+    try:
+        outputs = training_pipeline(**pipeline_arguments(settings, overrides))
+    except RuntimeError as failure:
+        run_id = find_latest_pipeline_run(settings.mlflow_tracking_uri, settings.mlflow_experiment, started_ms)
+        summary = summarize(settings.mlflow_tracking_uri, run_id, settings.model_name) if run_id else None
+        raise PipelineFailed(summary, str(failure)) from failure
+    return summarize(settings.mlflow_tracking_uri, outputs.outputs["mlflow_run_id"], settings.model_name)

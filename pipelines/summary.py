@@ -1,0 +1,86 @@
+"""What one pipeline run did, read back from MLflow: the closing lines of `make run`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from components.common import tracking
+
+HEADLINE_METRICS = ("roc_auc", "accuracy", "precision", "recall", "log_loss")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    mlflow_run_id: str
+    status: str
+    rows_validated: int | None
+    metrics: dict[str, float]
+    blessed: bool | None
+    model_version: str | None
+    store_uri: str | None
+    error: str | None
+    steps: dict[str, str] = field(default_factory=dict)
+
+    def render(self) -> str:
+        lines = [f"MLflow run      {self.mlflow_run_id} ({self.status})"]
+        if self.steps:
+            lines.append("steps           " + ", ".join(f"{step} {state}" for step, state in self.steps.items()))
+        lines.append(f"rows validated  {self.rows_validated if self.rows_validated is not None else '-'}")
+        if self.metrics:
+            lines.append("metrics         " + "  ".join(f"{k}={v:.4f}" for k, v in self.metrics.items()))
+        if self.blessed is not None:
+            lines.append(f"blessed         {'yes' if self.blessed else 'no'}")
+        if self.model_version:
+            lines.append(f"model version   {self.model_version} (alias champion)")
+            lines.append(f"pushed to       {self.store_uri}")
+        elif self.blessed is not None:
+            lines.append("pushed          no (the gate did not bless this model; champion unchanged)")
+        if self.error:
+            lines.append(f"error           {self.error}")
+        return "\n".join(lines)
+
+
+def find_latest_pipeline_run(tracking_uri: str, experiment: str, started_after_ms: int) -> str | None:
+    """The newest pipeline run of the experiment started after the given time (for runs that failed early)."""
+    client = tracking.client(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"attributes.start_time >= {started_after_ms} and tags.`{tracking.PIPELINE_JOB_TAG}` != ''",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str) -> RunSummary:
+    client = tracking.client(tracking_uri)
+    run = client.get_run(mlflow_run_id)
+    children = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{mlflow_run_id}'"
+    )
+    steps = {child.data.tags.get("step", child.info.run_name): child.info.status for child in children}
+    rows = next((child.data.metrics.get("rows") for child in children if child.data.tags.get("step") == "validate"), None)
+    blessed_metric = run.data.metrics.get("blessed")
+    versions = [
+        version
+        for version in client.search_model_versions(f"name = '{model_name}'")
+        if version.run_id == mlflow_run_id
+    ] if blessed_metric else []
+    version = versions[0] if versions else None
+    return RunSummary(
+        mlflow_run_id=mlflow_run_id,
+        status=run.info.status,
+        rows_validated=int(rows) if rows is not None else None,
+        metrics={name: run.data.metrics[name] for name in HEADLINE_METRICS if name in run.data.metrics},
+        blessed=None if blessed_metric is None else bool(blessed_metric),
+        model_version=version.version if version else None,
+        store_uri=version.tags.get("store_uri") if version else None,
+        error=run.data.tags.get(tracking.ERROR_TAG),
+        steps=dict(sorted(steps.items(), key=lambda item: STEP_ORDER.get(item[0], 99))),
+    )
+
+
+STEP_ORDER = {"validate": 0, "transform": 1, "train": 2, "evaluate": 3, "push": 4}

@@ -1,0 +1,318 @@
+"""Push against a real SQLite MLflow registry, to a local store and to S3 (moto's server, HTTP)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from components.common import storage, tracking
+from components.push import task
+from components.push.task import push_model
+
+MODEL_NAME = "taxi-classifier"
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real SavedModel whose one signature doubles its input and adds a learned bias."""
+    import tensorflow as tf
+
+    class Doubler(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bias = tf.Variable(0.5)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": 2.0 * x + self.bias}
+
+    module = Doubler()
+    path = tmp_path_factory.mktemp("export") / "model"
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "local":
+        return str(tmp_path / "model-store")
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = f"models-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/registry"
+
+
+def _endpoint(request: pytest.FixtureRequest, store_uri: str) -> str | None:
+    return request.getfixturevalue("s3_endpoint") if store_uri.startswith("s3://") else None
+
+
+def _new_pipeline_run(tracking_uri: str) -> str:
+    job = f"job-{uuid.uuid4().hex[:6]}"
+    return tracking.start_pipeline_run(tracking_uri, "push-tests", job, {"epochs": 1})
+
+
+def _checksums(root: Path) -> dict[str, str]:
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+
+
+def _stored_names(store_uri: str, endpoint: str | None) -> set[str]:
+    """Every file under the store, relative to it: what a failed push must not leave behind."""
+    if store_uri.startswith("s3://"):
+        bucket, prefix = store_uri[len("s3://") :].split("/", 1)
+        listing = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(
+            Bucket=bucket, Prefix=prefix
+        )
+        return {item["Key"][len(prefix) + 1 :] for item in listing.get("Contents", [])}
+    root = Path(store_uri)
+    return {path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()}
+
+
+def _versions(client: MlflowClient) -> list[str]:
+    return sorted(str(v.version) for v in client.search_model_versions(f"name = '{MODEL_NAME}'"))
+
+
+def test_push_registers_a_verified_champion(
+    saved_model: Path,
+    store_uri: str,
+    tmp_mlflow_uri: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    endpoint = _endpoint(request, store_uri)
+    run_id = _new_pipeline_run(tmp_mlflow_uri)
+
+    result = push_model(saved_model, store_uri, MODEL_NAME, tmp_mlflow_uri, run_id, endpoint)
+
+    client = tracking.client(tmp_mlflow_uri)
+    champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    assert result.model_version == str(champion.version) == "1"
+    expected = _checksums(saved_model)
+    assert (result.files, result.bytes) == (
+        len(expected),
+        sum(p.stat().st_size for p in saved_model.rglob("*") if p.is_file()),
+    )
+    assert champion.source == champion.tags["store_uri"] == result.store_uri
+    assert champion.run_id == run_id
+    assert result.store_uri.startswith(
+        f"{store_uri}/{MODEL_NAME}/" if endpoint else f"file://{store_uri}/{MODEL_NAME}/"
+    )
+    storage.verify_dir(result.store_uri, expected, endpoint)
+    copy = storage.download_dir(result.store_uri, tmp_path / "champion", endpoint)
+    manifest = (copy / storage.MANIFEST_NAME).read_bytes()
+    assert champion.tags["manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
+
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(copy)).signatures["serving_default"](tf.constant([1.0, 2.0]))
+    assert served["y"].numpy().tolist() == [2.5, 4.5]
+    pipeline_run = client.get_run(run_id)
+    assert pipeline_run.info.status == RunStatus.to_string(RunStatus.FINISHED)
+    (step,) = client.search_runs(
+        [pipeline_run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'"
+    )
+    assert step.data.tags["step"] == "push"
+    assert step.data.params == {
+        "model_name": MODEL_NAME,
+        "store_uri": result.store_uri,
+        "model_version": "1",
+    }
+
+
+def test_second_push_moves_champion(
+    saved_model: Path, store_uri: str, tmp_mlflow_uri: str, request: pytest.FixtureRequest
+) -> None:
+    endpoint = _endpoint(request, store_uri)
+    first = push_model(
+        saved_model,
+        store_uri,
+        MODEL_NAME,
+        tmp_mlflow_uri,
+        _new_pipeline_run(tmp_mlflow_uri),
+        endpoint,
+    )
+    second = push_model(
+        saved_model,
+        store_uri,
+        MODEL_NAME,
+        tmp_mlflow_uri,
+        _new_pipeline_run(tmp_mlflow_uri),
+        endpoint,
+    )
+
+    client = tracking.client(tmp_mlflow_uri)
+    assert (
+        str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
+        == second.model_version
+        == "2"
+    )
+    assert _versions(client) == ["1", "2"]
+    assert first.store_uri < second.store_uri  # prefixes sort in push order
+    storage.verify_dir(first.store_uri, _checksums(saved_model), endpoint)
+
+
+def test_failed_upload_keeps_the_champion(
+    saved_model: Path, s3_endpoint: str, tmp_mlflow_uri: str, tmp_path: Path
+) -> None:
+    store = str(tmp_path / "model-store")
+    first = push_model(
+        saved_model, store, MODEL_NAME, tmp_mlflow_uri, _new_pipeline_run(tmp_mlflow_uri)
+    )
+    failing_run = _new_pipeline_run(tmp_mlflow_uri)
+
+    with pytest.raises(storage.StorageError, match="NoSuchBucket"):
+        push_model(
+            saved_model,
+            "s3://no-such-bucket/models",
+            MODEL_NAME,
+            tmp_mlflow_uri,
+            failing_run,
+            s3_endpoint,
+        )
+
+    client = tracking.client(tmp_mlflow_uri)
+    assert (
+        str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
+        == first.model_version
+    )
+    assert _versions(client) == ["1"]
+    assert client.get_run(failing_run).info.status == RunStatus.to_string(RunStatus.FAILED)
+
+
+def test_failed_verification_deletes_the_upload(
+    saved_model: Path,
+    store_uri: str,
+    tmp_mlflow_uri: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoint = _endpoint(request, store_uri)
+    first = push_model(
+        saved_model,
+        store_uri,
+        MODEL_NAME,
+        tmp_mlflow_uri,
+        _new_pipeline_run(tmp_mlflow_uri),
+        endpoint,
+    )
+    before = _stored_names(store_uri, endpoint)
+
+    real_verify = storage.verify_dir
+
+    def verify_against_a_wrong_checksum(
+        uri: str, expected: dict[str, str], endpoint_url: str | None
+    ) -> None:
+        real_verify(uri, {**expected, "saved_model.pb": "0" * 64}, endpoint_url)
+
+    monkeypatch.setattr(task.storage, "verify_dir", verify_against_a_wrong_checksum)
+    with pytest.raises(storage.ChecksumMismatchError, match="saved_model.pb: sha256"):
+        push_model(
+            saved_model,
+            store_uri,
+            MODEL_NAME,
+            tmp_mlflow_uri,
+            _new_pipeline_run(tmp_mlflow_uri),
+            endpoint,
+        )
+
+    client = tracking.client(tmp_mlflow_uri)
+    assert (
+        str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
+        == first.model_version
+    )
+    assert _versions(client) == ["1"]
+    assert _stored_names(store_uri, endpoint) == before
+
+
+def test_failure_at_alias_time_deletes_the_new_version_and_its_files(
+    saved_model: Path,
+    store_uri: str,
+    tmp_mlflow_uri: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoint = _endpoint(request, store_uri)
+    first = push_model(
+        saved_model,
+        store_uri,
+        MODEL_NAME,
+        tmp_mlflow_uri,
+        _new_pipeline_run(tmp_mlflow_uri),
+        endpoint,
+    )
+    before = _stored_names(store_uri, endpoint)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise MlflowException("registry went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MlflowClient, "set_registered_model_alias", refuse)
+        with pytest.raises(MlflowException, match="registry went away"):
+            push_model(
+                saved_model,
+                store_uri,
+                MODEL_NAME,
+                tmp_mlflow_uri,
+                _new_pipeline_run(tmp_mlflow_uri),
+                endpoint,
+            )
+
+    client = tracking.client(tmp_mlflow_uri)
+    assert (
+        str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
+        == first.model_version
+    )
+    assert _versions(client) == ["1"]
+    assert _stored_names(store_uri, endpoint) == before
+    # MLflow only soft-deletes a version, so its number is never handed out again.
+    later = push_model(
+        saved_model,
+        store_uri,
+        MODEL_NAME,
+        tmp_mlflow_uri,
+        _new_pipeline_run(tmp_mlflow_uri),
+        endpoint,
+    )
+    assert later.model_version == "3"
+
+
+def test_a_directory_without_saved_model_is_refused(tmp_path: Path, tmp_mlflow_uri: str) -> None:
+    run_id = _new_pipeline_run(tmp_mlflow_uri)
+
+    with pytest.raises(ValueError, match=f"{tmp_path} is not a TensorFlow SavedModel"):
+        push_model(tmp_path, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, run_id)
+
+    failed = tracking.client(tmp_mlflow_uri).get_run(run_id).info.status
+    assert failed == RunStatus.to_string(RunStatus.FAILED)
+
+
+def test_component_body_pushes_and_returns_version_and_store_uri(
+    saved_model: Path, tmp_path: Path, tmp_mlflow_uri: str
+) -> None:
+    from kfp.dsl import Model
+
+    from components.push.component import push
+
+    outputs = push.python_func(
+        model=Model(uri=str(saved_model)),
+        model_store_uri=str(tmp_path / "store"),
+        model_name=MODEL_NAME,
+        mlflow_tracking_uri=tmp_mlflow_uri,
+        mlflow_run_id=_new_pipeline_run(tmp_mlflow_uri),
+        s3_endpoint_url="",
+    )
+
+    assert outputs.model_version == "1"
+    assert outputs.store_uri.startswith(f"{(tmp_path / 'store').as_uri()}/{MODEL_NAME}/")
+    storage.verify_dir(outputs.store_uri, _checksums(saved_model))

@@ -1,0 +1,168 @@
+"""tf.Transform on a tiny input: values, schema, split and the eval rows, against known answers."""
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components.common.specs.base import (
+    Categorical,
+    Column,
+    DatasetSpec,
+    GateThresholds,
+    Label,
+    LatLongCross,
+    Numeric,
+    TimestampParts,
+)
+from components.transform.features import _time_parts, categorical_cardinalities
+from components.transform.task import EVAL, TRAIN, split_of, run_transform
+
+pytestmark = pytest.mark.slow
+
+
+def paid_by_card(raw):
+    return tf.cast(tf.equal(raw["payment"], "card"), tf.int64)
+
+
+TINY_SPEC = DatasetSpec(
+    name="tiny",
+    description="a handful of rows for transform tests",
+    columns=(
+        Column("amount", "float", max_null_fraction=0.5),
+        Column("payment", "string"),
+        Column("started", "int"),
+        Column("lat", "float", max_null_fraction=0.5),
+        Column("lon", "float", max_null_fraction=0.5),
+        Column("color", "string", max_null_fraction=0.5),
+    ),
+    label=Label("card", ("payment",), ("payment",), paid_by_card, 'payment == "card"'),
+    features=(
+        Numeric("amount"),
+        Categorical("color"),
+        TimestampParts("started"),
+        LatLongCross("cell", "lat", "lon", num_buckets=2),
+    ),
+    slice_columns=(),
+    min_rows=1,
+    thresholds=GateThresholds(0.5, 0.5, 1.0),
+    eval_fraction=0.25,
+)
+
+# 2014-05-16 19:45:00 UTC, a Friday
+FRIDAY_EVENING = 1400269500
+ROWS = [
+    ["1.0", "card", str(FRIDAY_EVENING), "41.8", "-87.6", "red"],
+    ["2.0", "cash", str(FRIDAY_EVENING + 3600), "41.9", "-87.7", "red"],
+    ["3.0", "card", str(FRIDAY_EVENING + 86400), "", "", "blue"],
+    ["", "cash", str(FRIDAY_EVENING), "41.7", "-87.5", "red"],
+    ["5.0", "card", str(FRIDAY_EVENING), "41.8", "-87.6", ""],
+    ["6.0", "cash", str(FRIDAY_EVENING), "41.95", "-87.65", "green"],
+    ["7.0", "card", str(FRIDAY_EVENING), "41.85", "-87.55", "red"],
+    ["8.0", "cash", str(FRIDAY_EVENING), "41.75", "-87.62", "blue"],
+    ["9.0", "card", str(FRIDAY_EVENING), "41.81", "-87.61", "red"],
+    ["10.0", "cash", str(FRIDAY_EVENING), "41.82", "-87.63", "blue"],
+]
+
+
+def _line(row: list[str]) -> str:
+    return ",".join(row)
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("transform")
+    data = root / "raw.csv"
+    # Columns in another order than the spec's: the transform maps them by header.
+    header = ["color", "amount", "payment", "started", "lat", "lon"]
+    order = [TINY_SPEC.column_names.index(name) for name in header]
+    with data.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for row in ROWS:
+            writer.writerow([row[i] for i in order])
+    file_lines = data.read_text().splitlines()[1:]
+    splits = [split_of(line, TINY_SPEC.eval_fraction) for line in file_lines]
+    result = run_transform(str(data), TINY_SPEC, root / "graph", root / "examples", root / "eval.csv")
+    return root, result, splits
+
+
+def _read(root: Path, split: str) -> dict[str, np.ndarray]:
+    tft_output = tft.TFTransformOutput(str(root / "graph"))
+    files = sorted(str(p) for p in (root / "examples").glob(f"{split}-*"))
+    batch = tf.io.parse_example(
+        list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator()),
+        tft_output.transformed_feature_spec(),
+    )
+    return {name: value.numpy() for name, value in batch.items()}
+
+
+def test_split_is_deterministic_and_counted(transformed):
+    root, result, splits = transformed
+    assert result.train_rows == splits.count(TRAIN)
+    assert result.eval_rows == splits.count(EVAL)
+    assert result.train_rows + result.eval_rows == len(ROWS)
+    assert 0 < result.eval_rows < len(ROWS), "the tiny data should land in both splits"
+
+
+def test_transformed_schema(transformed):
+    root, _, _ = transformed
+    feature_spec = tft.TFTransformOutput(str(root / "graph")).transformed_feature_spec()
+    assert set(feature_spec) == {
+        "amount_z", "color_id", "started_hour", "started_weekday", "started_month", "cell", "card"
+    }
+    assert feature_spec["amount_z"].dtype == tf.float32
+    for name in ("color_id", "started_hour", "started_weekday", "started_month", "cell", "card"):
+        assert feature_spec[name].dtype == tf.int64, name
+
+
+def test_values_match_known_answers(transformed):
+    root, _, splits = transformed
+    train_rows = [row for row, split in zip(ROWS, splits) if split == TRAIN]
+    train = _read(root, TRAIN)
+    # z-score of the train amounts, a missing amount counted as 0 (the spec default)
+    amounts = np.array([float(row[0] or 0) for row in train_rows])
+    expected_z = (amounts - amounts.mean()) / amounts.std()
+    np.testing.assert_allclose(np.sort(train["amount_z"]), np.sort(expected_z), rtol=1e-5, atol=1e-5)
+    # the label follows the payment column
+    assert sorted(train["card"].tolist()) == sorted(int(row[1] == "card") for row in train_rows)
+    # the most frequent colour of the train split gets id 0 (rows come back in Beam's order: count ids)
+    colours = [row[5] for row in train_rows]
+    assert np.count_nonzero(train["color_id"] == 0) == max(colours.count(c) for c in set(colours))
+    assert len(set(train["color_id"].tolist())) == len(set(colours))
+    # Friday 19:45 UTC in May → hour 19, weekday 4 (Monday = 0), month 4 (January = 0)
+    assert np.count_nonzero(train["started_hour"] == 19) >= 1
+    assert set(train["started_weekday"].tolist()) <= {4, 5}
+    assert set(train["started_month"].tolist()) == {4}
+
+
+def test_missing_coordinates_get_their_own_cell(transformed):
+    root, _, splits = transformed
+    tft_output = tft.TFTransformOutput(str(root / "graph"))
+    assert categorical_cardinalities(TINY_SPEC, tft_output)["cell"] == 9
+    cells = np.concatenate([_read(root, TRAIN)["cell"], _read(root, EVAL)["cell"]])
+    assert cells.min() >= 0 and cells.max() <= 8
+    # exactly one row has no coordinates: it is in cell (2, 2) = 8
+    assert np.count_nonzero(cells == 8) == 1
+
+
+def test_eval_rows_written_raw_in_spec_order(transformed):
+    root, _, splits = transformed
+    lines = (root / "eval.csv").read_text().splitlines()
+    assert lines[0] == ",".join(TINY_SPEC.column_names)
+    expected = sorted(_line(row) for row, split in zip(ROWS, splits) if split == EVAL)
+    assert sorted(lines[1:]) == expected
+
+
+def test_time_parts_agree_with_the_calendar():
+    seconds = np.array([0, 951782400, 1400269500, 1483228799, 1709251200, 4102444800], dtype=np.int64)
+    parts = {name: value.numpy() for name, value in _time_parts(tf.constant(seconds)).items()}
+    for i, second in enumerate(seconds):
+        moment = dt.datetime.fromtimestamp(int(second), tz=dt.timezone.utc)
+        assert parts["hour"][i] == moment.hour
+        assert parts["weekday"][i] == moment.weekday()
+        assert parts["month"][i] == moment.month - 1
