@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 from kfp import local
 
@@ -20,6 +21,8 @@ class PipelineFailed(RuntimeError):
 
 def run_locally(settings: Settings, overrides: Overrides = Overrides()) -> RunSummary:
     """Run end to end; returns the summary, or raises PipelineFailed carrying the failed run's summary."""
+    # The steps name their cluster images; locally they run in this environment by design.
+    warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root)
     started_ms = int(time.time() * 1000)
     try:

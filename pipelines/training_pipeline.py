@@ -76,7 +76,7 @@ def training_pipeline(
         max_log_loss=max_log_loss,
         champion_tolerance=champion_tolerance,
     )
-    with dsl.If(evaluate_task.outputs["blessed"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
+    with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
         push(
             model=train_task.outputs["model"],
             model_store_uri=model_store_uri,
@@ -86,4 +86,4 @@ def training_pipeline(
             s3_endpoint_url=s3_endpoint_url,
         )
     PipelineOutputs = NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)])
-    return PipelineOutputs(mlflow_run_id=mlflow_run_id, blessed=evaluate_task.outputs["blessed"])
+    return PipelineOutputs(mlflow_run_id=mlflow_run_id, blessed=evaluate_task.outputs["Output"])

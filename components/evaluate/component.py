@@ -1,7 +1,5 @@
 """KFP wrapper of the evaluate step; the logic is in components.evaluate.task."""
 
-from typing import NamedTuple
-
 from kfp import dsl
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
@@ -23,11 +21,14 @@ def evaluate(
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     report: Output[HTML],
-) -> NamedTuple("EvaluateOutputs", [("blessed", bool), ("roc_auc", float), ("accuracy", float), ("log_loss", float)]):
-    """Score the eval split, gate against thresholds and the champion; an undefined AUC is returned as NaN."""
+) -> bool:
+    """Score the eval split, gate against thresholds and the champion; returns whether the model is blessed.
+
+    The blessing is the single return value (not a named output) because kfp.local
+    resolves a dsl.If condition only on a task's single output.
+    """
     import tempfile
     from pathlib import Path
-    from typing import NamedTuple
 
     from components.evaluate.metrics import Thresholds
     from components.evaluate.report import html_report
@@ -56,7 +57,4 @@ def evaluate(
         roc = result.metrics.roc
         classification_metrics.log_roc_curve(roc.fpr, roc.tpr, roc.thresholds)
     classification_metrics.log_confusion_matrix(["0", "1"], result.metrics.confusion_matrix)
-
-    outputs = NamedTuple("EvaluateOutputs", [("blessed", bool), ("roc_auc", float), ("accuracy", float), ("log_loss", float)])
-    roc_auc = float("nan") if result.metrics.roc_auc is None else result.metrics.roc_auc
-    return outputs(result.decision.blessed, roc_auc, result.metrics.accuracy, result.metrics.log_loss)
+    return result.decision.blessed

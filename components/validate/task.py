@@ -381,5 +381,6 @@ def _log_to_mlflow(summary: ValidationSummary, report_path: Path, summary_path: 
             "critical_failures": len(summary.critical_failures),
         }
     )
-    for path in (report_path, summary_path):
-        mlflow.log_artifact(str(path), artifact_path="validation")
+    # KFP output paths carry no extension; named copies let the MLflow UI render them.
+    mlflow.log_text(report_path.read_text(encoding="utf-8"), "validation/report.html")
+    mlflow.log_text(summary_path.read_text(encoding="utf-8"), "validation/summary.json")

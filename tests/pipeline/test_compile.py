@@ -27,7 +27,7 @@ def test_wires_the_five_steps_with_push_under_the_gate(compiled):
     assert set(_tasks(branch)) == {"push"}
     assert "evaluate" in root_tasks[condition_branch]["dependentTasks"]
     condition = root_tasks[condition_branch]["triggerPolicy"]["condition"]
-    assert "pipelinechannel--evaluate-blessed" in condition and "== true" in condition
+    assert "pipelinechannel--evaluate-Output" in condition and "== true" in condition
 
 
 def test_data_flows_one_way(compiled):

@@ -17,6 +17,7 @@ from components.common.specs.modeldata_taxi import SPEC
 from components.evaluate import component
 from components.evaluate.metrics import (
     MAX_ROC_POINTS,
+    BinaryMetrics,
     Thresholds,
     binary_metrics,
     calibration,
@@ -104,12 +105,12 @@ def test_metric_names_are_made_mlflow_safe():
 # --- the gate ---------------------------------------------------------------------------------
 
 
-def _scored(roc_auc_target: str) -> dict:
+def _scored(quality: str) -> BinaryMetrics:
     """Two hand-made score sets on the same labels: 'good' separates perfectly, 'fair' does not."""
     labels = np.array([0] * 10 + [1] * 10)
     good = np.r_[np.linspace(0.05, 0.4, 10), np.linspace(0.6, 0.95, 10)]
     fair = np.r_[np.linspace(0.1, 0.6, 10), np.linspace(0.4, 0.9, 10)]
-    return binary_metrics(labels, good if roc_auc_target == "good" else fair)
+    return binary_metrics(labels, good if quality == "good" else fair)
 
 
 def test_gate_fails_on_each_absolute_threshold():
@@ -307,18 +308,18 @@ def test_step_with_unloadable_champion_falls_back_to_thresholds(models, eval_csv
 
 def test_kfp_component_fills_its_outputs(models, eval_csv, mlflow_store, tmp_path):
     uri, run_id, model_name = mlflow_store
-
     metrics = dsl.Metrics(uri=str(tmp_path / "metrics"))
     classification = dsl.ClassificationMetrics(uri=str(tmp_path / "classification"))
     report = dsl.HTML(uri=str(tmp_path / "report.html"))
-    outputs = component.evaluate.python_func(
+    blessed = component.evaluate.python_func(
         model=dsl.Model(uri=str(models["candidate"])), eval_data=dsl.Dataset(uri=str(eval_csv)),
         dataset="modeldata_taxi", model_name=model_name, mlflow_tracking_uri=uri, mlflow_run_id=run_id,
         min_roc_auc=0.6, min_accuracy=0.6, max_log_loss=0.8, champion_tolerance=0.01,
         metrics=metrics, classification_metrics=classification, report=report,
     )
-    assert outputs.blessed is True
-    assert metrics.metadata["roc_auc"] == pytest.approx(outputs.roc_auc)
+    assert blessed is True
+    logged_on_pipeline_run = tracking.client(uri).get_run(run_id).data.metrics
+    assert metrics.metadata["roc_auc"] == pytest.approx(logged_on_pipeline_run["roc_auc"])
     assert metrics.metadata["blessed"] == 1.0
     points = classification.metadata["confidenceMetrics"]
     assert 2 < len(points) <= MAX_ROC_POINTS and all(math.isfinite(p["confidenceThreshold"]) for p in points)
