@@ -12,10 +12,19 @@ from components.common.settings import PROJECT_ROOT, Settings
 COMPILED_SPEC = PROJECT_ROOT / "build" / "training_pipeline.yaml"
 
 
-def _data(settings: Settings, args: argparse.Namespace) -> int:
-    from pipelines.datasets import DEFAULT_DATASET, materialize_default_dataset
+def _bundled_data_path(settings: Settings) -> Path | None:
+    """Where the default dataset is materialized, when these settings use it."""
+    from pipelines.datasets import DEFAULT_DATASET
 
-    destination = Path(settings.data_uri) if settings.dataset == DEFAULT_DATASET else None
+    if settings.dataset != DEFAULT_DATASET or "://" in settings.data_uri:
+        return None
+    return Path(settings.data_uri)
+
+
+def _data(settings: Settings, args: argparse.Namespace) -> int:
+    from pipelines.datasets import materialize_default_dataset
+
+    destination = _bundled_data_path(settings)
     if destination is None:
         print(f"DATASET={settings.dataset} is not bundled; point DATA_URI at its file instead.", file=sys.stderr)
         return 2
@@ -41,9 +50,13 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from pipelines.arguments import Overrides
     from pipelines.local_runner import PipelineFailed, run_locally
 
+    bundled = _bundled_data_path(settings)
+    if bundled is not None and not bundled.exists():
+        from pipelines.datasets import materialize_default_dataset
+
+        print(f"materializing the bundled dataset into {materialize_default_dataset(bundled)}")
     if "://" not in settings.data_uri and not Path(settings.data_uri).exists():
-        hint = " (run `make data` first)" if settings.dataset == "modeldata_taxi" else ""
-        print(f"DATA_URI {settings.data_uri} does not exist{hint}", file=sys.stderr)
+        print(f"DATA_URI {settings.data_uri} does not exist", file=sys.stderr)
         return 2
     overrides = Overrides(
         epochs=args.epochs,

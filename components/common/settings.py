@@ -32,11 +32,16 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        env = os.environ if env is None else env
+        """Read the settings; a variable set to the empty string counts as unset (as `make` exports them)."""
+        env = {key: value for key, value in (os.environ if env is None else env).items() if value}
         dataset = env.get("DATASET", "modeldata_taxi")
         spec = get_spec(dataset)
-        default_data = spec.default_data_uri or ""
-        data_uri = env.get("DATA_URI") or str(PROJECT_ROOT / default_data)
+        if "DATA_URI" in env:
+            data_uri = env["DATA_URI"]
+        elif spec.default_data_uri:
+            data_uri = str(PROJECT_ROOT / spec.default_data_uri)
+        else:
+            raise ValueError(f"DATASET={dataset} ships no data: set DATA_URI to its CSV file")
         epochs = env.get("EPOCHS", "20")
         if not epochs.isdigit() or int(epochs) < 1:
             raise ValueError(f"EPOCHS must be a positive integer, got {epochs!r}")
