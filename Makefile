@@ -12,11 +12,13 @@ STAMP := $(VENV)/.installed
 DATASET ?= modeldata_taxi
 export DATASET
 export DATA_URI MLFLOW_TRACKING_URI MODEL_STORE_URI MODEL_NAME EPOCHS
+# TensorFlow's C++ start-up chatter hides the step logs; errors still show.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help setup lock data run compile test test-fast test-e2e mlflow-ui lint clean
 
 help: ## List every target with one line
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## Create .venv and install the project from requirements.lock (idempotent)
 
@@ -47,6 +49,10 @@ test-fast: $(STAMP) ## Run the tests that take seconds (skips e2e and slow)
 
 test-e2e: $(STAMP) ## Run only the end-to-end local pipeline tests
 	$(PY) -m pytest -m e2e
+
+lint: $(STAMP) ## Check style with ruff (lint rules and formatting)
+	$(VENV)/bin/ruff check components pipelines tests
+	$(VENV)/bin/ruff format --check components pipelines tests
 
 mlflow-ui: $(STAMP) ## Serve the MLflow UI on 127.0.0.1:5000 over the local store
 	$(PY) -m pipelines mlflow-ui

@@ -79,9 +79,16 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _mlflow_ui(settings: Settings, args: argparse.Namespace) -> int:
     command = [
-        sys.executable, "-m", "mlflow", "ui",
-        "--backend-store-uri", settings.mlflow_tracking_uri,
-        "--host", "127.0.0.1", "--port", str(args.port),
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        settings.mlflow_tracking_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
     ]
     print(f"MLflow UI on http://127.0.0.1:{args.port} over {settings.mlflow_tracking_uri}")
     return subprocess.call(command)

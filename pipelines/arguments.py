@@ -20,7 +20,7 @@ class Overrides:
     champion_tolerance: float | None = None
 
 
-def pipeline_arguments(settings: Settings, overrides: Overrides = Overrides()) -> dict[str, Any]:
+def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -> dict[str, Any]:
     thresholds = get_spec(settings.dataset).thresholds
     arguments: dict[str, Any] = {
         "dataset": settings.dataset,
@@ -35,5 +35,5 @@ def pipeline_arguments(settings: Settings, overrides: Overrides = Overrides()) -
         "min_accuracy": thresholds.min_accuracy,
         "max_log_loss": thresholds.max_log_loss,
     }
-    arguments.update({key: value for key, value in vars(overrides).items() if value is not None})
+    arguments.update({key: value for key, value in vars(overrides or Overrides()).items() if value is not None})
     return arguments

@@ -19,14 +19,14 @@ class PipelineFailed(RuntimeError):
         self.summary = summary
 
 
-def run_locally(settings: Settings, overrides: Overrides = Overrides()) -> RunSummary:
+def run_locally(settings: Settings, overrides: Overrides | None = None) -> RunSummary:
     """Run end to end; returns the summary, or raises PipelineFailed carrying the failed run's summary."""
     # The steps name their cluster images; locally they run in this environment by design.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root)
     started_ms = int(time.time() * 1000)
     try:
-        outputs = training_pipeline(**pipeline_arguments(settings, overrides))
+        outputs = training_pipeline(**pipeline_arguments(settings, overrides or Overrides()))
     except RuntimeError as failure:
         run_id = find_latest_pipeline_run(settings.mlflow_tracking_uri, settings.mlflow_experiment, started_ms)
         summary = summarize(settings.mlflow_tracking_uri, run_id, settings.model_name) if run_id else None

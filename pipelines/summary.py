@@ -62,13 +62,19 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str) -> RunSumm
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{mlflow_run_id}'"
     )
     steps = {child.data.tags.get("step", child.info.run_name): child.info.status for child in children}
-    rows = next((child.data.metrics.get("rows") for child in children if child.data.tags.get("step") == "validate"), None)
+    rows = next(
+        (child.data.metrics.get("rows") for child in children if child.data.tags.get("step") == "validate"), None
+    )
     blessed_metric = run.data.metrics.get("blessed")
-    versions = [
-        version
-        for version in client.search_model_versions(f"name = '{model_name}'")
-        if version.run_id == mlflow_run_id
-    ] if blessed_metric else []
+    versions = (
+        [
+            version
+            for version in client.search_model_versions(f"name = '{model_name}'")
+            if version.run_id == mlflow_run_id
+        ]
+        if blessed_metric
+        else []
+    )
     version = versions[0] if versions else None
     return RunSummary(
         mlflow_run_id=mlflow_run_id,

@@ -31,7 +31,7 @@ def training_pipeline(
     epochs: int = 20,
     batch_size: int = 256,
     learning_rate: float = 0.003,
-    hidden_units: List[int] = [64, 32],
+    hidden_units: List[int] = [64, 32],  # noqa: B006 (KFP records the default; it is never mutated)
     dropout: float = 0.1,
     early_stopping_patience: int = 3,
 ) -> NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)]):

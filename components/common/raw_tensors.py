@@ -21,8 +21,7 @@ DENSE_DTYPES: dict[RawType, tf.DType] = {"float": tf.float64, "int": tf.float64,
 def raw_feature_spec(spec: DatasetSpec) -> dict[str, tf.io.VarLenFeature]:
     """tf.Transform input spec: every column it reads may be missing, so every one is VarLen."""
     return {
-        name: tf.io.VarLenFeature(TRANSFORM_DTYPES[spec.column(name).dtype])
-        for name in spec.transform_input_columns
+        name: tf.io.VarLenFeature(TRANSFORM_DTYPES[spec.column(name).dtype]) for name in spec.transform_input_columns
     }
 
 

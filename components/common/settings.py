@@ -31,7 +31,7 @@ class Settings:
     epochs: int
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the settings; a variable set to the empty string counts as unset (as `make` exports them)."""
         env = {key: value for key, value in (os.environ if env is None else env).items() if value}
         dataset = env.get("DATASET", "modeldata_taxi")
@@ -48,9 +48,7 @@ class Settings:
         return cls(
             dataset=dataset,
             data_uri=_absolute_unless_remote(data_uri),
-            mlflow_tracking_uri=env.get(
-                "MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
-            ),
+            mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"),
             mlflow_experiment=env.get("MLFLOW_EXPERIMENT", f"{dataset}-training"),
             model_store_uri=_absolute_unless_remote(
                 env.get("MODEL_STORE_URI", str(PROJECT_ROOT / "mlruns" / "model-store"))

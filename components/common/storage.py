@@ -59,19 +59,12 @@ def _parse(uri: str) -> _S3Location | Path:
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))
     if "://" in uri:
-        raise ValueError(
-            f"{uri!r}: unsupported scheme {parsed.scheme!r}; use a path, file:// or s3://"
-        )
+        raise ValueError(f"{uri!r}: unsupported scheme {parsed.scheme!r}; use a path, file:// or s3://")
     return Path(uri)
 
 
 def _s3_client(endpoint_url: str | None) -> Any:
-    endpoint = (
-        endpoint_url
-        or os.environ.get("MLFLOW_S3_ENDPOINT_URL")
-        or os.environ.get("AWS_ENDPOINT_URL")
-        or None
-    )
+    endpoint = endpoint_url or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
     return boto3.client("s3", endpoint_url=endpoint)
 
 
@@ -100,11 +93,7 @@ def _sha256(stream: IO[bytes]) -> str:
 
 
 def _local_files(root: Path) -> dict[str, Path]:
-    return {
-        path.relative_to(root).as_posix(): path
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
+    return {path.relative_to(root).as_posix(): path for path in sorted(root.rglob("*")) if path.is_file()}
 
 
 def _s3_keys(client: Any, location: _S3Location, uri: str) -> dict[str, str]:
@@ -112,9 +101,7 @@ def _s3_keys(client: Any, location: _S3Location, uri: str) -> dict[str, str]:
     prefix = f"{location.prefix}/" if location.prefix else ""
     keys: dict[str, str] = {}
     with _s3_errors("listing", uri):
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=location.bucket, Prefix=prefix
-        ):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 keys[item["Key"][len(prefix) :]] = item["Key"]
     return keys
@@ -130,18 +117,14 @@ def manifest_digest(checksums: Mapping[str, str]) -> str:
     return hashlib.sha256(manifest_text(checksums).encode()).hexdigest()
 
 
-def upload_dir(
-    local_dir: Path, destination_uri: str, endpoint_url: str | None = None
-) -> dict[str, str]:
+def upload_dir(local_dir: Path, destination_uri: str, endpoint_url: str | None = None) -> dict[str, str]:
     """Copy every file under `local_dir` to `destination_uri`, then the manifest.
 
     Returns {relative path: sha256} of the files copied (the manifest excluded).
     """
     files = _local_files(local_dir)
     if not files:
-        raise StorageError(
-            f"uploading {local_dir} to {destination_uri} failed: no files in {local_dir}"
-        )
+        raise StorageError(f"uploading {local_dir} to {destination_uri} failed: no files in {local_dir}")
     checksums = {}
     for name, path in files.items():
         with path.open("rb") as stream:
@@ -164,9 +147,7 @@ def upload_dir(
     return checksums
 
 
-def verify_dir(
-    destination_uri: str, expected: Mapping[str, str], endpoint_url: str | None = None
-) -> None:
+def verify_dir(destination_uri: str, expected: Mapping[str, str], endpoint_url: str | None = None) -> None:
     """Re-read every object under `destination_uri` and compare it with `expected` and the manifest.
 
     Raises ChecksumMismatchError naming each object that is missing, unexpected or altered.
@@ -188,10 +169,7 @@ def verify_dir(
                 body = client.get_object(Bucket=location.bucket, Key=key)["Body"]
                 actual[name] = _sha256(body)
     problems = [f"{root}/{name}: missing" for name in sorted(wanted.keys() - actual.keys())]
-    problems += [
-        f"{root}/{name}: not written by this upload"
-        for name in sorted(actual.keys() - wanted.keys())
-    ]
+    problems += [f"{root}/{name}: not written by this upload" for name in sorted(actual.keys() - wanted.keys())]
     problems += [
         f"{root}/{name}: sha256 {actual[name]}, expected {wanted[name]}"
         for name in sorted(wanted.keys() & actual.keys())
@@ -239,9 +217,7 @@ def _check_against_manifest(directory: Path, manifest: Path, source_uri: str) ->
             if _sha256(stream) != checksum:
                 problems.append(f"{name}: sha256 differs from the manifest")
     if problems:
-        raise ChecksumMismatchError(
-            f"download of {source_uri} failed verification:\n  " + "\n  ".join(problems)
-        )
+        raise ChecksumMismatchError(f"download of {source_uri} failed verification:\n  " + "\n  ".join(problems))
 
 
 def download_file(uri: str, destination: Path, endpoint_url: str | None = None) -> Path:
@@ -279,9 +255,7 @@ def delete_prefix(uri: str, endpoint_url: str | None = None) -> None:
     for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
         batch = [{"Key": key} for key in keys[start : start + 1000]]
         with _s3_errors("deleting", uri):
-            response = client.delete_objects(
-                Bucket=location.bucket, Delete={"Objects": batch, "Quiet": True}
-            )
+            response = client.delete_objects(Bucket=location.bucket, Delete={"Objects": batch, "Quiet": True})
         if response.get("Errors"):
             failed = ", ".join(f"{e['Key']} ({e['Code']})" for e in response["Errors"])
             raise StorageError(f"deleting {uri} failed for: {failed}")

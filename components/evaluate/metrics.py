@@ -174,12 +174,22 @@ def gate(
     if champion is not None:
         auc_bound = None if champion.roc_auc is None else champion.roc_auc - tolerance
         checks.append(
-            _check("roc_auc", candidate.roc_auc, ">=", auc_bound,
-                   f"champion roc_auc {_fmt(champion.roc_auc)} - tolerance {tolerance:g}")
+            _check(
+                "roc_auc",
+                candidate.roc_auc,
+                ">=",
+                auc_bound,
+                f"champion roc_auc {_fmt(champion.roc_auc)} - tolerance {tolerance:g}",
+            )
         )
         checks.append(
-            _check("log_loss", candidate.log_loss, "<=", champion.log_loss + tolerance,
-                   f"champion log_loss {_fmt(champion.log_loss)} + tolerance {tolerance:g}")
+            _check(
+                "log_loss",
+                candidate.log_loss,
+                "<=",
+                champion.log_loss + tolerance,
+                f"champion log_loss {_fmt(champion.log_loss)} + tolerance {tolerance:g}",
+            )
         )
     passed = all(ok for ok, _ in checks)
     return GateDecision(blessed=passed, reasons=[*notes, *(reason for _, reason in checks)])

@@ -55,10 +55,19 @@ def _calibration_figure(metrics: BinaryMetrics) -> Figure:
     figure = Figure(figsize=(5, 5))
     axes = figure.subplots()
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    axes.plot(calibration.bin_predicted, calibration.bin_observed, marker="o",
-              label=f"model (ECE {calibration.expected_calibration_error:.3f})")
-    axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability",
-             ylabel="observed positive rate", title="Reliability curve")
+    axes.plot(
+        calibration.bin_predicted,
+        calibration.bin_observed,
+        marker="o",
+        label=f"model (ECE {calibration.expected_calibration_error:.3f})",
+    )
+    axes.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="mean predicted probability",
+        ylabel="observed positive rate",
+        title="Reliability curve",
+    )
     axes.legend(loc="upper left")
     return figure
 

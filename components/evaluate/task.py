@@ -147,8 +147,10 @@ def score_champion(
             champion_dir = download_dir(store_uri, Path(workdir) / "model")
             probabilities = predict_csv_rows(champion_dir, lines)
     except Exception as error:  # noqa: BLE001 - any champion failure must leave the candidate judged on thresholds
-        return None, champion_version, (
-            f"{label} at {store_uri} could not be scored ({type(error).__name__}: {error}): thresholds alone decide"
+        return (
+            None,
+            champion_version,
+            (f"{label} at {store_uri} could not be scored ({type(error).__name__}: {error}): thresholds alone decide"),
         )
     return binary_metrics(labels, probabilities), champion_version, f"{label} at {store_uri} scored on the same rows"
 
@@ -183,15 +185,21 @@ def run_evaluate_step(
         skipped_note = [f"slices skipped (< {MIN_SLICE_EXAMPLES} examples): {skipped}"] if skipped else []
         decision = gate(metrics, thresholds, tolerance, champion, notes=(champion_note, *skipped_note))
         result = EvaluationResult(
-            metrics, slices, skipped, champion, champion_version, decision,
+            metrics,
+            slices,
+            skipped,
+            champion,
+            champion_version,
+            decision,
             plots=write_plots(metrics, output_dir),
             metrics_file=output_dir / "metrics.json",
             step_run_id=run.info.run_id,
         )
         _write_metrics_file(result, thresholds, tolerance)
         logged = _mlflow_metrics(result)
-        mlflow.log_params({**asdict(thresholds), "champion_tolerance": tolerance,
-                           "champion_version": champion_version or "none"})
+        mlflow.log_params(
+            {**asdict(thresholds), "champion_tolerance": tolerance, "champion_version": champion_version or "none"}
+        )
         mlflow.log_metrics(logged)
         for path in (*result.plots.values(), result.metrics_file):
             mlflow.log_artifact(str(path), artifact_path="evaluation")
@@ -218,12 +226,17 @@ def _mlflow_metrics(result: EvaluationResult) -> dict[str, float]:
 
 def _write_metrics_file(result: EvaluationResult, thresholds: Thresholds, tolerance: float) -> None:
     champion = result.champion_metrics
-    result.metrics_file.write_text(json.dumps({
-        "metrics": result.metrics.to_dict(),
-        "slices": {key: value.to_dict() for key, value in result.slices.items()},
-        "skipped_slices": result.skipped_slices,
-        "champion": {"version": result.champion_version, "metrics": champion.to_dict() if champion else None},
-        "thresholds": {**asdict(thresholds), "champion_tolerance": tolerance},
-        "blessed": result.decision.blessed,
-        "reasons": result.decision.reasons,
-    }, indent=2))
+    result.metrics_file.write_text(
+        json.dumps(
+            {
+                "metrics": result.metrics.to_dict(),
+                "slices": {key: value.to_dict() for key, value in result.slices.items()},
+                "skipped_slices": result.skipped_slices,
+                "champion": {"version": result.champion_version, "metrics": champion.to_dict() if champion else None},
+                "thresholds": {**asdict(thresholds), "champion_tolerance": tolerance},
+                "blessed": result.decision.blessed,
+                "reasons": result.decision.reasons,
+            },
+            indent=2,
+        )
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -52,9 +52,7 @@ def push_model(
         if not (model_dir / "saved_model.pb").is_file():
             raise ValueError(f"{model_dir} is not a TensorFlow SavedModel: no saved_model.pb in it")
         mlflow.log_params({"model_name": model_name, "store_uri": destination})
-        undo = [
-            (f"delete {destination}", partial(storage.delete_prefix, destination, endpoint_url))
-        ]
+        undo = [(f"delete {destination}", partial(storage.delete_prefix, destination, endpoint_url))]
         try:
             checksums = storage.upload_dir(model_dir, destination, endpoint_url)
             storage.verify_dir(destination, checksums, endpoint_url)
@@ -90,7 +88,7 @@ def version_uri(model_store_uri: str, model_name: str, pipeline_run_id: str) -> 
     store = model_store_uri.rstrip("/")
     if "://" not in store:
         store = Path(store).expanduser().absolute().as_uri()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return f"{store}/{model_name}/{stamp}-{pipeline_run_id[:8]}"
 
 

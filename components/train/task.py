@@ -150,10 +150,18 @@ def run_train_step(
         result = train_model(spec, transform_graph_dir, examples_dir, export_dir, hyperparameters)
         for epoch in range(result.epochs_run):
             mlflow.log_metrics({key: values[epoch] for key, values in result.history.items()}, step=epoch)
-        mlflow.log_params({"device": result.device, "replicas": result.replicas, "mixed_precision": result.mixed_precision})
+        mlflow.log_params(
+            {"device": result.device, "replicas": result.replicas, "mixed_precision": result.mixed_precision}
+        )
         mlflow.log_metrics(
-            {"best_val_auc": result.best_val_auc, "best_val_loss": result.best_val_loss, "train_seconds": result.train_seconds}
+            {
+                "best_val_auc": result.best_val_auc,
+                "best_val_loss": result.best_val_loss,
+                "train_seconds": result.train_seconds,
+            }
         )
         mlflow.log_artifacts(str(export_dir), artifact_path="model")
-        mlflow.log_text(json.dumps({k: v for k, v in asdict(result).items() if k != "history"}, indent=2), "train/result.json")
+        mlflow.log_text(
+            json.dumps({k: v for k, v in asdict(result).items() if k != "history"}, indent=2), "train/result.json"
+        )
     return result

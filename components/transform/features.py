@@ -111,9 +111,7 @@ def _time_parts(seconds: tf.Tensor) -> dict[str, tf.Tensor]:
     shifted = days + 719468
     era = tf.math.floordiv(shifted, 146097)
     day_of_era = shifted - era * 146097
-    year_of_era = tf.math.floordiv(
-        day_of_era - day_of_era // 1460 + day_of_era // 36524 - day_of_era // 146096, 365
-    )
+    year_of_era = tf.math.floordiv(day_of_era - day_of_era // 1460 + day_of_era // 36524 - day_of_era // 146096, 365)
     day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
     march_based_month = (5 * day_of_year + 2) // 153
     month = tf.where(march_based_month < 10, march_based_month + 2, march_based_month - 10)
@@ -127,9 +125,7 @@ def _sparse_column(value: tf.SparseTensor) -> tf.SparseTensor:
 
 def _dense(value: tf.SparseTensor, default: object) -> tf.Tensor:
     """Strings as they are, numbers as float32; a missing value becomes `default`."""
-    dense = tf.squeeze(
-        tf.sparse.to_dense(_sparse_column(value), default_value=tf.cast(default, value.dtype)), axis=1
-    )
+    dense = tf.squeeze(tf.sparse.to_dense(_sparse_column(value), default_value=tf.cast(default, value.dtype)), axis=1)
     return dense if value.dtype == tf.string else tf.cast(dense, tf.float32)
 
 

@@ -153,9 +153,7 @@ def run_transform(
                     transformed
                     | f"Encode{name}" >> beam.Map(coder.encode)
                     | f"Write{name}"
-                    >> beam.io.WriteToTFRecord(
-                        str(examples_dir / name), file_name_suffix=TRANSFORMED_FILE_SUFFIX
-                    )
+                    >> beam.io.WriteToTFRecord(str(examples_dir / name), file_name_suffix=TRANSFORMED_FILE_SUFFIX)
                 )
             _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(str(transform_graph_dir))
             _ = (
@@ -174,9 +172,9 @@ def run_transform(
 
     counters = {
         counter.key.metric.name: counter.committed
-        for counter in result.metrics().query(
-            beam.metrics.MetricsFilter().with_namespace(COUNTER_NAMESPACE)
-        )["counters"]
+        for counter in result.metrics().query(beam.metrics.MetricsFilter().with_namespace(COUNTER_NAMESPACE))[
+            "counters"
+        ]
     }
     return TransformResult(
         train_rows=int(counters.get(f"{TRAIN}_rows", 0)),

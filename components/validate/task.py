@@ -10,12 +10,9 @@ failures raise `DataValidationError`, warnings are only reported.
 from __future__ import annotations
 
 import csv
-import html
 import io
-import json
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -25,11 +22,11 @@ import mlflow
 import pandas as pd
 from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.expectations.metadata_types import FailureSeverity
 
 from components.common import tracking
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec, RawType
+from components.validate.report import ExpectationOutcome, ValidationSummary, outcome_of, write_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -49,39 +46,6 @@ class DataValidationError(ValueError):
     def __init__(self, message: str, summary: ValidationSummary | None = None) -> None:
         super().__init__(message)
         self.summary = summary
-
-
-@dataclass(frozen=True)
-class ExpectationOutcome:
-    """One evaluated expectation, in words a person can act on."""
-
-    column: str | None
-    expectation: str
-    severity: str
-    success: bool
-    expected: str
-    observed: str
-
-    def describe(self) -> str:
-        where = f"column '{self.column}'" if self.column else "table"
-        return f"{where}: expected {self.expected}, {self.observed}"
-
-
-@dataclass(frozen=True)
-class ValidationSummary:
-    """What the JSON summary holds; `error` is set when the file could not be read at all."""
-
-    data_path: str
-    dataset: str
-    success: bool
-    row_count: int
-    column_count: int
-    expectations_evaluated: int
-    expectations_failed: int
-    critical_failures: list[str]
-    warnings: list[str]
-    outcomes: list[ExpectationOutcome]
-    error: str | None = None
 
 
 def read_raw_csv(path: Path, spec: DatasetSpec) -> pd.DataFrame:
@@ -110,9 +74,7 @@ def _decode(path: Path, spec: DatasetSpec) -> str:
             f"{path}: line {line}, byte offset {error.start}: not valid UTF-8 ({error.reason})"
         ) from None
     if not text.strip():
-        raise DataValidationError(
-            f"{path}: the file is empty; expected a header line: {','.join(spec.column_names)}"
-        )
+        raise DataValidationError(f"{path}: the file is empty; expected a header line: {','.join(spec.column_names)}")
     return text
 
 
@@ -186,9 +148,7 @@ def run_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite) -> list[Expectati
     return sorted(result.results, key=lambda item: position[item.expectation_config.id])
 
 
-def validate_data(
-    data_path: Path, spec: DatasetSpec, report_html: Path, summary_json: Path
-) -> ValidationSummary:
+def validate_data(data_path: Path, spec: DatasetSpec, report_html: Path, summary_json: Path) -> ValidationSummary:
     """Validate the file, always write the report and summary, raise on any critical failure."""
     try:
         frame = read_raw_csv(data_path, spec)
@@ -200,7 +160,7 @@ def validate_data(
         )  # fmt: skip
         write_outputs(summary, report_html, summary_json)
         raise DataValidationError(str(error), summary) from None
-    outcomes = [_outcome(result) for result in run_suite(frame, build_suite(spec))]
+    outcomes = [outcome_of(result) for result in run_suite(frame, build_suite(spec))]
     failed = [outcome for outcome in outcomes if not outcome.success]
     problems = _root_causes(failed)
     critical = [outcome.describe() for outcome in problems if outcome.severity == "critical"]
@@ -228,111 +188,6 @@ def _root_causes(failed: list[ExpectationOutcome]) -> list[ExpectationOutcome]:
     return [o for o in failed if o.column not in missing or o.expectation == "expect_column_to_exist"]
 
 
-def _outcome(result: ExpectationValidationResult) -> ExpectationOutcome:
-    config = result.expectation_config
-    kwargs = config.kwargs
-    expected, observed = _describe(config.type, kwargs, result.result, bool(result.success))
-    error = _exception_message(result)
-    if error:
-        observed = f"could not be evaluated: {error}"
-    return ExpectationOutcome(
-        column=kwargs.get("column"),
-        expectation=config.type,
-        severity=FailureSeverity(config.severity).value,
-        success=bool(result.success),
-        expected=expected,
-        observed=observed,
-    )
-
-
-def _describe(kind: str, kwargs: dict[str, Any], result: dict[str, Any], success: bool) -> tuple[str, str]:
-    """What the expectation asked for and what the data showed, as two phrases."""
-    mostly = kwargs.get("mostly", 1.0)
-    rows = "in every non-null row" if mostly >= 1.0 else f"in at least {_percent(mostly)} of non-null rows"
-    unexpected = f"{result.get('unexpected_percent') or 0.0:.1f}%"
-    examples = ", ".join(repr(value) for value in result.get("partial_unexpected_list", [])[:5])
-    examples = f" (e.g. {examples})" if examples else ""
-    if kind == "expect_column_to_exist":
-        return "the column in the header", "present" if success else "it is missing"
-    if kind == "expect_column_values_to_be_in_type_list":
-        wanted = " or ".join(kwargs["type_list"])
-        if "observed_value" in result:
-            return f"type {wanted}", f"observed {result['observed_value']}"
-        return f"values of type {wanted}", f"{unexpected} of values are of another type{examples}"
-    if kind == "expect_column_values_to_not_be_null":
-        allowed = "no null values" if mostly >= 1.0 else f"at most {_percent(1 - mostly)} null values"
-        counts = f"{result.get('unexpected_count', 0)} of {result.get('element_count', 0)} rows"
-        return allowed, f"{unexpected} null ({counts})"
-    if kind == "expect_column_values_to_be_between":
-        return f"values {_bounds(kwargs)} {rows}", f"{unexpected} outside{examples}"
-    if kind == "expect_column_values_to_be_in_set":
-        allowed = ", ".join(kwargs["value_set"])
-        return f"values in {{{allowed}}} {rows}", f"{unexpected} not in the set{examples}"
-    if kind == "expect_table_row_count_to_be_between":
-        return f"{_bounds(kwargs)} rows", f"observed {result.get('observed_value')}"
-    return str(kwargs), str(result)
-
-
-def _percent(fraction: float) -> str:
-    return f"{fraction * 100:g}%"
-
-
-def _bounds(kwargs: dict[str, Any]) -> str:
-    low, high = kwargs.get("min_value"), kwargs.get("max_value")
-    if low is not None and high is not None:
-        return f"between {low:g} and {high:g}"
-    return f"at least {low:g}" if low is not None else f"at most {high:g}"
-
-
-def _exception_message(result: ExpectationValidationResult) -> str | None:
-    """GX records a metric that raised (a missing column, text in a numeric range) per metric id."""
-    info = result.exception_info or {}
-    candidates = [info, *(value for value in info.values() if isinstance(value, dict))]
-    return next((str(item.get("exception_message")) for item in candidates if item.get("raised_exception")), None)
-
-
-def write_outputs(summary: ValidationSummary, report_html: Path, summary_json: Path) -> None:
-    for path in (report_html, summary_json):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    summary_json.write_text(json.dumps(asdict(summary), indent=2) + "\n", encoding="utf-8")
-    report_html.write_text(render_html(summary), encoding="utf-8")
-
-
-def render_html(summary: ValidationSummary) -> str:
-    """A self-contained page: the verdict, the file, and every expectation with what was observed."""
-    esc = html.escape
-    verdict = "passed" if summary.success else "FAILED"
-    rows = "\n".join(
-        f'<tr class="{"ok" if o.success else o.severity}"><td>{esc(o.column or "(table)")}</td>'
-        f"<td>{esc(o.expectation)}</td><td>{esc(o.severity)}</td><td>{'yes' if o.success else 'NO'}</td>"
-        f"<td>{esc(o.observed)}</td><td>{esc(o.expected)}</td></tr>"
-        for o in summary.outcomes
-    )
-    problems = "".join(
-        f"<h2>{title}</h2><ul>{''.join(f'<li>{esc(item)}</li>' for item in items)}</ul>"
-        for title, items in (("Critical failures", summary.critical_failures), ("Warnings", summary.warnings))
-        if items
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Data validation {verdict}: {esc(summary.dataset)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; }}
-td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }}
-tr.critical {{ background: #fdd; }} tr.warning {{ background: #ffd; }}
-</style></head><body>
-<h1>Data validation {verdict}: {esc(summary.dataset)}</h1>
-<p>File: <code>{esc(summary.data_path)}</code><br>
-Rows: {summary.row_count} &middot; Columns: {summary.column_count} &middot;
-Expectations evaluated: {summary.expectations_evaluated}, failed: {summary.expectations_failed}</p>
-{problems}
-<table><tr><th>Column</th><th>Expectation</th><th>Severity</th><th>Success</th><th>Observed</th><th>Expected</th></tr>
-{rows}
-</table></body></html>
-"""
-
-
 def run_validate_step(
     data_uri: str,
     dataset: str,
@@ -351,7 +206,10 @@ def run_validate_step(
         params={"dataset": dataset, "data_uri": data_uri},
         tags={tracking.DATASET_TAG: dataset},
     )
-    with tempfile.TemporaryDirectory(prefix="validate-") as scratch, tracking.step_run(tracking_uri, run_id, "validate"):
+    with (
+        tempfile.TemporaryDirectory(prefix="validate-") as scratch,
+        tracking.step_run(tracking_uri, run_id, "validate"),
+    ):
         data_path = _local_copy(data_uri, Path(scratch))
         try:
             summary = validate_data(data_path, spec, report_path, summary_path)

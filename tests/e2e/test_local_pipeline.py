@@ -24,7 +24,9 @@ pytestmark = pytest.mark.e2e
 
 TAXI_CSV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "chicago_taxi" / "data.csv"
 if not TAXI_CSV.exists():
-    pytest.skip(f"the Chicago taxi file is not at {TAXI_CSV} (it sits beside the project in shared/)", allow_module_level=True)
+    pytest.skip(
+        f"the Chicago taxi file is not at {TAXI_CSV} (it sits beside the project in shared/)", allow_module_level=True
+    )
 
 # Two epochs keep the test short; the thresholds sit well under what two epochs reach (~0.94).
 QUICK = dict(epochs=2, min_roc_auc=0.9, min_accuracy=0.85, max_log_loss=0.4)
@@ -212,7 +214,7 @@ def _truncated_last_line(path: Path) -> Path:
 def _non_utf8(path: Path) -> Path:
     data = TAXI_CSV.read_bytes()
     position = data.index(b"Taxi Affiliation Services")
-    path.write_bytes(data[:position] + b"Taxi \xff\xfe Services" + data[position + len(b"Taxi Affiliation Services"):])
+    path.write_bytes(data[:position] + b"Taxi \xff\xfe Services" + data[position + len(b"Taxi Affiliation Services") :])
     return path
 
 

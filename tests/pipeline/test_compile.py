@@ -1,7 +1,7 @@
 """The compiled training pipeline, read back from its YAML."""
 
-import yaml
 import pytest
+import yaml
 
 from pipelines.__main__ import main
 

@@ -27,7 +27,9 @@ def test_step_image_is_pinned_non_root_and_installs_the_project(step):
     assert users and users[-1].split(":")[0] not in {"root", "0"}, f"{dockerfile}: must end as a non-root USER"
     runs = " ".join(argument for name, argument in instructions if name == "RUN")
     assert "--requirement requirements.lock" in runs and "install --no-deps ." in runs
-    assert not any(name in {"ENV", "ARG"} and re.search(r"(SECRET|PASSWORD|TOKEN|ACCESS_KEY)", arg) for name, arg in instructions)
+    assert not any(
+        name in {"ENV", "ARG"} and re.search(r"(SECRET|PASSWORD|TOKEN|ACCESS_KEY)", arg) for name, arg in instructions
+    )
 
 
 def test_trainer_has_a_cuda_base_and_the_other_steps_share_one_image():

@@ -136,8 +136,9 @@ def test_gate_rejects_candidate_worse_than_champion_by_more_than_tolerance():
 
 def test_gate_blesses_candidate_within_tolerance_of_champion():
     champion = _scored("fair")
-    candidate = binary_metrics(np.array([0] * 10 + [1] * 10),
-                               np.r_[np.linspace(0.1, 0.6, 10), np.linspace(0.4, 0.9, 10)] * 0.999)
+    candidate = binary_metrics(
+        np.array([0] * 10 + [1] * 10), np.r_[np.linspace(0.1, 0.6, 10), np.linspace(0.4, 0.9, 10)] * 0.999
+    )
     assert candidate.log_loss > champion.log_loss  # slightly worse, but within tolerance
     decision = gate(candidate, LENIENT, 0.01, champion=champion)
     assert decision.blessed
@@ -162,8 +163,11 @@ class TipModel(tf.Module):
     def predict_csv(self, csv_rows):
         dense = parse_csv_rows(csv_rows, SPEC)
         flash_cab = tf.cast(tf.equal(dense["company"], "Flash Cab"), tf.float64)
-        logit = (self.scale * (dense["distance"] - 5.0) + self.hour_weight * (dense["hour"] - 12.0)
-                 + self.flash_cab_bonus * flash_cab)
+        logit = (
+            self.scale * (dense["distance"] - 5.0)
+            + self.hour_weight * (dense["hour"] - 12.0)
+            + self.flash_cab_bonus * flash_cab
+        )
         return {"probability": tf.cast(tf.sigmoid(logit), tf.float32)}
 
 
@@ -210,16 +214,24 @@ def tracking_uri(tmp_path_factory) -> str:
 @pytest.fixture
 def mlflow_store(tracking_uri, request) -> tuple[str, str, str]:
     """A fresh pipeline run, and a model name of the test's own so that champions do not leak between tests."""
-    run_id = tracking.start_pipeline_run(tracking_uri, "evaluate-test", request.node.name, params={"dataset": "modeldata_taxi"})
+    run_id = tracking.start_pipeline_run(
+        tracking_uri, "evaluate-test", request.node.name, params={"dataset": "modeldata_taxi"}
+    )
     return tracking_uri, run_id, f"taxi-{request.node.name}"
 
 
 def _evaluate(models, eval_csv, mlflow_store, tmp_path, thresholds=LENIENT):
     uri, run_id, model_name = mlflow_store
     return run_evaluate_step(
-        model_dir=models["candidate"], eval_data_path=eval_csv, dataset="modeldata_taxi",
-        tracking_uri=uri, pipeline_run_id=run_id, model_name=model_name,
-        thresholds=thresholds, tolerance=0.01, output_dir=tmp_path / "out",
+        model_dir=models["candidate"],
+        eval_data_path=eval_csv,
+        dataset="modeldata_taxi",
+        tracking_uri=uri,
+        pipeline_run_id=run_id,
+        model_name=model_name,
+        thresholds=thresholds,
+        tolerance=0.01,
+        output_dir=tmp_path / "out",
     )
 
 
@@ -258,8 +270,9 @@ def test_step_without_champion_blesses_and_logs_everything(models, eval_csv, mlf
     assert step.data.metrics["slice.company_Flash Cab.accuracy"] == result.slices["company=Flash Cab"].accuracy
     assert "champion_roc_auc" not in step.data.metrics
     artifacts = {a.path for a in client.list_artifacts(result.step_run_id, "evaluation")}
-    assert artifacts == {f"evaluation/{n}" for n in ("roc_curve.png", "confusion_matrix.png", "calibration.png",
-                                                     "metrics.json")}
+    assert artifacts == {
+        f"evaluation/{n}" for n in ("roc_curve.png", "confusion_matrix.png", "calibration.png", "metrics.json")
+    }
     for plot in result.plots.values():
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written = json.loads(result.metrics_file.read_text())
@@ -312,10 +325,19 @@ def test_kfp_component_fills_its_outputs(models, eval_csv, mlflow_store, tmp_pat
     classification = dsl.ClassificationMetrics(uri=str(tmp_path / "classification"))
     report = dsl.HTML(uri=str(tmp_path / "report.html"))
     blessed = component.evaluate.python_func(
-        model=dsl.Model(uri=str(models["candidate"])), eval_data=dsl.Dataset(uri=str(eval_csv)),
-        dataset="modeldata_taxi", model_name=model_name, mlflow_tracking_uri=uri, mlflow_run_id=run_id,
-        min_roc_auc=0.6, min_accuracy=0.6, max_log_loss=0.8, champion_tolerance=0.01,
-        metrics=metrics, classification_metrics=classification, report=report,
+        model=dsl.Model(uri=str(models["candidate"])),
+        eval_data=dsl.Dataset(uri=str(eval_csv)),
+        dataset="modeldata_taxi",
+        model_name=model_name,
+        mlflow_tracking_uri=uri,
+        mlflow_run_id=run_id,
+        min_roc_auc=0.6,
+        min_accuracy=0.6,
+        max_log_loss=0.8,
+        champion_tolerance=0.01,
+        metrics=metrics,
+        classification_metrics=classification,
+        report=report,
     )
     assert blessed is True
     logged_on_pipeline_run = tracking.client(uri).get_run(run_id).data.metrics

@@ -71,9 +71,7 @@ def _stored_names(store_uri: str, endpoint: str | None) -> set[str]:
     """Every file under the store, relative to it: what a failed push must not leave behind."""
     if store_uri.startswith("s3://"):
         bucket, prefix = store_uri[len("s3://") :].split("/", 1)
-        listing = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(
-            Bucket=bucket, Prefix=prefix
-        )
+        listing = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=bucket, Prefix=prefix)
         return {item["Key"][len(prefix) + 1 :] for item in listing.get("Contents", [])}
     root = Path(store_uri)
     return {path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()}
@@ -119,9 +117,7 @@ def test_push_registers_a_verified_champion(
     assert served["y"].numpy().tolist() == [2.5, 4.5]
     pipeline_run = client.get_run(run_id)
     assert pipeline_run.info.status == RunStatus.to_string(RunStatus.FINISHED)
-    (step,) = client.search_runs(
-        [pipeline_run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'"
-    )
+    (step,) = client.search_runs([pipeline_run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
     assert step.data.tags["step"] == "push"
     assert step.data.params == {
         "model_name": MODEL_NAME,
@@ -152,11 +148,7 @@ def test_second_push_moves_champion(
     )
 
     client = tracking.client(tmp_mlflow_uri)
-    assert (
-        str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
-        == second.model_version
-        == "2"
-    )
+    assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == second.model_version == "2"
     assert _versions(client) == ["1", "2"]
     assert first.store_uri < second.store_uri  # prefixes sort in push order
     storage.verify_dir(first.store_uri, _checksums(saved_model), endpoint)
@@ -166,9 +158,7 @@ def test_failed_upload_keeps_the_champion(
     saved_model: Path, s3_endpoint: str, tmp_mlflow_uri: str, tmp_path: Path
 ) -> None:
     store = str(tmp_path / "model-store")
-    first = push_model(
-        saved_model, store, MODEL_NAME, tmp_mlflow_uri, _new_pipeline_run(tmp_mlflow_uri)
-    )
+    first = push_model(saved_model, store, MODEL_NAME, tmp_mlflow_uri, _new_pipeline_run(tmp_mlflow_uri))
     failing_run = _new_pipeline_run(tmp_mlflow_uri)
 
     with pytest.raises(storage.StorageError, match="NoSuchBucket"):
@@ -182,10 +172,7 @@ def test_failed_upload_keeps_the_champion(
         )
 
     client = tracking.client(tmp_mlflow_uri)
-    assert (
-        str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
-        == first.model_version
-    )
+    assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == first.model_version
     assert _versions(client) == ["1"]
     assert client.get_run(failing_run).info.status == RunStatus.to_string(RunStatus.FAILED)
 
@@ -210,9 +197,7 @@ def test_failed_verification_deletes_the_upload(
 
     real_verify = storage.verify_dir
 
-    def verify_against_a_wrong_checksum(
-        uri: str, expected: dict[str, str], endpoint_url: str | None
-    ) -> None:
+    def verify_against_a_wrong_checksum(uri: str, expected: dict[str, str], endpoint_url: str | None) -> None:
         real_verify(uri, {**expected, "saved_model.pb": "0" * 64}, endpoint_url)
 
     monkeypatch.setattr(task.storage, "verify_dir", verify_against_a_wrong_checksum)
@@ -227,10 +212,7 @@ def test_failed_verification_deletes_the_upload(
         )
 
     client = tracking.client(tmp_mlflow_uri)
-    assert (
-        str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
-        == first.model_version
-    )
+    assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == first.model_version
     assert _versions(client) == ["1"]
     assert _stored_names(store_uri, endpoint) == before
 
@@ -269,10 +251,7 @@ def test_failure_at_alias_time_deletes_the_new_version_and_its_files(
             )
 
     client = tracking.client(tmp_mlflow_uri)
-    assert (
-        str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
-        == first.model_version
-    )
+    assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == first.model_version
     assert _versions(client) == ["1"]
     assert _stored_names(store_uri, endpoint) == before
     # MLflow only soft-deletes a version, so its number is never handed out again.

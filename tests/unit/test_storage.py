@@ -73,13 +73,9 @@ def test_local_round_trip(model_files: Path, tmp_path: Path, as_file_uri: bool) 
     assert not target.exists()
 
 
-def test_s3_round_trip(
-    model_files: Path, tmp_path: Path, s3_endpoint: str, s3: Any, bucket: str
-) -> None:
+def test_s3_round_trip(model_files: Path, tmp_path: Path, s3_endpoint: str, s3: Any, bucket: str) -> None:
     uri = f"s3://{bucket}/models/taxi/v1"
-    s3.put_object(
-        Bucket=bucket, Key="models/taxi/v10/keep.txt", Body=b"a neighbour sharing the prefix"
-    )
+    s3.put_object(Bucket=bucket, Key="models/taxi/v10/keep.txt", Body=b"a neighbour sharing the prefix")
 
     checksums = storage.upload_dir(model_files, uri, endpoint_url=s3_endpoint)
 
@@ -93,9 +89,7 @@ def test_s3_round_trip(
     copy = storage.download_dir(uri, tmp_path / "copy", endpoint_url=s3_endpoint)
     (copy / storage.MANIFEST_NAME).unlink()
     assert _same_tree(model_files, copy)
-    single = storage.download_file(
-        f"{uri}/variables/variables.index", tmp_path / "one" / "index", s3_endpoint
-    )
+    single = storage.download_file(f"{uri}/variables/variables.index", tmp_path / "one" / "index", s3_endpoint)
     assert single.read_bytes() == b"index"
 
     storage.delete_prefix(uri, endpoint_url=s3_endpoint)
@@ -125,15 +119,10 @@ def test_verify_names_an_object_altered_behind_its_back(
         storage.verify_dir(uri, checksums, endpoint_url=s3_endpoint)
 
     message = str(caught.value)
-    assert (
-        f"{uri}/variables/variables.index: sha256 {hashlib.sha256(b'tampered').hexdigest()}"
-        in message
-    )
+    assert f"{uri}/variables/variables.index: sha256 {hashlib.sha256(b'tampered').hexdigest()}" in message
     assert f"{uri}/fingerprint.pb: missing" in message
     assert "saved_model.pb" not in message
-    with pytest.raises(
-        storage.ChecksumMismatchError, match="variables/variables.index: sha256 differs"
-    ):
+    with pytest.raises(storage.ChecksumMismatchError, match="variables/variables.index: sha256 differs"):
         storage.download_dir(uri, tmp_path / "copy", endpoint_url=s3_endpoint)
 
 
@@ -142,9 +131,7 @@ def test_verify_names_a_local_file_that_was_not_uploaded(model_files: Path, tmp_
     checksums = storage.upload_dir(model_files, str(target))
     (target / "stray.txt").write_text("not ours")
 
-    with pytest.raises(
-        storage.ChecksumMismatchError, match=f"{target}/stray.txt: not written by this upload"
-    ):
+    with pytest.raises(storage.ChecksumMismatchError, match=f"{target}/stray.txt: not written by this upload"):
         storage.verify_dir(str(target), checksums)
 
 
@@ -153,27 +140,15 @@ def test_missing_bucket_and_object_errors_name_the_uri(
 ) -> None:
     missing = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
 
-    with pytest.raises(
-        storage.StorageError, match=rf"uploading s3://{missing}/models/.+ failed: NoSuchBucket"
-    ):
+    with pytest.raises(storage.StorageError, match=rf"uploading s3://{missing}/models/.+ failed: NoSuchBucket"):
         storage.upload_dir(model_files, f"s3://{missing}/models", endpoint_url=s3_endpoint)
-    with pytest.raises(
-        storage.StorageError, match=rf"listing s3://{missing}/models failed: NoSuchBucket"
-    ):
+    with pytest.raises(storage.StorageError, match=rf"listing s3://{missing}/models failed: NoSuchBucket"):
         storage.verify_dir(f"s3://{missing}/models", {}, endpoint_url=s3_endpoint)
-    with pytest.raises(
-        storage.StorageError, match=rf"downloading s3://{bucket}/nothing.csv failed: 404"
-    ):
-        storage.download_file(
-            f"s3://{bucket}/nothing.csv", tmp_path / "x.csv", endpoint_url=s3_endpoint
-        )
-    with pytest.raises(
-        storage.StorageError, match=rf"downloading s3://{bucket}/empty failed: no objects"
-    ):
+    with pytest.raises(storage.StorageError, match=rf"downloading s3://{bucket}/nothing.csv failed: 404"):
+        storage.download_file(f"s3://{bucket}/nothing.csv", tmp_path / "x.csv", endpoint_url=s3_endpoint)
+    with pytest.raises(storage.StorageError, match=rf"downloading s3://{bucket}/empty failed: no objects"):
         storage.download_dir(f"s3://{bucket}/empty", tmp_path / "copy", endpoint_url=s3_endpoint)
-    storage.delete_prefix(
-        f"s3://{missing}/models", endpoint_url=s3_endpoint
-    )  # nothing to clean: no error
+    storage.delete_prefix(f"s3://{missing}/models", endpoint_url=s3_endpoint)  # nothing to clean: no error
 
 
 def test_unsupported_scheme_is_refused(model_files: Path) -> None:

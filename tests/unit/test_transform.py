@@ -20,7 +20,7 @@ from components.common.specs.base import (
     TimestampParts,
 )
 from components.transform.features import _time_parts, categorical_cardinalities
-from components.transform.task import EVAL, TRAIN, split_of, run_transform
+from components.transform.task import EVAL, TRAIN, run_transform, split_of
 
 pytestmark = pytest.mark.slow
 
@@ -113,7 +113,13 @@ def test_transformed_schema(transformed):
     root, _, _ = transformed
     feature_spec = tft.TFTransformOutput(str(root / "graph")).transformed_feature_spec()
     assert set(feature_spec) == {
-        "amount_z", "color_id", "started_hour", "started_weekday", "started_month", "cell", "card"
+        "amount_z",
+        "color_id",
+        "started_hour",
+        "started_weekday",
+        "started_month",
+        "cell",
+        "card",
     }
     assert feature_spec["amount_z"].dtype == tf.float32
     for name in ("color_id", "started_hour", "started_weekday", "started_month", "cell", "card"):
@@ -162,7 +168,7 @@ def test_time_parts_agree_with_the_calendar():
     seconds = np.array([0, 951782400, 1400269500, 1483228799, 1709251200, 4102444800], dtype=np.int64)
     parts = {name: value.numpy() for name, value in _time_parts(tf.constant(seconds)).items()}
     for i, second in enumerate(seconds):
-        moment = dt.datetime.fromtimestamp(int(second), tz=dt.timezone.utc)
+        moment = dt.datetime.fromtimestamp(int(second), tz=dt.UTC)
         assert parts["hour"][i] == moment.hour
         assert parts["weekday"][i] == moment.weekday()
         assert parts["month"][i] == moment.month - 1

@@ -17,13 +17,8 @@ from mlflow.tracking import MlflowClient
 from components.common import tracking
 from components.common.specs import get_spec
 from components.common.specs.base import Column, DatasetSpec, GateThresholds, Label, Numeric
-from components.validate.task import (
-    DataValidationError,
-    ValidationSummary,
-    read_raw_csv,
-    run_validate_step,
-    validate_data,
-)
+from components.validate.report import ValidationSummary
+from components.validate.task import DataValidationError, read_raw_csv, run_validate_step, validate_data
 
 TINY = DatasetSpec(
     name="tiny",
@@ -153,7 +148,12 @@ def test_unseen_category_in_30_percent_of_rows(tmp_path: Path) -> None:
     rows = good_rows()
     for row in rows[::10] + rows[1::10] + rows[2::10]:
         row["payment"] = "Bitcoin"
-    failing(tmp_path, to_csv(rows), "column 'payment': expected values in {Cash, Card}", "30.0% not in the set (e.g. 'Bitcoin'")
+    failing(
+        tmp_path,
+        to_csv(rows),
+        "column 'payment': expected values in {Cash, Card}",
+        "30.0% not in the set (e.g. 'Bitcoin'",
+    )
 
 
 def test_truncated_last_line(tmp_path: Path) -> None:
@@ -267,7 +267,13 @@ def artifact_names(mlflow_uri: str, run_id: str) -> list[str]:
 def test_run_validate_step_opens_the_pipeline_run_and_logs_the_validate_run(tmp_path: Path, mlflow_uri: str) -> None:
     data = write(tmp_path, modeldata_csv(1000))
     rows, run_id = run_validate_step(
-        str(data), "modeldata_taxi", mlflow_uri, "validate-ok", "job-ok", tmp_path / "report.html", tmp_path / "summary.json"
+        str(data),
+        "modeldata_taxi",
+        mlflow_uri,
+        "validate-ok",
+        "job-ok",
+        tmp_path / "report.html",
+        tmp_path / "summary.json",
     )
 
     assert rows == 1000
@@ -277,7 +283,12 @@ def test_run_validate_step_opens_the_pipeline_run_and_logs_the_validate_run(tmp_
     assert pipeline.data.tags[tracking.PIPELINE_JOB_TAG] == "job-ok"
     assert pipeline.data.tags[tracking.DATASET_TAG] == "modeldata_taxi"
     assert step.info.status == RunStatus.to_string(RunStatus.FINISHED)
-    assert step.data.metrics == {"rows": 1000, "expectations_evaluated": 29, "expectations_failed": 0, "critical_failures": 0}
+    assert step.data.metrics == {
+        "rows": 1000,
+        "expectations_evaluated": 29,
+        "expectations_failed": 0,
+        "critical_failures": 0,
+    }
     assert artifact_names(mlflow_uri, step.info.run_id) == ["validation/report.html", "validation/summary.json"]
 
 
@@ -285,7 +296,13 @@ def test_run_validate_step_failure_marks_the_pipeline_run_failed(tmp_path: Path,
     data = write(tmp_path, modeldata_csv(1000).replace(",Mon,", ",Funday,"))
     with pytest.raises(DataValidationError, match=re.escape("column 'dow': expected values in {Mon")):
         run_validate_step(
-            str(data), "modeldata_taxi", mlflow_uri, "validate-bad", "job-bad", tmp_path / "report.html", tmp_path / "summary.json"
+            str(data),
+            "modeldata_taxi",
+            mlflow_uri,
+            "validate-bad",
+            "job-bad",
+            tmp_path / "report.html",
+            tmp_path / "summary.json",
         )
 
     client = MlflowClient(tracking_uri=mlflow_uri)
@@ -307,7 +324,13 @@ def test_run_validate_step_downloads_s3_data(
     s3.put_object(Bucket="raw", Key="taxi/data.csv", Body=modeldata_csv(1000).encode())
 
     rows, run_id = run_validate_step(
-        "s3://raw/taxi/data.csv", "modeldata_taxi", mlflow_uri, "validate-s3", "job-s3", tmp_path / "r.html", tmp_path / "s.json"
+        "s3://raw/taxi/data.csv",
+        "modeldata_taxi",
+        mlflow_uri,
+        "validate-s3",
+        "job-s3",
+        tmp_path / "r.html",
+        tmp_path / "s.json",
     )
     assert rows == 1000
     assert MlflowClient(tracking_uri=mlflow_uri).get_run(run_id).data.params["data_uri"] == "s3://raw/taxi/data.csv"
@@ -320,7 +343,9 @@ def test_component_wraps_the_step(tmp_path: Path, mlflow_uri: str) -> None:
 
     report, summary = HTML(uri=str(tmp_path / "report.html")), Artifact(uri=str(tmp_path / "summary.json"))
     data = write(tmp_path, modeldata_csv(1000))
-    rows, run_id = component.python_func(str(data), "modeldata_taxi", mlflow_uri, "validate-kfp", "job-kfp", report, summary)
+    rows, run_id = component.python_func(
+        str(data), "modeldata_taxi", mlflow_uri, "validate-kfp", "job-kfp", report, summary
+    )
 
     assert rows == 1000 and MlflowClient(tracking_uri=mlflow_uri).get_run(run_id).info.run_name == "job-kfp"
     assert json.loads(Path(summary.path).read_text())["success"] is True

@@ -10,7 +10,7 @@ they cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Union
+from typing import Any, Callable, Literal, Mapping
 
 RawType = Literal["float", "int", "string"]
 Severity = Literal["critical", "warning"]
@@ -97,7 +97,7 @@ class LatLongCross:
     kind: Literal["latlong"] = "latlong"
 
 
-Feature = Union[Numeric, Categorical, Bucketized, TimestampParts, LatLongCross]
+Feature = Numeric | Categorical | Bucketized | TimestampParts | LatLongCross
 
 # Takes and returns TensorFlow tensors; typed loosely so that reading a spec does not import TensorFlow.
 LabelFn = Callable[[Mapping[str, Any]], Any]
@@ -155,9 +155,7 @@ class DatasetSpec:
             raise ValueError(f"spec {self.name}: outcome columns must be label source columns")
         leaked = set(self.label.outcome_columns) & set(self.feature_columns)
         if leaked:
-            raise ValueError(
-                f"spec {self.name}: outcome column(s) {sorted(leaked)} must never be features"
-            )
+            raise ValueError(f"spec {self.name}: outcome column(s) {sorted(leaked)} must never be features")
         if not 0.0 < self.eval_fraction < 1.0:
             raise ValueError(f"spec {self.name}: eval_fraction must be in (0, 1)")
 

@@ -44,7 +44,9 @@ SPEC = DatasetSpec(
         Column("month", "string", allowed_values=MONTHS),
         Column("hour", "int", min_value=0, max_value=23),
     ),
-    label=Label(name="tipped", source_columns=("tip",), outcome_columns=("tip",), derive=tipped, description='tip == "yes"'),
+    label=Label(
+        name="tipped", source_columns=("tip",), outcome_columns=("tip",), derive=tipped, description='tip == "yes"'
+    ),
     features=(
         Numeric("distance", log=True),
         Categorical("company"),
