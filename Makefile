@@ -58,4 +58,4 @@ mlflow-ui: $(STAMP) ## Serve the MLflow UI on 127.0.0.1:5000 over the local stor
 	$(PY) -m pipelines mlflow-ui
 
 clean: ## Remove local runs, the MLflow store and build outputs (keeps .venv and data/)
-	rm -rf build mlruns .kfp_local
+	rm -rf build mlruns

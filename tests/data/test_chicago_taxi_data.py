@@ -1,0 +1,23 @@
+"""The real Chicago taxi sample must meet its spec: zero critical failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.common.specs import get_spec
+from components.validate.task import validate_data
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "chicago_taxi" / "data.csv"
+
+
+@pytest.mark.skipif(not DATA.is_file(), reason=f"the Chicago taxi sample is not at {DATA}")
+def test_chicago_taxi_sample_meets_its_spec(tmp_path: Path) -> None:
+    spec = get_spec("chicago_taxi")
+    summary = validate_data(DATA, spec, tmp_path / "report.html", tmp_path / "summary.json")
+
+    assert summary.critical_failures == []
+    assert summary.row_count >= spec.min_rows
+    assert summary.column_count == len(spec.columns)
+    assert summary.expectations_evaluated > 3 * len(spec.columns)
