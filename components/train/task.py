@@ -22,7 +22,7 @@ from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec, Numeric
 from components.train.model import ServingModule, build_model
 from components.transform.features import categorical_cardinalities, transformed_names
-from components.transform.task import TRAIN, TRANSFORMED_FILE_SUFFIX
+from components.transform.layout import TRAIN, TRANSFORMED_FILE_SUFFIX
 
 VALIDATION_EVERY = 10
 

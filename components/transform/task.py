@@ -27,9 +27,8 @@ from components.common.raw_tensors import raw_feature_spec
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec
 from components.transform.features import make_preprocessing_fn
+from components.transform.layout import EVAL, TRAIN, TRANSFORMED_FILE_SUFFIX
 
-TRAIN, EVAL = "train", "eval"
-TRANSFORMED_FILE_SUFFIX = ".tfrecord.gz"
 COUNTER_NAMESPACE = "transform"
 
 

@@ -20,7 +20,8 @@ from components.common.specs.base import (
     TimestampParts,
 )
 from components.transform.features import _time_parts, categorical_cardinalities
-from components.transform.task import EVAL, TRAIN, run_transform, split_of
+from components.transform.layout import EVAL, TRAIN
+from components.transform.task import run_transform, split_of
 
 pytestmark = pytest.mark.slow
 
