@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 import mlflow
-from mlflow.entities import RunStatus
+from mlflow.entities import Param, RunStatus
 from mlflow.tracking import MlflowClient
 
 PIPELINE_JOB_TAG = "kfp.pipeline_job_name"
@@ -84,6 +84,13 @@ def step_run(tracking_uri: str, pipeline_run_id: str, step: str) -> Iterator[mlf
         mlflow_client.set_tag(pipeline_run_id, ERROR_TAG, message)
         mlflow_client.set_terminated(pipeline_run_id, RunStatus.to_string(RunStatus.FAILED))
         raise
+
+
+def log_pipeline_params(tracking_uri: str, pipeline_run_id: str, step: str, params: Mapping[str, object]) -> None:
+    """Copy a step's params onto the pipeline's run as `<step>.<name>`, so runs compare in the MLflow UI."""
+    client(tracking_uri).log_batch(
+        pipeline_run_id, params=[Param(f"{step}.{key}", str(value)) for key, value in params.items()]
+    )
 
 
 def finish_pipeline_run(tracking_uri: str, pipeline_run_id: str) -> None:

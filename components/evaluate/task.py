@@ -197,9 +197,13 @@ def run_evaluate_step(
         )
         _write_metrics_file(result, thresholds, tolerance)
         logged = _mlflow_metrics(result)
-        mlflow.log_params(
-            {**asdict(thresholds), "champion_tolerance": tolerance, "champion_version": champion_version or "none"}
-        )
+        gate_params = {
+            **asdict(thresholds),
+            "champion_tolerance": tolerance,
+            "champion_version": champion_version or "none",
+        }
+        mlflow.log_params(gate_params)
+        tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "evaluate", gate_params)
         mlflow.log_metrics(logged)
         for path in (*result.plots.values(), result.metrics_file):
             mlflow.log_artifact(str(path), artifact_path="evaluation")

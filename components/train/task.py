@@ -147,6 +147,7 @@ def run_train_step(
     spec = get_spec(dataset)
     with tracking.step_run(tracking_uri, pipeline_run_id, "train"):
         mlflow.log_params({key: str(value) for key, value in asdict(hyperparameters).items()})
+        tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "train", asdict(hyperparameters))
         result = train_model(spec, transform_graph_dir, examples_dir, export_dir, hyperparameters)
         for epoch in range(result.epochs_run):
             mlflow.log_metrics({key: values[epoch] for key, values in result.history.items()}, step=epoch)

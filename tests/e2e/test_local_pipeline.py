@@ -94,6 +94,8 @@ def test_first_run_logs_metrics_params_and_artifacts(first_run, workspace):
         assert name in run.data.metrics, name
     assert run.data.metrics["roc_auc"] >= QUICK["min_roc_auc"]
     assert run.data.params["dataset"] == "chicago_taxi"
+    assert run.data.params["train.epochs"] == "2"
+    assert run.data.params["evaluate.min_roc_auc"] == str(QUICK["min_roc_auc"])
     children = {
         child.data.tags["step"]: child
         for child in client.search_runs(
