@@ -81,7 +81,7 @@ class ServingModule(tf.Module):
             name: tf.TensorSpec([None], DENSE_DTYPES[spec.column(name).dtype], name=name)
             for name in spec.feature_columns
         }
-        self.serving_default = tf.function(self._predict_features, input_signature=[feature_signature])
+        self.serving_default = tf.function(self._predict_dense, input_signature=[feature_signature])
         self.predict_csv = tf.function(
             self._predict_csv, input_signature=[tf.TensorSpec([None], tf.string, name="csv_rows")]
         )
@@ -97,9 +97,6 @@ class ServingModule(tf.Module):
         transformed = self.transform_layer(dense_to_sparse(complete, self._spec))
         features = {name: transformed[name] for name in self._model_inputs}
         return {PROBABILITY: tf.reshape(self.model(features, training=False), [-1])}
-
-    def _predict_features(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        return self._predict_dense(features)
 
     def _predict_csv(self, csv_rows: tf.Tensor) -> dict[str, tf.Tensor]:
         return self._predict_dense(parse_csv_rows(csv_rows, self._spec))

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
 from components.push import task
-from components.push.task import push_model
+from components.push.task import PushResult, push_model
 
 MODEL_NAME = "taxi-classifier"
 
@@ -57,6 +57,10 @@ def _endpoint(request: pytest.FixtureRequest, store_uri: str) -> str | None:
 def _new_pipeline_run(tracking_uri: str) -> str:
     job = f"job-{uuid.uuid4().hex[:6]}"
     return tracking.start_pipeline_run(tracking_uri, "push-tests", job, {"epochs": 1})
+
+
+def _push_in_a_new_run(saved_model: Path, store_uri: str, tracking_uri: str, endpoint: str | None) -> PushResult:
+    return push_model(saved_model, store_uri, MODEL_NAME, tracking_uri, _new_pipeline_run(tracking_uri), endpoint)
 
 
 def _checksums(root: Path) -> dict[str, str]:
@@ -130,22 +134,8 @@ def test_second_push_moves_champion(
     saved_model: Path, store_uri: str, tmp_mlflow_uri: str, request: pytest.FixtureRequest
 ) -> None:
     endpoint = _endpoint(request, store_uri)
-    first = push_model(
-        saved_model,
-        store_uri,
-        MODEL_NAME,
-        tmp_mlflow_uri,
-        _new_pipeline_run(tmp_mlflow_uri),
-        endpoint,
-    )
-    second = push_model(
-        saved_model,
-        store_uri,
-        MODEL_NAME,
-        tmp_mlflow_uri,
-        _new_pipeline_run(tmp_mlflow_uri),
-        endpoint,
-    )
+    first = _push_in_a_new_run(saved_model, store_uri, tmp_mlflow_uri, endpoint)
+    second = _push_in_a_new_run(saved_model, store_uri, tmp_mlflow_uri, endpoint)
 
     client = tracking.client(tmp_mlflow_uri)
     assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == second.model_version == "2"
@@ -185,14 +175,7 @@ def test_failed_verification_deletes_the_upload(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     endpoint = _endpoint(request, store_uri)
-    first = push_model(
-        saved_model,
-        store_uri,
-        MODEL_NAME,
-        tmp_mlflow_uri,
-        _new_pipeline_run(tmp_mlflow_uri),
-        endpoint,
-    )
+    first = _push_in_a_new_run(saved_model, store_uri, tmp_mlflow_uri, endpoint)
     before = _stored_names(store_uri, endpoint)
 
     real_verify = storage.verify_dir
@@ -202,14 +185,7 @@ def test_failed_verification_deletes_the_upload(
 
     monkeypatch.setattr(task.storage, "verify_dir", verify_against_a_wrong_checksum)
     with pytest.raises(storage.ChecksumMismatchError, match="saved_model.pb: sha256"):
-        push_model(
-            saved_model,
-            store_uri,
-            MODEL_NAME,
-            tmp_mlflow_uri,
-            _new_pipeline_run(tmp_mlflow_uri),
-            endpoint,
-        )
+        _push_in_a_new_run(saved_model, store_uri, tmp_mlflow_uri, endpoint)
 
     client = tracking.client(tmp_mlflow_uri)
     assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == first.model_version
@@ -225,14 +201,7 @@ def test_failure_at_alias_time_deletes_the_new_version_and_its_files(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     endpoint = _endpoint(request, store_uri)
-    first = push_model(
-        saved_model,
-        store_uri,
-        MODEL_NAME,
-        tmp_mlflow_uri,
-        _new_pipeline_run(tmp_mlflow_uri),
-        endpoint,
-    )
+    first = _push_in_a_new_run(saved_model, store_uri, tmp_mlflow_uri, endpoint)
     before = _stored_names(store_uri, endpoint)
 
     def refuse(*args: Any, **kwargs: Any) -> None:
@@ -241,28 +210,14 @@ def test_failure_at_alias_time_deletes_the_new_version_and_its_files(
     with monkeypatch.context() as patch:
         patch.setattr(MlflowClient, "set_registered_model_alias", refuse)
         with pytest.raises(MlflowException, match="registry went away"):
-            push_model(
-                saved_model,
-                store_uri,
-                MODEL_NAME,
-                tmp_mlflow_uri,
-                _new_pipeline_run(tmp_mlflow_uri),
-                endpoint,
-            )
+            _push_in_a_new_run(saved_model, store_uri, tmp_mlflow_uri, endpoint)
 
     client = tracking.client(tmp_mlflow_uri)
     assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == first.model_version
     assert _versions(client) == ["1"]
     assert _stored_names(store_uri, endpoint) == before
     # MLflow only soft-deletes a version, so its number is never handed out again.
-    later = push_model(
-        saved_model,
-        store_uri,
-        MODEL_NAME,
-        tmp_mlflow_uri,
-        _new_pipeline_run(tmp_mlflow_uri),
-        endpoint,
-    )
+    later = _push_in_a_new_run(saved_model, store_uri, tmp_mlflow_uri, endpoint)
     assert later.model_version == "3"
 
 
