@@ -50,6 +50,7 @@ def training_pipeline(
         mlflow_run_id=mlflow_run_id,
         beam_runner=beam_runner,
         beam_options=beam_options,
+        s3_endpoint_url=s3_endpoint_url,
     )
     train_task = train(
         dataset=dataset,

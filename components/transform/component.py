@@ -12,6 +12,7 @@ def transform(
     mlflow_run_id: str,
     beam_runner: str,
     beam_options: str,
+    s3_endpoint_url: str,
     transform_graph: Output[Artifact],
     transformed_examples: Output[Dataset],
     eval_data: Output[Dataset],
@@ -20,6 +21,7 @@ def transform(
 
     `beam_options` is a JSON list of Beam pipeline flags, e.g.
     '["--project=p", "--region=r", "--temp_location=gs://b/tmp"]' for Dataflow.
+    An empty `s3_endpoint_url` means AWS itself.
     """
     from pathlib import Path
 
@@ -35,6 +37,7 @@ def transform(
         transform_graph_dir=Path(transform_graph.path),
         examples_dir=Path(transformed_examples.path),
         eval_data_file=Path(eval_data.path),
+        s3_endpoint_url=s3_endpoint_url,
     )
     transformed_examples.metadata.update({"train_rows": result.train_rows, "eval_rows": result.eval_rows})
     return result.train_rows

@@ -115,6 +115,9 @@ def run_transform(
     `train-*` and `eval-*` to `examples_dir`, and the eval split's raw rows (with
     a header, in the spec's column order) to `eval_data_file` for evaluation.
     """
+    options = PipelineOptions(list(beam_options), runner=beam_runner)
+    # Reading the header happens outside the pipeline: give the file systems (S3, GCS) their options too.
+    beam.io.filesystems.FileSystems.set_options(options)
     header = read_header(data_uri)
     missing = [name for name in spec.column_names if name not in header]
     if missing:
@@ -122,7 +125,6 @@ def run_transform(
     examples_dir.mkdir(parents=True, exist_ok=True)
     eval_data_file.parent.mkdir(parents=True, exist_ok=True)
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_feature_spec(spec)))
-    options = PipelineOptions(list(beam_options), runner=beam_runner)
 
     with tempfile.TemporaryDirectory(prefix="tft-") as temp_dir:
         pipeline = beam.Pipeline(options=options)
@@ -182,6 +184,19 @@ def run_transform(
     )
 
 
+def beam_flags(beam_options_json: str, s3_endpoint_url: str = "") -> list[str]:
+    """Beam flags from the step's JSON list; a custom S3 endpoint (MinIO) becomes `--s3_endpoint_url`.
+
+    Flags the user gave win; S3 credentials come from the environment as boto3 reads them.
+    """
+    flags = json.loads(beam_options_json or "[]")
+    if not isinstance(flags, list) or not all(isinstance(flag, str) for flag in flags):
+        raise ValueError(f"beam_options must be a JSON list of strings, got {beam_options_json!r}")
+    if s3_endpoint_url and not any(flag.startswith("--s3_endpoint_url") for flag in flags):
+        flags.append(f"--s3_endpoint_url={s3_endpoint_url}")
+    return flags
+
+
 def run_transform_step(
     data_uri: str,
     dataset: str,
@@ -192,12 +207,14 @@ def run_transform_step(
     transform_graph_dir: Path,
     examples_dir: Path,
     eval_data_file: Path,
+    s3_endpoint_url: str = "",
 ) -> TransformResult:
-    """The pipeline step: run the transform inside its MLflow run and log what it produced."""
+    """The pipeline step: run the transform inside its MLflow run and log what it produced.
+
+    See `beam_flags` for how `beam_options_json` and `s3_endpoint_url` become Beam's flags.
+    """
     spec = get_spec(dataset)
-    beam_options = json.loads(beam_options_json or "[]")
-    if not isinstance(beam_options, list) or not all(isinstance(item, str) for item in beam_options):
-        raise ValueError(f"beam_options must be a JSON list of strings, got {beam_options_json!r}")
+    beam_options = beam_flags(beam_options_json, s3_endpoint_url)
     with tracking.step_run(tracking_uri, pipeline_run_id, "transform"):
         result = run_transform(
             data_uri, spec, transform_graph_dir, examples_dir, eval_data_file, beam_runner, beam_options

@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 from pathlib import Path
 
+import boto3
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -21,7 +22,7 @@ from components.common.specs.base import (
 )
 from components.transform.features import _time_parts, categorical_cardinalities
 from components.transform.layout import EVAL, TRAIN
-from components.transform.task import run_transform, split_of
+from components.transform.task import beam_flags, run_transform, split_of
 
 pytestmark = pytest.mark.slow
 
@@ -173,3 +174,30 @@ def test_time_parts_agree_with_the_calendar():
         assert parts["hour"][i] == moment.hour
         assert parts["weekday"][i] == moment.weekday()
         assert parts["month"][i] == moment.month - 1
+
+
+def test_reads_raw_data_from_s3_at_a_custom_endpoint(s3_endpoint, tmp_path):
+    rows = [["9.5", "card", str(FRIDAY_EVENING), "41.8", "-87.6", "red"]] * 4 + ROWS
+    body = ",".join(TINY_SPEC.column_names) + "\n" + "\n".join(_line(row) for row in rows) + "\n"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="raw")
+    boto3.client("s3", endpoint_url=s3_endpoint).put_object(Bucket="raw", Key="tiny/data.csv", Body=body.encode())
+    result = run_transform(
+        "s3://raw/tiny/data.csv",
+        TINY_SPEC,
+        tmp_path / "graph",
+        tmp_path / "examples",
+        tmp_path / "eval.csv",
+        beam_options=beam_flags("[]", s3_endpoint),
+    )
+    assert result.train_rows + result.eval_rows == len(rows)
+
+
+def test_beam_flags_take_the_s3_endpoint_unless_the_user_set_one():
+    assert beam_flags('["--direct_num_workers=2"]', "http://minio:9000") == [
+        "--direct_num_workers=2",
+        "--s3_endpoint_url=http://minio:9000",
+    ]
+    assert beam_flags('["--s3_endpoint_url=http://mine"]', "http://minio:9000") == ["--s3_endpoint_url=http://mine"]
+    assert beam_flags("", "") == []
+    with pytest.raises(ValueError, match="beam_options must be a JSON list of strings"):
+        beam_flags('{"runner": "x"}')
