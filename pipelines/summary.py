@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from components.common import tracking
 
 HEADLINE_METRICS = ("roc_auc", "accuracy", "precision", "recall", "log_loss")
+STEP_ORDER = ("validate", "transform", "train", "evaluate", "push")
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,7 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str) -> RunSumm
     )
     blessed_metric = run.data.metrics.get("blessed")
     versions = (
-        [
-            version
-            for version in client.search_model_versions(f"name = '{model_name}'")
-            if version.run_id == mlflow_run_id
-        ]
-        if blessed_metric
-        else []
+        client.search_model_versions(f"name = '{model_name}' and run_id = '{mlflow_run_id}'") if blessed_metric else []
     )
     version = versions[0] if versions else None
     return RunSummary(
@@ -85,8 +80,5 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str) -> RunSumm
         model_version=version.version if version else None,
         store_uri=version.tags.get("store_uri") if version else None,
         error=run.data.tags.get(tracking.ERROR_TAG),
-        steps=dict(sorted(steps.items(), key=lambda item: STEP_ORDER.get(item[0], 99))),
+        steps={step: steps[step] for step in STEP_ORDER if step in steps},
     )
-
-
-STEP_ORDER = {"validate": 0, "transform": 1, "train": 2, "evaluate": 3, "push": 4}
