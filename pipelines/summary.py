@@ -78,7 +78,7 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str) -> RunSumm
         metrics={name: run.data.metrics[name] for name in HEADLINE_METRICS if name in run.data.metrics},
         blessed=None if blessed_metric is None else bool(blessed_metric),
         model_version=version.version if version else None,
-        store_uri=version.tags.get("store_uri") if version else None,
+        store_uri=version.tags.get(tracking.STORE_URI_TAG) if version else None,
         error=run.data.tags.get(tracking.ERROR_TAG),
         steps={step: steps[step] for step in STEP_ORDER if step in steps},
     )

@@ -19,6 +19,9 @@ from mlflow.tracking import MlflowClient
 PIPELINE_JOB_TAG = "kfp.pipeline_job_name"
 DATASET_TAG = "dataset"
 ERROR_TAG = "error"
+# The registry contract between push (which writes it) and evaluate and the run summary (which read it).
+CHAMPION_ALIAS = "champion"
+STORE_URI_TAG = "store_uri"
 
 
 def client(tracking_uri: str) -> MlflowClient:

@@ -29,8 +29,6 @@ from components.evaluate.metrics import BinaryMetrics, GateDecision, Thresholds,
 from components.evaluate.report import write_plots
 
 SIGNATURE = "predict_csv"
-CHAMPION_ALIAS = "champion"
-STORE_URI_TAG = "store_uri"
 MIN_SLICE_EXAMPLES = 30
 PARENT_RUN_METRICS = ("roc_auc", "accuracy", "precision", "recall", "log_loss", "blessed")
 # Error codes MLflow's registry answers with when the model, or its alias, does not exist.
@@ -130,16 +128,16 @@ def score_champion(
     rather than raised: the gate then falls back to the absolute thresholds.
     """
     try:
-        version = mlflow_client.get_model_version_by_alias(model_name, CHAMPION_ALIAS)
+        version = mlflow_client.get_model_version_by_alias(model_name, tracking.CHAMPION_ALIAS)
     except MlflowException as error:
         if error.error_code not in _NOT_FOUND_CODES:
             raise
         return None, None, f"no champion for {model_name!r}: thresholds alone decide"
     champion_version = str(version.version)
     label = f"champion {model_name!r} version {champion_version}"
-    store_uri = version.tags.get(STORE_URI_TAG)
+    store_uri = version.tags.get(tracking.STORE_URI_TAG)
     if not store_uri:
-        return None, champion_version, f"{label} has no {STORE_URI_TAG!r} tag: thresholds alone decide"
+        return None, champion_version, f"{label} has no {tracking.STORE_URI_TAG!r} tag: thresholds alone decide"
     try:
         from components.common.storage import download_dir  # written alongside; S3 deps only when needed
 

@@ -25,7 +25,6 @@ from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
 
-CHAMPION_ALIAS = "champion"
 READY_TIMEOUT_S = 300.0
 
 
@@ -65,7 +64,7 @@ def push_model(
             )
             _wait_until_ready(client, version)
             mlflow.log_params({"model_version": version.version})
-            client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version.version)
+            client.set_registered_model_alias(model_name, tracking.CHAMPION_ALIAS, version.version)
         except BaseException as error:
             _roll_back(undo, error)
             raise
@@ -111,7 +110,7 @@ def _create_version(
         source=destination,
         run_id=pipeline_run_id,
         tags={
-            "store_uri": destination,
+            tracking.STORE_URI_TAG: destination,
             "manifest_sha256": storage.manifest_digest(checksums),
             "files": str(len(checksums)),
         },
