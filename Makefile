@@ -15,10 +15,20 @@ export DATA_URI MLFLOW_TRACKING_URI MODEL_STORE_URI MODEL_NAME EPOCHS
 # TensorFlow's C++ start-up chatter hides the step logs; errors still show.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup lock data run compile test test-fast test-e2e mlflow-ui lint clean
+.PHONY: help system-deps setup lock data run compile test test-fast test-e2e mlflow-ui lint clean
 
 help: ## List every target with one line
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# Command-line tools the tests drive (Debian packages): shellcheck, promtool, the Prometheus Pushgateway.
+SYSTEM_PACKAGES := shellcheck prometheus prometheus-pushgateway
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+system-deps: ## Install the Debian packages the tests use (shellcheck, promtool, pushgateway)
+	@missing=$$(for package in $(SYSTEM_PACKAGES); do dpkg -s $$package >/dev/null 2>&1 || echo $$package; done); \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "system packages present: $(SYSTEM_PACKAGES)"; fi
 
 setup: $(STAMP) ## Create .venv and install the project from requirements.lock (idempotent)
 
