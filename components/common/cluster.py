@@ -18,6 +18,9 @@ GPU_TAINT_EFFECT = "NoSchedule"
 # Namespace where Kubeflow Pipelines (standalone) runs pipeline pods; the Secrets below live there.
 PIPELINE_NAMESPACE = "kubeflow"
 
+# ServiceAccount the pipeline pods run as (least-privilege RBAC and, on EKS, the IRSA role attach to it).
+PIPELINE_SERVICE_ACCOUNT = "tabular-mlops-pipeline"
+
 # Secret name -> the keys it must hold; each key becomes an environment variable of the same name.
 S3_CREDENTIALS_SECRET = "s3-credentials"
 S3_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
