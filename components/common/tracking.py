@@ -8,6 +8,8 @@ FINISHED (`finish_pipeline_run`).
 
 from __future__ import annotations
 
+import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -24,7 +26,19 @@ CHAMPION_ALIAS = "champion"
 STORE_URI_TAG = "store_uri"
 
 
+# The one place MLflow's HTTP retries are bounded (MLflow's own default retries for minutes):
+# 3 retries, 1 s, 2 s, 4 s apart (plus up to 1 s jitter), 30 s per request. A value set in the environment wins.
+HTTP_RETRY_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
 def client(tracking_uri: str) -> MlflowClient:
+    """A client for the tracking and registry store; a tracking server is retried within HTTP_RETRY_DEFAULTS."""
+    for name, value in HTTP_RETRY_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -71,8 +85,11 @@ def _artifact_location(tracking_uri: str, experiment: str) -> str | None:
 @contextmanager
 def step_run(tracking_uri: str, pipeline_run_id: str, step: str) -> Iterator[mlflow.ActiveRun]:
     """A nested MLflow run for one step; an exception fails the step's and the pipeline's run."""
+    from components.common import run_metrics
+
     mlflow_client = client(tracking_uri)
     parent = mlflow_client.get_run(pipeline_run_id)
+    started = time.time()
     try:
         with mlflow.start_run(
             run_name=step,
@@ -86,7 +103,9 @@ def step_run(tracking_uri: str, pipeline_run_id: str, step: str) -> Iterator[mlf
         message = f"{step}: {error}"[:4000]
         mlflow_client.set_tag(pipeline_run_id, ERROR_TAG, message)
         mlflow_client.set_terminated(pipeline_run_id, RunStatus.to_string(RunStatus.FAILED))
+        run_metrics.push_step(mlflow_client, parent, step, started, succeeded=False)
         raise
+    run_metrics.push_step(mlflow_client, parent, step, started, succeeded=True)
 
 
 def log_pipeline_params(tracking_uri: str, pipeline_run_id: str, step: str, params: Mapping[str, object]) -> None:
@@ -97,4 +116,8 @@ def log_pipeline_params(tracking_uri: str, pipeline_run_id: str, step: str, para
 
 
 def finish_pipeline_run(tracking_uri: str, pipeline_run_id: str) -> None:
-    client(tracking_uri).set_terminated(pipeline_run_id, RunStatus.to_string(RunStatus.FINISHED))
+    from components.common import run_metrics
+
+    mlflow_client = client(tracking_uri)
+    mlflow_client.set_terminated(pipeline_run_id, RunStatus.to_string(RunStatus.FINISHED))
+    run_metrics.push_pipeline_finished(mlflow_client, pipeline_run_id)

@@ -7,6 +7,7 @@ scored on exactly the same eval rows and their metrics compare directly.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import tempfile
@@ -21,7 +22,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from components.common import tracking
+from components.common import storage, tracking
 from components.common.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec
@@ -33,6 +34,12 @@ MIN_SLICE_EXAMPLES = 30
 PARENT_RUN_METRICS = ("roc_auc", "accuracy", "precision", "recall", "log_loss", "blessed")
 # Error codes MLflow's registry answers with when the model, or its alias, does not exist.
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+# Set by push on every version: the SHA-256 of its MANIFEST.sha256.
+MANIFEST_DIGEST_TAG = "manifest_sha256"
+
+
+class CorruptChampionError(RuntimeError):
+    """The champion's files differ from what was pushed; the gate cannot compare against it."""
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,10 @@ def score_champion(
 ) -> tuple[BinaryMetrics | None, str | None, str]:
     """The champion's metrics on the same rows, its version, and a note saying what happened.
 
-    Any failure to fetch, load or score the champion is reported in the note
-    rather than raised: the gate then falls back to the absolute thresholds.
+    A failure to fetch, load or score the champion is reported in the note rather
+    than raised: the gate then falls back to the absolute thresholds. A champion
+    whose files fail their checksums is different: CorruptChampionError, naming
+    the version and the file, fails the step.
     """
     try:
         version = mlflow_client.get_model_version_by_alias(model_name, tracking.CHAMPION_ALIAS)
@@ -139,11 +148,13 @@ def score_champion(
     if not store_uri:
         return None, champion_version, f"{label} has no {tracking.STORE_URI_TAG!r} tag: thresholds alone decide"
     try:
-        from components.common.storage import download_dir  # written alongside; S3 deps only when needed
-
         with tempfile.TemporaryDirectory(prefix="champion-") as workdir:
-            champion_dir = download_dir(store_uri, Path(workdir) / "model")
+            champion_dir = storage.download_dir(store_uri, Path(workdir) / "model")
+            _check_manifest_digest(champion_dir, version.tags.get(MANIFEST_DIGEST_TAG), store_uri)
             probabilities = predict_csv_rows(champion_dir, lines)
+    except storage.ChecksumMismatchError as error:
+        # A champion whose bytes changed is not a baseline: comparing against it would gate on garbage.
+        raise CorruptChampionError(f"{label}: {error}") from error
     except Exception as error:  # noqa: BLE001 - any champion failure must leave the candidate judged on thresholds
         return (
             None,
@@ -151,6 +162,18 @@ def score_champion(
             (f"{label} at {store_uri} could not be scored ({type(error).__name__}: {error}): thresholds alone decide"),
         )
     return binary_metrics(labels, probabilities), champion_version, f"{label} at {store_uri} scored on the same rows"
+
+
+def _check_manifest_digest(champion_dir: Path, expected: str | None, store_uri: str) -> None:
+    """The downloaded manifest must be the one the registry recorded at push time (when it recorded one)."""
+    if expected is None:
+        return
+    manifest = champion_dir / storage.MANIFEST_NAME
+    actual = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else "missing"
+    if actual != expected:
+        raise storage.ChecksumMismatchError(
+            f"{store_uri}/{storage.MANIFEST_NAME}: sha256 {actual}, the registry recorded {expected}"
+        )
 
 
 def run_evaluate_step(

@@ -2,7 +2,9 @@
 
 The file's bytes are checked first (empty, not UTF-8, rows with the wrong number
 of fields), because pandas would otherwise fail with a parser error or quietly
-read a broken file. The frame then goes through a GX suite built from the spec.
+read a broken file. The rows then go through a GX suite built from the spec, in
+batches of `CHUNK_ROWS` so that memory stays flat however large the file is:
+counts add up across batches and each `mostly` is judged on the whole file.
 The HTML report and JSON summary are always written, failure or not; critical
 failures raise `DataValidationError`, warnings are only reported.
 """
@@ -10,11 +12,11 @@ failures raise `DataValidationError`, warnings are only reported.
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
@@ -26,6 +28,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from components.common import tracking
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec, RawType
+from components.monitor.baseline import log_training_baseline
 from components.validate.report import ExpectationOutcome, ValidationSummary, outcome_of, write_outputs
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,10 @@ TYPE_LISTS: dict[RawType, list[str]] = {
 }
 
 
+# Rows per batch the suite checks at a time; a file with no more rows is checked as one frame.
+CHUNK_ROWS = 250_000
+
+
 class DataValidationError(ValueError):
     """The raw data cannot be used: unreadable, or a critical expectation failed."""
 
@@ -49,47 +56,74 @@ class DataValidationError(ValueError):
 
 
 def read_raw_csv(path: Path, spec: DatasetSpec) -> pd.DataFrame:
-    """Read the raw CSV after checking its bytes; raises DataValidationError naming the file and line."""
-    text = _decode(path, spec)
-    _check_field_counts(path, text)
-    string_columns = {column.name: object for column in spec.columns if column.dtype == "string"}
-    # Numeric columns are not given a dtype: a stray word makes pandas read the column
-    # as text, which the type expectation then reports instead of a parser error.
-    frame = pd.read_csv(io.StringIO(text), dtype=string_columns)
+    """Read the whole raw CSV after checking its bytes; raises DataValidationError naming the file and line."""
+    check_bytes(path, spec)
+    frame = pd.read_csv(path, dtype=_string_dtypes(spec), encoding="utf-8")
     _restore_integer_columns(frame, spec)
-    extra = [name for name in frame.columns if name not in spec.column_names]
-    if extra:
-        logger.warning("%s: columns not in spec %s: %s", path, spec.name, extra)
+    _warn_extra_columns(path, spec, frame)
     return frame
 
 
-def _decode(path: Path, spec: DatasetSpec) -> str:
-    data = path.read_bytes()
-    try:
-        # Not "utf-8-sig": its error offsets would not count the byte-order mark.
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise DataValidationError(
-            f"{path}: line {line}, byte offset {error.start}: not valid UTF-8 ({error.reason})"
-        ) from None
-    if not text.strip():
-        raise DataValidationError(f"{path}: the file is empty; expected a header line: {','.join(spec.column_names)}")
-    return text
+def read_raw_chunks(path: Path, spec: DatasetSpec, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """The raw CSV as frames of at most `chunk_rows` rows, after checking its bytes; at least one frame."""
+    check_bytes(path, spec)
+    with pd.read_csv(path, dtype=_string_dtypes(spec), encoding="utf-8", chunksize=chunk_rows) as reader:
+        for number, frame in enumerate(reader):
+            _restore_integer_columns(frame, spec)
+            if number == 0:
+                _warn_extra_columns(path, spec, frame)
+            yield frame
 
 
-def _check_field_counts(path: Path, text: str) -> None:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(row for row in reader if row)
-        for row in reader:
-            if row and len(row) != len(header):
+def _string_dtypes(spec: DatasetSpec) -> dict[str, type]:
+    # Numeric columns are not given a dtype: a stray word makes pandas read the column
+    # as text, which the type expectation then reports instead of a parser error.
+    return {column.name: object for column in spec.columns if column.dtype == "string"}
+
+
+def _warn_extra_columns(path: Path, spec: DatasetSpec, frame: pd.DataFrame) -> None:
+    extra = [name for name in frame.columns if name not in spec.column_names]
+    if extra:
+        logger.warning("%s: columns not in spec %s: %s", path, spec.name, extra)
+
+
+def check_bytes(path: Path, spec: DatasetSpec) -> None:
+    """Not empty, UTF-8 throughout, every row with the header's number of fields; reads the file as a stream."""
+    _check_utf8(path, spec)
+    _check_field_counts(path)
+
+
+def _check_utf8(path: Path, spec: DatasetSpec) -> None:
+    offset, blank = 0, True
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                # A multi-byte character never contains a newline byte, so line by line finds the same errors.
                 raise DataValidationError(
-                    f"{path}: line {reader.line_num}: found {len(row)} fields, expected "
-                    f"{len(header)} as in the header (truncated or malformed row)"
-                )
-    except csv.Error as error:
-        raise DataValidationError(f"{path}: line {reader.line_num}: {error}") from None
+                    f"{path}: line {number}, byte offset {offset + error.start}: not valid UTF-8 ({error.reason})"
+                ) from None
+            # Not "utf-8-sig" on the bytes: its error offsets would not count the byte-order mark.
+            blank = blank and not (text.removeprefix("\ufeff") if number == 1 else text).strip()
+            offset += len(line)
+    if blank:
+        raise DataValidationError(f"{path}: the file is empty; expected a header line: {','.join(spec.column_names)}")
+
+
+def _check_field_counts(path: Path) -> None:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(row for row in reader if row)
+            for row in reader:
+                if row and len(row) != len(header):
+                    raise DataValidationError(
+                        f"{path}: line {reader.line_num}: found {len(row)} fields, expected "
+                        f"{len(header)} as in the header (truncated or malformed row)"
+                    )
+        except csv.Error as error:
+            raise DataValidationError(f"{path}: line {reader.line_num}: {error}") from None
 
 
 def _restore_integer_columns(frame: pd.DataFrame, spec: DatasetSpec) -> None:
@@ -131,8 +165,25 @@ def build_suite(spec: DatasetSpec) -> gx.ExpectationSuite:
     return gx.ExpectationSuite(name=f"{spec.name}_raw", expectations=expectations)
 
 
+@dataclass(frozen=True)
+class SuiteRun:
+    """The suite's results over every batch of a file, in suite order, and what the batches held."""
+
+    results: list[ExpectationValidationResult]
+    row_count: int
+    columns: list[str]
+
+
 def run_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite) -> list[ExpectationValidationResult]:
-    """Run the suite on the frame in a throwaway in-memory GX context; results in suite order."""
+    """Run the suite on one frame; results in suite order."""
+    return run_suite_on_chunks([frame], suite).results
+
+
+def run_suite_on_chunks(frames: Iterable[pd.DataFrame], suite: gx.ExpectationSuite) -> SuiteRun:
+    """Run the suite on each frame in a throwaway in-memory GX context and merge the results per expectation.
+
+    One frame gives GX's results unchanged; see `_merge` for several.
+    """
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (
@@ -142,16 +193,57 @@ def run_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite) -> list[Expectati
     )
     saved = context.suites.add(suite)
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=suite.name, data=batch, suite=saved))
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+    per_expectation: dict[str | None, list[ExpectationValidationResult]] = {}
+    row_count, columns = 0, []
+    for frame in frames:
+        row_count += len(frame)
+        columns = columns or [str(name) for name in frame.columns]
+        result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+        for item in result.results:
+            per_expectation.setdefault(item.expectation_config.id, []).append(item)
     # GX groups results by metric; the report reads better in the spec's column order.
-    position = {expectation.id: index for index, expectation in enumerate(saved.expectations)}
-    return sorted(result.results, key=lambda item: position[item.expectation_config.id])
+    results = [_merge(per_expectation[expectation.id], row_count) for expectation in saved.expectations]
+    return SuiteRun(results, row_count, columns)
+
+
+def _merge(results: list[ExpectationValidationResult], row_count: int) -> ExpectationValidationResult:
+    """One result for the whole file from one result per batch.
+
+    The row count is the file's. Per-row expectations add up their counts and judge
+    `mostly` on the totals. Others (a column present, its dtype, an evaluation error)
+    take the first batch that failed, if any.
+    """
+    if len(results) == 1:
+        return results[0]
+    first = results[0]
+    config = first.expectation_config
+    if config.type == "expect_table_row_count_to_be_between":
+        low, high = config.kwargs.get("min_value"), config.kwargs.get("max_value")
+        success = (low is None or row_count >= low) and (high is None or row_count <= high)
+        return ExpectationValidationResult(
+            success=success, expectation_config=config, result={"observed_value": row_count}
+        )
+    if not all("element_count" in (item.result or {}) for item in results):
+        return next((item for item in results if not item.success), first)
+    merged: dict[str, Any] = {
+        key: sum(item.result.get(key, 0) for item in results)
+        for key in ("element_count", "unexpected_count", "missing_count")
+        if key in first.result
+    }
+    # Null checks count every row; the other per-row expectations count the non-null ones.
+    considered = merged["element_count"] - merged.get("missing_count", 0)
+    unexpected = merged["unexpected_count"]
+    merged["unexpected_percent"] = 100 * unexpected / considered if considered else 0.0
+    merged["partial_unexpected_list"] = [v for item in results for v in item.result["partial_unexpected_list"]][:20]
+    mostly = config.kwargs.get("mostly") or 1.0
+    success = considered == 0 or (considered - unexpected) / considered >= mostly
+    return ExpectationValidationResult(success=success, expectation_config=config, result=merged)
 
 
 def validate_data(data_path: Path, spec: DatasetSpec, report_html: Path, summary_json: Path) -> ValidationSummary:
     """Validate the file, always write the report and summary, raise on any critical failure."""
     try:
-        frame = read_raw_csv(data_path, spec)
+        run = run_suite_on_chunks(read_raw_chunks(data_path, spec), build_suite(spec))
     except DataValidationError as error:
         summary = ValidationSummary(
             data_path=str(data_path), dataset=spec.name, success=False, row_count=0, column_count=0,
@@ -160,16 +252,16 @@ def validate_data(data_path: Path, spec: DatasetSpec, report_html: Path, summary
         )  # fmt: skip
         write_outputs(summary, report_html, summary_json)
         raise DataValidationError(str(error), summary) from None
-    outcomes = [outcome_of(result) for result in run_suite(frame, build_suite(spec))]
+    outcomes = [outcome_of(result) for result in run.results]
     failed = [outcome for outcome in outcomes if not outcome.success]
     problems = _root_causes(failed)
     critical = [outcome.describe() for outcome in problems if outcome.severity == "critical"]
-    extra = [name for name in frame.columns if name not in spec.column_names]
+    extra = [name for name in run.columns if name not in spec.column_names]
     warnings = [outcome.describe() for outcome in problems if outcome.severity != "critical"]
     warnings += [f"column '{name}' is not in the spec" for name in extra]
     summary = ValidationSummary(
-        data_path=str(data_path), dataset=spec.name, success=not critical, row_count=len(frame),
-        column_count=len(frame.columns), expectations_evaluated=len(outcomes),
+        data_path=str(data_path), dataset=spec.name, success=not critical, row_count=run.row_count,
+        column_count=len(run.columns), expectations_evaluated=len(outcomes),
         expectations_failed=len(failed), critical_failures=critical, warnings=warnings, outcomes=outcomes,
     )  # fmt: skip
     write_outputs(summary, report_html, summary_json)
@@ -218,6 +310,7 @@ def run_validate_step(
                 _log_to_mlflow(error.summary, report_path, summary_path)
             raise
         _log_to_mlflow(summary, report_path, summary_path)
+        log_training_baseline(data_path, spec, data_uri, tracking_uri, run_id)
     return summary.row_count, run_id
 
 

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import tensorflow as tf
+from prometheus_client.parser import text_string_to_metric_families
 
-from components.common import tracking
+from components.common import run_metrics, tracking
 from components.common.settings import Settings
 from pipelines.arguments import Overrides
 from pipelines.local_runner import PipelineFailed, run_locally
+from pipelines.monitoring_runner import run_monitoring_locally
 from pipelines.summary import RunSummary
 
 pytestmark = pytest.mark.e2e
@@ -56,8 +60,14 @@ def workspace(tmp_path_factory) -> Workspace:
 
 
 @pytest.fixture(scope="module")
-def first_run(workspace) -> RunSummary:
-    return run_locally(workspace.settings(), Overrides(**QUICK))
+def first_run(workspace, request) -> RunSummary:
+    # Where Debian's Pushgateway is installed, this run also pushes its run metrics to a real one.
+    with pytest.MonkeyPatch.context() as env:
+        try:
+            env.setenv(run_metrics.GATEWAY_VARIABLE, request.getfixturevalue("pushgateway"))
+        except pytest.skip.Exception:
+            pass
+        return run_locally(workspace.settings(), Overrides(**QUICK))
 
 
 def _champion(settings: Settings):
@@ -114,6 +124,41 @@ def test_first_run_logs_metrics_params_and_artifacts(first_run, workspace):
     assert {"roc", "confusion", "calibration"} <= {Path(p).stem.split("_")[0] for p in artifacts["evaluate"]}
     assert "model/saved_model.pb" in artifacts["train"]
     assert children["train"].data.params["epochs"] == "2"
+
+
+def test_first_run_pushed_its_metrics_to_the_pushgateway(first_run, pushgateway):
+    with urllib.request.urlopen(f"{pushgateway}/metrics", timeout=10) as response:
+        families = list(text_string_to_metric_families(response.read().decode("utf-8")))
+    run = {"dataset": "chicago_taxi", "pipeline": "training", "pipeline_run": first_run.mlflow_run_id}
+    samples = {
+        (sample.name, sample.labels.get("step"), sample.labels.get("metric")): sample.value
+        for family in families
+        for sample in family.samples
+        if run.items() <= sample.labels.items()
+    }
+    steps = ["validate", "transform", "train", "evaluate", "push"]
+    assert [samples[("tabular_mlops_step_success", step, None)] for step in steps] == [1.0] * 5
+    assert samples[("tabular_mlops_validation_rows", "validate", None)] == 15002
+    assert samples[("tabular_mlops_eval_metric", "evaluate", "roc_auc")] == pytest.approx(first_run.metrics["roc_auc"])
+    assert samples[("tabular_mlops_eval_floor", "evaluate", "roc_auc")] == QUICK["min_roc_auc"]
+    assert samples[("tabular_mlops_model_version", "push", None)] == int(first_run.model_version)
+    assert samples[("tabular_mlops_model_pushed", None, None)] == 1.0
+    # Every metric the training and model dashboards chart came from this one run.
+    dashboards = Path(__file__).resolve().parents[2] / "monitoring" / "grafana" / "dashboards"
+    charted = {
+        name
+        for board in ("training-runs.json", "model-metrics.json")
+        for name in re.findall(r"\btabular_mlops_[a-z_]+", (dashboards / board).read_text())
+    }
+    assert charted and charted <= {name for name, _, _ in samples}
+
+
+def test_the_drift_check_finds_the_champions_baseline(first_run, workspace, tmp_path):
+    """The baseline validate saved on the run that made the champion; its own training data does not drift."""
+    outcome = run_monitoring_locally(workspace.settings(), "", False, None, tmp_path)
+    assert not outcome.drifted, outcome.verdict
+    assert f"champion {workspace.settings().model_name} version {first_run.model_version}" in outcome.verdict
+    assert outcome.report.is_file()
 
 
 def test_pushed_model_answers_a_raw_csv_row(first_run):

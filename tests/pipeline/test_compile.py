@@ -1,18 +1,43 @@
-"""The compiled training pipeline, read back from its YAML."""
+"""The compiled training pipeline, read back from its YAML: the pipeline spec and its Kubernetes platform spec."""
 
 import pytest
 import yaml
 
+from components.common import cluster
 from pipelines.__main__ import main
 
 EXPECTED_TASKS = {"validate", "transform", "train", "evaluate", "push"}
+CPU_TASKS = EXPECTED_TASKS - {"train"}
+
+
+def _compile(path) -> tuple[dict, dict]:
+    assert main(["compile", "--output", str(path)]) == 0
+    pipeline_spec, platform_spec = yaml.safe_load_all(path.read_text())
+    return pipeline_spec, platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory) -> dict:
-    output = tmp_path_factory.mktemp("compile") / "training_pipeline.yaml"
-    assert main(["compile", "--output", str(output)]) == 0
-    return yaml.safe_load(output.read_text())
+def compiled_both(tmp_path_factory) -> tuple[dict, dict]:
+    return _compile(tmp_path_factory.mktemp("compile") / "training_pipeline.yaml")
+
+
+@pytest.fixture(scope="module")
+def compiled(compiled_both) -> dict:
+    return compiled_both[0]
+
+
+@pytest.fixture(scope="module")
+def kubernetes(compiled_both) -> dict:
+    """Per executor: what kfp-kubernetes asked of the pod (Secrets, tolerations, node selector)."""
+    return compiled_both[1]
+
+
+def _all_tasks(compiled: dict) -> dict:
+    """Every task, the ones under the gate's condition included."""
+    tasks = dict(compiled["root"]["dag"]["tasks"])
+    for component in compiled["components"].values():
+        tasks.update(component.get("dag", {}).get("tasks", {}))
+    return {name: task for name, task in tasks.items() if name in EXPECTED_TASKS}
 
 
 def _tasks(dag: dict) -> dict:
@@ -65,3 +90,82 @@ def test_trainer_runs_in_its_own_image(compiled):
     assert set(images) == EXPECTED_TASKS
     assert images["train"].split("/")[-1].startswith("trainer:")
     assert {images[name] for name in EXPECTED_TASKS - {"train"}} == {images["validate"]}
+
+
+def test_train_requests_gpus_a_pipeline_parameter_sets(compiled):
+    resources = compiled["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert resources["accelerator"]["resourceType"] == cluster.GPU_RESOURCE
+    assert resources["accelerator"]["resourceCount"] == "{{$.inputs.parameters['pipelinechannel--train_gpus']}}"
+    train_gpus = compiled["root"]["inputDefinitions"]["parameters"]["train_gpus"]
+    assert train_gpus == {"defaultValue": 1, "isOptional": True, "parameterType": "NUMBER_INTEGER"}
+    count_input = compiled["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]["accelerator_count"]
+    assert count_input["runtimeValue"]["constant"] == "{{$.inputs.parameters['pipelinechannel--train_gpus']}}"
+
+
+def test_train_bounds_cpu_and_memory_and_the_other_steps_ask_for_no_gpu(compiled):
+    executors = compiled["deploymentSpec"]["executors"]
+    resources = executors["exec-train"]["container"]["resources"]
+    assert {key: resources[key] for key in resources if key.startswith("resource") and key != "resourceCount"} == {
+        "resourceCpuRequest": "2",
+        "resourceCpuLimit": "8",
+        "resourceMemoryRequest": "8Gi",
+        "resourceMemoryLimit": "16Gi",
+    }
+    for task in CPU_TASKS:
+        assert "accelerator" not in executors[f"exec-{task}"]["container"].get("resources", {}), task
+
+
+def test_train_tolerates_the_gpu_taint_and_selects_the_gpu_pool(kubernetes):
+    train = kubernetes["exec-train"]
+    assert train["tolerations"] == [
+        {
+            "key": cluster.GPU_TAINT_KEY,
+            "operator": "Equal",
+            "value": cluster.GPU_TAINT_VALUE,
+            "effect": cluster.GPU_TAINT_EFFECT,
+        }
+    ]
+    assert train["nodeSelector"] == {"labels": {cluster.NODE_POOL_LABEL_KEY: cluster.GPU_NODE_POOL}}
+    for task in CPU_TASKS:
+        assert "tolerations" not in kubernetes[f"exec-{task}"] and "nodeSelector" not in kubernetes[f"exec-{task}"]
+
+
+def test_the_gpu_node_label_comes_from_the_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("GPU_NODE_POOL_LABEL_KEY", "cloud.google.com/gke-nodepool")
+    monkeypatch.setenv("GPU_NODE_POOL", "a100-pool")
+    _, kubernetes = _compile(tmp_path / "pipeline.yaml")
+    assert kubernetes["exec-train"]["nodeSelector"] == {"labels": {"cloud.google.com/gke-nodepool": "a100-pool"}}
+
+
+def test_credentials_come_from_secrets_and_never_sit_in_the_spec(compiled, kubernetes):
+    expected = [
+        (cluster.S3_CREDENTIALS_SECRET, cluster.S3_CREDENTIAL_KEYS),
+        (cluster.MLFLOW_CREDENTIALS_SECRET, cluster.MLFLOW_CREDENTIAL_KEYS),
+    ]
+    for task in EXPECTED_TASKS:
+        secrets = kubernetes[f"exec-{task}"]["secretAsEnv"]
+        assert [
+            (secret["secretName"], tuple(pair["secretKey"] for pair in secret["keyToEnv"])) for secret in secrets
+        ] == expected, task
+        assert all(pair["secretKey"] == pair["envVar"] for secret in secrets for pair in secret["keyToEnv"])
+        assert not any(secret["optional"] for secret in secrets), "a missing Secret must stop the pod, not a step"
+    names = {key for _, keys in expected for key in keys}
+    for executor in compiled["deploymentSpec"]["executors"].values():
+        assert not names & {variable["name"] for variable in executor["container"].get("env", [])}
+
+
+def test_network_steps_retry_with_backoff(compiled):
+    retries = {name: task.get("retryPolicy") for name, task in _all_tasks(compiled).items()}
+    backoff = {"backoffDuration": "30s", "backoffFactor": 2.0, "backoffMaxDuration": "600s"}
+    assert retries == {
+        "validate": {**backoff, "maxRetryCount": 3},
+        "transform": {**backoff, "maxRetryCount": 3},
+        "train": {**backoff, "maxRetryCount": 1},
+        "evaluate": {**backoff, "maxRetryCount": 3},
+        "push": {**backoff, "maxRetryCount": 3},
+    }
+
+
+def test_caching_is_on_for_validate_and_transform_only(compiled):
+    caching = {name: task["cachingOptions"].get("enableCache", False) for name, task in _all_tasks(compiled).items()}
+    assert caching == {"validate": True, "transform": True, "train": False, "evaluate": False, "push": False}

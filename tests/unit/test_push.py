@@ -127,6 +127,7 @@ def test_push_registers_a_verified_champion(
         "model_name": MODEL_NAME,
         "store_uri": result.store_uri,
         "model_version": "1",
+        "champion": "True",
     }
 
 

@@ -1,0 +1,292 @@
+"""python -m bench {fetch,pipeline,scaling,input,serving,gpu,report,all}: measure, then write BENCHMARKS.md.
+
+Each measuring command writes bench/results/<name>.json; `report` renders whatever is
+there. BENCH_SCALE (small, default, full) picks the sizes and repeats, see SCALES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import flights, pipeline
+from bench.measure import Measurement, measure_command, python_module, write_json
+from components.common.settings import PROJECT_ROOT
+
+CACHE = PROJECT_ROOT / "build" / "bench-cache"
+WORK = PROJECT_ROOT / "build" / "bench"
+RESULTS = PROJECT_ROOT / "bench" / "results"
+TAXI_FILE = PROJECT_ROOT.parent / "shared" / "data" / "chicago_taxi" / "data.csv"
+SCALED_STAGES = ("validate", "transform", "train")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much to measure: flights sizes per stage, taxi sizes, and repeats."""
+
+    sizes: dict[str, tuple[int, ...]]
+    taxi_sizes: tuple[int, ...]
+    repeats: int  # runs per point up to `repeat_up_to` rows; larger points run once
+    repeat_up_to: int
+    pipeline_repeats: int
+    input_rows: int
+    input_epochs: int
+
+
+SCALES = {
+    "small": Scale(
+        sizes={stage: (10_000, 100_000) for stage in SCALED_STAGES},
+        taxi_sizes=(10_000,),
+        repeats=1,
+        repeat_up_to=0,
+        pipeline_repeats=1,
+        input_rows=10_000,
+        input_epochs=3,
+    ),
+    # Aims at 30 minutes on a quiet 2-core machine: transform and train stop at 1M rows (3M would add ~20 min).
+    "default": Scale(
+        sizes={
+            "validate": (10_000, 100_000, 1_000_000, 3_000_000),
+            "transform": (10_000, 100_000, 1_000_000),
+            "train": (10_000, 100_000, 1_000_000),
+        },
+        taxi_sizes=(10_000, 15_002),
+        repeats=2,
+        repeat_up_to=10_000,
+        pipeline_repeats=2,
+        input_rows=100_000,
+        input_epochs=8,
+    ),
+    "full": Scale(
+        sizes={stage: (10_000, 100_000, 1_000_000, 3_000_000) for stage in SCALED_STAGES},
+        taxi_sizes=(10_000, 15_002),
+        repeats=3,
+        repeat_up_to=100_000,
+        pipeline_repeats=3,
+        input_rows=1_000_000,
+        input_epochs=6,
+    ),
+}
+
+
+def _command(args: argparse.Namespace) -> str:
+    """How to reproduce a table: the make target with this scale."""
+    return f"BENCH_SCALE={args.scale} python -m bench {args.command}"
+
+
+def _usage(measurement: Measurement) -> dict[str, float]:
+    return {"wall_s": measurement.wall_s, "cpu_s": measurement.cpu_s, "peak_rss_mb": measurement.peak_rss_mb}
+
+
+def _taxi_sample(rows: int) -> Path:
+    """The first `rows` rows of the Chicago taxi file (all of it when it has no more)."""
+    if not TAXI_FILE.exists():
+        raise FileNotFoundError(f"{TAXI_FILE}: the shared Chicago taxi file is missing (see ../shared/data/README.md)")
+    lines = TAXI_FILE.read_text(encoding="utf-8").splitlines(keepends=True)
+    if rows >= len(lines) - 1:
+        return TAXI_FILE
+    path = CACHE / "csv" / f"chicago_taxi-{rows}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(lines[: rows + 1]), encoding="utf-8")
+    return path
+
+
+def _stage_argv(stage: str, data: Path, dataset: str, work: Path, result: Path) -> list[str]:
+    """The command measuring one stage (bench/stages.py)."""
+    options = ("--data", str(data), "--dataset", dataset, "--work", str(work), "--result", str(result))
+    return python_module("bench.stages", stage, *options)
+
+
+def fetch(args: argparse.Namespace) -> dict[int, Path]:
+    scale = SCALES[args.scale]
+    sizes = sorted({size for sizes in scale.sizes.values() for size in sizes} | {scale.input_rows})
+    return flights.flights_csvs(CACHE, sizes)
+
+
+def machine(args: argparse.Namespace) -> dict[str, Any]:
+    """What the numbers were measured on, including how busy it was."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
+    meminfo = Path("/proc/meminfo").read_text().split()
+    return {
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(int(meminfo[meminfo.index("MemTotal:") + 1]) / 1024**2, 1),
+        "python": platform.python_version(),
+        "load_average_at_end": os.getloadavg(),
+        "scale": args.scale,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def run_pipeline(args: argparse.Namespace) -> None:
+    """kfp.local against the five steps in one process, alternating, on the Chicago taxi file."""
+    work = WORK / "pipeline"
+    shutil.rmtree(work, ignore_errors=True)
+    env = {
+        "DATASET": "chicago_taxi",
+        "DATA_URI": str(TAXI_FILE),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlruns' / 'mlflow.db'}",
+        "MLFLOW_EXPERIMENT": "bench",
+        "MODEL_STORE_URI": str(work / "mlruns" / "model-store"),
+        "PIPELINE_ROOT": str(work / "kfp-local"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    (work / "mlruns").mkdir(parents=True)
+    runs: list[dict[str, Any]] = []
+    for repeat in range(SCALES[args.scale].pipeline_repeats):
+        log = work / f"kfp-{repeat}.log"
+        measurement, steps = pipeline.run_kfp_local(env, log)
+        runs.append(
+            {
+                "runner": "kfp.local",
+                **_usage(measurement),
+                "roc_auc": pipeline.auc_of_kfp_run(log),
+                "steps": {
+                    name: {"wall_s": s.wall_s, "cpu_s": s.cpu_s, "peak_rss_mb": s.peak_rss_mb}
+                    for name, s in steps.items()
+                },
+            }
+        )
+        in_process = pipeline.run_in_process(env, work / f"in-process-{repeat}", work / f"in-process-{repeat}.log")
+        runs.append({"runner": "one process", **_usage(in_process), **in_process.result})
+        print(f"pipeline run {repeat + 1}: kfp.local {measurement.wall_s:.0f} s, one process {in_process.wall_s:.0f} s")
+        write_json(RESULTS / "pipeline.json", {"command": _command(args), "dataset": "chicago_taxi", "runs": runs})
+
+
+def run_scaling(args: argparse.Namespace) -> None:
+    """Validate, transform and train as separate processes on growing flights samples, and on taxi rows."""
+    scale = SCALES[args.scale]
+    flight_files = fetch(args)
+    points: list[dict[str, Any]] = []
+    # Smallest first, results written after every point: a run cut short still reports what it measured.
+    inputs = [("chicago_taxi", size, _taxi_sample(size)) for size in scale.taxi_sizes]
+    inputs += [
+        ("flights", size, flight_files[size]) for size in sorted(flight_files) if size in scale.sizes["validate"]
+    ]
+    for dataset, size, data in inputs:
+        work = WORK / "scaling" / f"{dataset}-{size}"
+        for stage in SCALED_STAGES:
+            if dataset == "flights" and size not in scale.sizes[stage]:
+                continue
+            for repeat in range(scale.repeats if size <= scale.repeat_up_to else 1):
+                if stage == "transform":
+                    for output in ("transform_graph", "examples"):
+                        shutil.rmtree(work / output, ignore_errors=True)
+                result = work / f"{stage}.json"
+                argv = _stage_argv(stage, data, dataset, work, result)
+                measurement = measure_command(
+                    argv, result_file=result, log=work / f"{stage}-{repeat}.log", env={"TF_CPP_MIN_LOG_LEVEL": "2"}
+                )
+                points.append(
+                    {
+                        "dataset": dataset,
+                        "size": size,
+                        "stage": stage,
+                        "repeat": repeat,
+                        **measurement.result,
+                        **_usage(measurement),  # the whole process's CPU and peak memory
+                    }
+                )
+                print(f"{stage} {dataset} {size}: {measurement.wall_s:.1f} s, {measurement.peak_rss_mb:.0f} MB")
+                write_json(RESULTS / "scaling.json", {"command": _command(args), "points": points})
+
+
+def run_input(args: argparse.Namespace, name: str = "input_cpu", precisions: tuple[bool, ...] = (False,)) -> None:
+    """The input-pipeline comparison on the flights transform output of `input_rows` rows."""
+    scale = SCALES[args.scale]
+    work = WORK / "scaling" / f"flights-{scale.input_rows}"
+    if not (work / "transform.json").exists():
+        data = fetch(args)[scale.input_rows]
+        result = work / "transform-for-input.json"
+        argv = _stage_argv("transform", data, "flights", work, result)
+        measure_command(argv, result_file=result, log=work / "transform-input.log")
+    runs = []
+    for mixed_precision in precisions:
+        result = WORK / f"{name}-{int(mixed_precision)}.json"
+        argv = python_module(
+            "bench.input_pipeline",
+            "--work",
+            str(work),
+            "--dataset",
+            "flights",
+            "--result",
+            str(result),
+            "--epochs",
+            str(scale.input_epochs),
+        )
+        measurement = measure_command(
+            argv + (["--mixed-precision"] if mixed_precision else []),
+            result_file=result,
+            log=result.with_suffix(".log"),
+        )
+        runs.append(measurement.result)
+    write_json(RESULTS / f"{name}.json", {"command": _command(args), "rows": scale.input_rows, "runs": runs})
+
+
+def run_gpu(args: argparse.Namespace) -> None:
+    run_input(args, "input_gpu", (False, True))
+
+
+def run_serving(args: argparse.Namespace) -> None:
+    """Latency of the model the last one-process pipeline run exported, on its eval rows."""
+    work = max((WORK / "pipeline").glob("in-process-*"), default=None)
+    if work is None:
+        raise FileNotFoundError("no pipeline model to serve: run `python -m bench pipeline` first")
+    runs = []
+    for repeat in range(max(SCALES[args.scale].repeats, 1) + 1):
+        result = WORK / f"serving-{repeat}.json"
+        argv = python_module(
+            "bench.serving", "--model", str(work / "model"), "--rows", str(work / "eval.csv"), "--result", str(result)
+        )
+        runs.append(measure_command(argv, result_file=result, log=result.with_suffix(".log")).result)
+    write_json(RESULTS / "serving.json", {"command": _command(args), "runs": runs})
+
+
+def run_report(args: argparse.Namespace) -> None:
+    from bench.report import write_report
+
+    print(f"wrote {write_report(RESULTS, PROJECT_ROOT / 'BENCHMARKS.md')}")
+
+
+def run_all(args: argparse.Namespace) -> None:
+    load_at_start = os.getloadavg()
+    started = time.perf_counter()
+    # Scaling first: it writes the flights transform output the input benchmark reads.
+    for step in (run_scaling, run_input, run_pipeline, run_serving):
+        step(args)
+    minutes = (time.perf_counter() - started) / 60
+    write_json(RESULTS / "machine.json", {**machine(args), "load_average_at_start": load_at_start, "minutes": minutes})
+    run_report(args)
+
+
+COMMANDS = {
+    "fetch": fetch,
+    "pipeline": run_pipeline,
+    "scaling": run_scaling,
+    "input": run_input,
+    "serving": run_serving,
+    "gpu": run_gpu,
+    "report": run_report,
+    "all": run_all,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("--scale", choices=sorted(SCALES), default=os.environ.get("BENCH_SCALE") or "default")
+    args = parser.parse_args(argv)
+    COMMANDS[args.command](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Training throughput through the real tf.data path against the same model fed from in-memory tensors.
+
+`python -m bench.input_pipeline --work DIR --dataset NAME --result JSON [--mixed-precision]`
+reads a transform output in DIR (as `python -m bench.stages transform` writes it). Both
+runs fit a fresh model of the pipeline's architecture for `--epochs` epochs without
+validation; the first epoch (tracing, and the real path's cache fill) is reported apart.
+Runs on the first GPU when TensorFlow sees one, else on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from bench.measure import write_json
+from components.common.specs import get_spec
+from components.common.specs.base import Numeric
+from components.train.model import build_model
+from components.train.task import Hyperparameters, _datasets
+from components.transform.features import categorical_cardinalities, transformed_names
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of every epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._started)
+
+
+def device_name() -> str:
+    """The GPU's name as TensorFlow reports it, or "CPU"."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    return str(tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name))
+
+
+def measure(work: Path, dataset: str, epochs: int, mixed_precision: bool) -> dict[str, Any]:
+    spec = get_spec(dataset)
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
+    hyperparameters = Hyperparameters()
+    tft_output = tft.TFTransformOutput(str(work / "transform_graph"))
+    numeric = [transformed_names(f)[0] for f in spec.features if isinstance(f, Numeric)]
+    cardinalities = categorical_cardinalities(spec, tft_output)
+
+    def fresh_model() -> keras.Model:
+        keras.utils.set_random_seed(hyperparameters.seed)
+        return build_model(
+            numeric, cardinalities, hyperparameters.hidden_units, hyperparameters.dropout, hyperparameters.learning_rate
+        )
+
+    train, _ = _datasets(work / "examples", tft_output, spec.label.name, hyperparameters.batch_size, 0)
+    features: dict[str, list[np.ndarray]] = {}
+    labels: list[np.ndarray] = []
+    for batch_features, batch_labels in train:
+        for name, values in batch_features.items():
+            features.setdefault(name, []).append(values.numpy())
+        labels.append(batch_labels.numpy())
+    in_memory = {name: np.concatenate(parts) for name, parts in features.items()}
+    label_array = np.concatenate(labels)
+    examples = len(label_array)
+
+    runs: dict[str, dict[str, Any]] = {}
+    for path, fit in (
+        ("tf.data", lambda model, timer: model.fit(train, epochs=epochs, callbacks=[timer], verbose=0)),
+        (
+            "in-memory",
+            lambda model, timer: model.fit(
+                in_memory,
+                label_array,
+                batch_size=hyperparameters.batch_size,
+                epochs=epochs,
+                callbacks=[timer],
+                verbose=0,
+            ),
+        ),
+    ):
+        timer = EpochTimer()
+        fit(fresh_model(), timer)
+        runs[path] = {
+            "first_epoch_examples_per_s": examples / timer.seconds[0],
+            "examples_per_s": [examples / seconds for seconds in timer.seconds[1:]],
+        }
+    return {"device": device_name(), "mixed_precision": mixed_precision, "examples": examples, "runs": runs}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.input_pipeline", description=__doc__)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--result", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--mixed-precision", action="store_true")
+    args = parser.parse_args(argv)
+    write_json(args.result, measure(args.work, args.dataset, args.epochs, args.mixed_precision))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""The monitoring pipeline's step: find the baseline, compare new data with it, report, log, push.
+
+The baseline is, in order: the `baseline_uri` given (a `baseline.json` as a path, file:// or s3://
+URI, an MLflow `runs:/` or `models:/` artifact URI, or a CSV file to build one from), else the
+`baseline.json` on the run of the registry's `champion` version of `model_name`.
+The check is one MLflow run (experiment `<dataset>-monitoring` unless named) with a nested
+`monitor` run holding the per-feature metrics, the HTML report and the JSON summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
+
+from components.common import run_metrics, tracking
+from components.monitor.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv, read_csv_batches
+from components.monitor.drift import DriftReport, DriftThresholds, compare
+from components.monitor.report import write_report
+
+MONITORING_PIPELINE = "monitoring"
+STEP = "monitor"
+# The step's drift figures go to their own Pushgateway group, beside the step's own (success, duration).
+DRIFT_GROUP = "drift"
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    report: DriftReport
+    mlflow_run_id: str
+    trigger_training: bool
+
+
+def local_copy(uri: str, scratch: Path) -> Path:
+    """A local path is read in place; s3:// or file:// is downloaded into `scratch` first."""
+    if "://" not in uri:
+        return Path(uri)
+    from components.common.storage import download_file
+
+    return download_file(uri, scratch / PurePosixPath(uri).name)
+
+
+def champion_baseline(tracking_uri: str, model_name: str, scratch: Path) -> Baseline:
+    """The baseline saved by the training run of the registry's champion version of `model_name`."""
+    mlflow_client = tracking.client(tracking_uri)
+    try:
+        version = mlflow_client.get_model_version_by_alias(model_name, tracking.CHAMPION_ALIAS)
+    except MlflowException as error:
+        raise ValueError(
+            f"no baseline given and no {tracking.CHAMPION_ALIAS!r} version of model {model_name!r} at {tracking_uri} "
+            f"to take it from ({error.message}); set BASELINE_URI"
+        ) from None
+    where = f"{model_name} version {version.version} (MLflow run {version.run_id})"
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=version.run_id, artifact_path=BASELINE_ARTIFACT, dst_path=str(scratch), tracking_uri=tracking_uri
+        )
+    except (MlflowException, OSError) as error:
+        raise ValueError(
+            f"champion {where} has no {BASELINE_ARTIFACT} (trained before baselines were saved?): {error}"
+        ) from None
+    baseline = Baseline.from_json(Path(path).read_text(encoding="utf-8"), f"{where}: {BASELINE_ARTIFACT}")
+    return dataclasses.replace(baseline, source=f"champion {where}, trained on {baseline.source}")
+
+
+def load_baseline(baseline_uri: str, tracking_uri: str, model_name: str, scratch: Path) -> Baseline:
+    if not baseline_uri:
+        return champion_baseline(tracking_uri, model_name, scratch)
+    if baseline_uri.startswith(("runs:/", "models:/")):
+        path = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=baseline_uri, dst_path=str(scratch), tracking_uri=tracking_uri
+            )
+        )
+    else:
+        path = local_copy(baseline_uri, scratch)
+    if not path.is_file():
+        raise ValueError(f"baseline {baseline_uri}: no such file")
+    if path.suffix.lower() == ".csv":
+        return baseline_from_csv(path, dataset=path.stem, source=baseline_uri)
+    return Baseline.from_json(path.read_text(encoding="utf-8"), baseline_uri)
+
+
+def read_new_data(path: Path, baseline: Baseline, origin: str) -> pd.DataFrame:
+    """A CSV file, or JSON lines (one request's raw values per line) for logged serving requests."""
+    try:
+        if path.suffix.lower() in JSON_LINES_SUFFIXES:
+            frame = pd.read_json(path, lines=True)
+        else:
+            text = [column.name for column in baseline.columns if column.read_as == "text"]
+            frame = pd.concat(read_csv_batches(path, text), ignore_index=True)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        kind = "JSON lines" if path.suffix.lower() in JSON_LINES_SUFFIXES else "CSV"
+        raise ValueError(f"{origin}: not readable as {kind}: {error}") from None
+    if frame.empty:
+        raise ValueError(f"{origin}: no rows to check")
+    return frame
+
+
+def mlflow_metrics(report: DriftReport) -> dict[str, float]:
+    """Overall and per-feature figures under MLflow-safe names."""
+    logged = {
+        "drifted": float(report.drifted),
+        "drifted_features": float(len(report.drifted_features)),
+        "schema_changes": float(len(report.breaking_schema_changes)),
+        "rows": float(report.rows),
+    }
+    for feature in report.features:
+        name = re.sub(r"[^\w.\- ]", "_", feature.name)
+        logged[f"drift.{name}.{feature.statistic}"] = feature.score
+        logged[f"drift.{name}.drifted"] = float(feature.drifted)
+        for share in ("unseen_share", "out_of_range_share"):
+            value = getattr(feature, share)
+            if value is not None:
+                logged[f"drift.{name}.{share}"] = value
+    return logged
+
+
+def drift_metric_set(report: DriftReport, pipeline_run: str) -> run_metrics.MetricSet:
+    found = run_metrics.MetricSet()
+    run = {"pipeline_run": pipeline_run}
+    found.set("drift_rows_checked", report.rows, **run)
+    found.set("drift_detected", float(report.drifted), **run)
+    found.set("drift_features_drifted", len(report.drifted_features), **run)
+    found.set("drift_schema_changes", len(report.breaking_schema_changes), **run)
+    found.set("drift_last_check_timestamp_seconds", time.time(), **run)
+    for feature in report.features:
+        labels = {**run, "feature": feature.name}
+        found.set("drift_feature_detected", float(feature.drifted), **labels)
+        found.set("drift_feature_score", feature.score, **labels, statistic=feature.statistic)
+        found.set("drift_feature_threshold", feature.threshold, **labels, statistic=feature.statistic)
+        if feature.unseen_share is not None:
+            found.set("drift_unseen_category_share", feature.unseen_share, **labels)
+        if feature.out_of_range_share is not None:
+            found.set("drift_out_of_range_share", feature.out_of_range_share, **labels)
+    return found
+
+
+def run_monitor_step(
+    data_uri: str,
+    baseline_uri: str,
+    tracking_uri: str,
+    model_name: str,
+    experiment: str,
+    pipeline_job_name: str,
+    retrain_on_drift: bool,
+    report_path: Path,
+    summary_path: Path,
+    thresholds: DriftThresholds | None = None,
+) -> MonitorResult:
+    """Check `data_uri` against the baseline; `trigger_training` is drift found and `retrain_on_drift`."""
+    thresholds = thresholds or DriftThresholds()
+    with tempfile.TemporaryDirectory(prefix="monitor-") as scratch:
+        baseline = load_baseline(baseline_uri, tracking_uri, model_name, Path(scratch))
+        run_id = tracking.start_pipeline_run(
+            tracking_uri,
+            experiment or f"{baseline.dataset}-monitoring",
+            pipeline_job_name,
+            params={"data_uri": data_uri, "baseline": baseline.source[:500], "retrain_on_drift": retrain_on_drift},
+            tags={tracking.DATASET_TAG: baseline.dataset, run_metrics.PIPELINE_TAG: MONITORING_PIPELINE},
+        )
+        with tracking.step_run(tracking_uri, run_id, STEP):
+            data = read_new_data(local_copy(data_uri, Path(scratch)), baseline, data_uri)
+            report = compare(baseline, data, data_uri, thresholds)
+            write_report(report, report_path, summary_path)
+            mlflow.log_params(dataclasses.asdict(thresholds))
+            logged = mlflow_metrics(report)
+            mlflow.log_metrics(logged)
+            mlflow.log_text(report_path.read_text(encoding="utf-8"), "drift/report.html")
+            mlflow.log_text(summary_path.read_text(encoding="utf-8"), "drift/summary.json")
+            now = int(time.time() * 1000)
+            headline = ("drifted", "drifted_features", "schema_changes", "rows")
+            tracking.client(tracking_uri).log_batch(run_id, metrics=[Metric(n, logged[n], now, 0) for n in headline])
+            run_metrics.push(
+                drift_metric_set(report, run_id),
+                run_metrics.grouping_key(baseline.dataset, MONITORING_PIPELINE, DRIFT_GROUP),
+            )
+    tracking.finish_pipeline_run(tracking_uri, run_id)
+    return MonitorResult(report, run_id, trigger_training=retrain_on_drift and report.drifted)

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Stands up everything the pipeline needs on a local minikube: the cluster (Calico, so NetworkPolicies
+# are enforced; optionally the host's NVIDIA GPUs), the ingress controller, Kubeflow Pipelines standalone
+# at a pinned version, the Secrets, the images, and infra/k8s/overlays/minikube (MLflow, PostgreSQL, MinIO).
+# Re-running it is safe. Settings (environment):
+#   MINIKUBE_GPUS=all            pass the host's NVIDIA GPUs through (docker driver, NVIDIA container toolkit)
+#   MINIKUBE_CPUS / MINIKUBE_MEMORY / MINIKUBE_DISK_SIZE   default 6 / 16g / 80g
+#   PIPELINE_VERSION             Kubeflow Pipelines release, default 2.14.3
+#   SKIP_PIPELINE_IMAGES=1       do not build the pipeline's images into the cluster
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_tools minikube kubectl
+
+PIPELINE_VERSION=${PIPELINE_VERSION:-2.14.3}
+KUBERNETES_VERSION=${MINIKUBE_KUBERNETES_VERSION:-v1.33.1}
+MLFLOW_IMAGE=ghcr.io/tabular-mlops/mlflow-server:3.17.2
+KFP_MANIFESTS=github.com/kubeflow/pipelines/manifests/kustomize
+cd "$REPO_ROOT"
+
+log "minikube profile $MINIKUBE_PROFILE (Kubernetes $KUBERNETES_VERSION)"
+start_args=(
+  --profile "$MINIKUBE_PROFILE"
+  --driver docker
+  --kubernetes-version "$KUBERNETES_VERSION"
+  --cpus "${MINIKUBE_CPUS:-6}"
+  --memory "${MINIKUBE_MEMORY:-16g}"
+  --disk-size "${MINIKUBE_DISK_SIZE:-80g}"
+  --cni calico
+)
+# With --gpus minikube also enables its nvidia-device-plugin addon, so infra/k8s carries no plugin for it.
+if [[ -n ${MINIKUBE_GPUS:-} ]]; then
+  start_args+=(--gpus "$MINIKUBE_GPUS")
+fi
+minikube start "${start_args[@]}"
+minikube --profile "$MINIKUBE_PROFILE" addons enable ingress
+kubectl config use-context "$MINIKUBE_PROFILE" >/dev/null
+
+# One node does all the work: it joins the pool the GPU task selects when it has GPUs. It gets no taint,
+# or the CPU steps and Kubeflow itself could not run on it.
+pool=cpu
+if [[ -n ${MINIKUBE_GPUS:-} ]]; then
+  pool=gpu
+fi
+kubectl label nodes --all --overwrite "tabular-mlops.io/node-pool=$pool"
+
+log "Kubeflow Pipelines $PIPELINE_VERSION (standalone)"
+kubectl apply -k "$KFP_MANIFESTS/cluster-scoped-resources?ref=$PIPELINE_VERSION"
+kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
+kubectl apply -k "$KFP_MANIFESTS/env/platform-agnostic?ref=$PIPELINE_VERSION"
+
+log "images"
+minikube --profile "$MINIKUBE_PROFILE" image build -t "$MLFLOW_IMAGE" infra/docker/mlflow-server
+if [[ -z ${SKIP_PIPELINE_IMAGES:-} ]]; then
+  build_pipeline_images
+fi
+
+log "secrets and the minikube overlay"
+infra/scripts/create-secrets.sh minikube
+kubectl apply -k infra/k8s/overlays/minikube
+kubectl -n "$PLATFORM_NAMESPACE" rollout status statefulset/postgres --timeout=300s
+kubectl -n "$PLATFORM_NAMESPACE" rollout status deployment/minio --timeout=300s
+kubectl -n "$PLATFORM_NAMESPACE" wait --for=condition=complete job/minio-create-bucket --timeout=300s
+kubectl -n "$PLATFORM_NAMESPACE" rollout status deployment/mlflow --timeout=600s
+infra/scripts/mlflow-pipeline-user.sh
+
+log "waiting for Kubeflow Pipelines"
+kubectl -n "$PIPELINE_NAMESPACE" wait --for=condition=available deployment --all --timeout=900s
+
+cat <<INFO
+
+Ready. Next:
+  make test-minikube                       # pipeline runs in this cluster
+  kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80          # KFP UI, http://127.0.0.1:8080
+  kubectl -n tabular-mlops port-forward svc/mlflow 5000:5000           # MLflow, http://127.0.0.1:5000
+  MLflow admin password: kubectl -n tabular-mlops get secret mlflow-admin -o jsonpath='{.data.MLFLOW_AUTH_ADMIN_PASSWORD}' | base64 -d
+INFO

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs the pipeline's steps as real pipeline runs in the minikube of minikube-up.sh and checks the outcome:
+#   1. a run on the dataset (uploaded to MinIO) must SUCCEED: validate, transform, train on the GPU,
+#      evaluate, push, all in pods, against the in-cluster MLflow and MinIO;
+#   2. a run on a file with a broken row must FAIL (validate stops it);
+#   3. the project's real-KFP tests (pytest -m cluster: deploy, schedule, unschedule) against this cluster.
+# It builds the step images for the current VERSION, deploys that version and uses the project's own
+# cluster verbs (python -m pipelines deploy / run-remote), as `make deploy-pipeline` and `make run-remote` do.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_tools minikube kubectl
+cd "$REPO_ROOT"
+PY=.venv/bin/python
+[[ -x $PY ]] || die "no .venv: run 'make setup' first"
+
+minikube --profile "$MINIKUBE_PROFILE" status >/dev/null 2>&1 \
+  || die "minikube profile $MINIKUBE_PROFILE is not running: run 'make minikube-up' first"
+kubectl config use-context "$MINIKUBE_PROFILE" >/dev/null
+kubectl -n "$PLATFORM_NAMESPACE" get deployment/mlflow >/dev/null 2>&1 \
+  || die "MLflow is not deployed in $PLATFORM_NAMESPACE: run 'make minikube-up' first"
+gpus=$(kubectl get nodes -o jsonpath='{.items[*].status.allocatable.nvidia\.com/gpu}')
+[[ -n $gpus && $gpus != 0 ]] \
+  || die "the train task requests nvidia.com/gpu but no node offers one: re-create the cluster with 'make minikube-down' and 'MINIKUBE_GPUS=all make minikube-up'"
+
+build_pipeline_images
+
+forwards=()
+workdir=$(mktemp -d)
+trap 'kill "${forwards[@]}" 2>/dev/null || true; rm -rf "$workdir"' EXIT
+kubectl -n "$PIPELINE_NAMESPACE" port-forward svc/ml-pipeline-ui 18080:80 >/dev/null &
+forwards+=($!)
+kubectl -n "$PLATFORM_NAMESPACE" port-forward svc/minio 19000:9000 >/dev/null &
+forwards+=($!)
+sleep 3
+
+# Inputs go to the bucket first: the dataset as it is, and a copy whose last row is cut short.
+local_data=$("$PY" -c 'from components.common.settings import Settings; print(Settings.from_env().data_uri)')
+[[ -f $local_data ]] || "$PY" -m pipelines data
+good="data/$(basename "$local_data")"
+bad="data/broken-$(basename "$local_data")"
+head -n 50 "$local_data" >"$workdir/broken.csv"
+printf '%s\n' "$(tail -n 1 "$local_data" | cut -c1-5)" >>"$workdir/broken.csv"
+upload() {
+  AWS_ACCESS_KEY_ID=$(secret_value "$PLATFORM_NAMESPACE" s3-credentials AWS_ACCESS_KEY_ID) \
+  AWS_SECRET_ACCESS_KEY=$(secret_value "$PLATFORM_NAMESPACE" s3-credentials AWS_SECRET_ACCESS_KEY) \
+    "$PY" -c 'import sys, boto3
+boto3.client("s3", endpoint_url="http://127.0.0.1:19000", region_name="us-east-1").upload_file(sys.argv[1], "tabular-mlops", sys.argv[2])' "$1" "$2"
+  log "uploaded $1 to s3://tabular-mlops/$2"
+}
+upload "$local_data" "$good"
+upload "$workdir/broken.csv" "$bad"
+
+# Settings as the pipeline pods see them: in-cluster service names.
+export KFP_HOST=http://127.0.0.1:18080
+export MLFLOW_TRACKING_URI=http://mlflow.tabular-mlops.svc.cluster.local:5000
+export MLFLOW_S3_ENDPOINT_URL=http://minio.tabular-mlops.svc.cluster.local:9000
+export MODEL_STORE_URI=s3://tabular-mlops/models
+
+"$PY" -m pipelines deploy
+
+log "run 1: the dataset, must succeed"
+DATA_URI="s3://tabular-mlops/$good" "$PY" -m pipelines run-remote --wait \
+  || die "the run on s3://tabular-mlops/$good did not succeed (see the KFP UI: kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80)"
+
+log "run 2: a broken row, must fail"
+status=0
+DATA_URI="s3://tabular-mlops/$bad" "$PY" -m pipelines run-remote --wait || status=$?
+((status == 1)) || die "the run on s3://tabular-mlops/$bad should have finished FAILED (exit 1), got exit $status"
+
+log "pipeline runs passed: the dataset SUCCEEDED, the broken input FAILED as it must"
+
+log "the cluster tests (pytest -m cluster) against this KFP"
+status=0
+"$PY" -m pytest -m cluster "$@" || status=$?
+((status != 5)) || die "pytest collected no test marked 'cluster'"
+exit "$status"

@@ -1,0 +1,88 @@
+"""monitor → If(drift and retrain_on_drift) → the training pipeline. This module only wires.
+
+The training branch is the training pipeline itself, nested, so a drift found on a schedule can
+retrain on `training_data_uri` in the same run.
+"""
+
+from typing import NamedTuple
+
+from kfp import dsl, kubernetes
+from kfp.dsl import HTML, Artifact
+
+from components.common.cluster import (
+    MLFLOW_CREDENTIAL_KEYS,
+    MLFLOW_CREDENTIALS_SECRET,
+    S3_CREDENTIAL_KEYS,
+    S3_CREDENTIALS_SECRET,
+)
+from components.common.run_metrics import GATEWAY_CONFIG_MAP, GATEWAY_VARIABLE
+from components.monitor.component import monitor
+from pipelines.training_pipeline import training_pipeline
+
+PIPELINE_NAME = "tabular-monitoring"
+RETRIES = 2
+
+
+def with_gateway_env(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """PUSHGATEWAY_URL from the monitoring ConfigMap when the cluster has one (optional: no metrics without it)."""
+    return kubernetes.use_config_map_as_env(
+        task, GATEWAY_CONFIG_MAP, {GATEWAY_VARIABLE: GATEWAY_VARIABLE}, optional=True
+    )
+
+
+def _on_the_cluster(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """S3 and MLflow credentials from the cluster's Secrets, as the training steps get them; retried."""
+    task.set_retry(num_retries=RETRIES, backoff_duration="30s")
+    for secret, keys in (
+        (S3_CREDENTIALS_SECRET, S3_CREDENTIAL_KEYS),
+        (MLFLOW_CREDENTIALS_SECRET, MLFLOW_CREDENTIAL_KEYS),
+    ):
+        kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env={key: key for key in keys})
+    return with_gateway_env(task)
+
+
+@dsl.pipeline(name=PIPELINE_NAME, description="Compare new data with the training baseline; retrain on drift.")
+def monitoring_pipeline(
+    data_uri: str,
+    mlflow_tracking_uri: str,
+    model_name: str,
+    dataset: str,
+    training_data_uri: str,
+    model_store_uri: str,
+    min_roc_auc: float,
+    min_accuracy: float,
+    max_log_loss: float,
+    training_experiment: str,
+    baseline_uri: str = "",
+    mlflow_experiment: str = "",
+    retrain_on_drift: bool = False,
+    s3_endpoint_url: str = "",
+    epochs: int = 20,
+) -> NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)]):
+    monitor_task = _on_the_cluster(
+        monitor(
+            data_uri=data_uri,
+            baseline_uri=baseline_uri,
+            model_name=model_name,
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            mlflow_experiment=mlflow_experiment,
+            pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            retrain_on_drift=retrain_on_drift,
+        )
+    )
+    with dsl.If(monitor_task.outputs["Output"] == True, name="retrain-on-drift"):  # noqa: E712 (a KFP condition)
+        training_pipeline(
+            dataset=dataset,
+            data_uri=training_data_uri,
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            mlflow_experiment=training_experiment,
+            model_store_uri=model_store_uri,
+            model_name=model_name,
+            min_roc_auc=min_roc_auc,
+            min_accuracy=min_accuracy,
+            max_log_loss=max_log_loss,
+            s3_endpoint_url=s3_endpoint_url,
+            epochs=epochs,
+        )
+    MonitoringOutputs = NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)])
+    return MonitoringOutputs(drift_summary=monitor_task.outputs["drift_summary"], report=monitor_task.outputs["report"])

@@ -1,0 +1,79 @@
+"""Fixtures of the hardening tests; the helpers they start are in hardening_helpers.py."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import boto3
+import pytest
+from hardening_helpers import Cable, FaultProxy, MlflowServer, free_port, proxy_handler
+
+
+@pytest.fixture
+def fault_proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
+    """A fresh proxy per test, so that faults and counts never leak between tests."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    proxy = FaultProxy(f"http://127.0.0.1:{server.server_address[1]}")
+    server.RequestHandlerClass = proxy_handler(proxy, s3_endpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str) -> str:
+    name = f"hardening-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory, _empty_mlflow_db: Path) -> Iterator[MlflowServer]:
+    """One server per module (it takes a minute to start on a loaded machine); tests use their own model names."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    shutil.copyfile(_empty_mlflow_db, root / "mlflow.db")  # skips the migrations
+    server = MlflowServer(root, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mlflow_cable(mlflow_server: MlflowServer) -> Iterator[Cable]:
+    cable = Cable(mlflow_server.port)
+    cable.plug()
+    try:
+        yield cable
+    finally:
+        cable.unplug()
+
+
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real SavedModel (y = 2x + 0.5) with a variables folder, as push uploads."""
+    import tensorflow as tf
+
+    class Doubler(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bias = tf.Variable(0.5)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": 2.0 * x + self.bias}
+
+    module = Doubler()
+    path = tmp_path_factory.mktemp("export") / "model"
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path

@@ -1,0 +1,90 @@
+"""Paths and helpers the monitoring tests share: monitoring/ files, reading a Pushgateway, what the code emits."""
+
+from __future__ import annotations
+
+import re
+import socket
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+from mlflow.entities import Run
+from prometheus_client.parser import text_string_to_metric_families
+
+from components.common import run_metrics
+from components.monitor.baseline import build_baseline
+from components.monitor.drift import DriftThresholds, compare
+from components.monitor.task import drift_metric_set
+
+REPO = Path(__file__).resolve().parents[2]
+MONITORING = REPO / "monitoring"
+RULES = MONITORING / "prometheus" / "rules.yml"
+RULES_TEST = MONITORING / "prometheus" / "rules_test.yml"
+DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
+PENGUINS = REPO.parent / "shared" / "data" / "penguins"
+# A metric or recording-rule name of this project inside a PromQL expression.
+PROJECT_METRIC = re.compile(r"\btabular_mlops[a-zA-Z0-9_:]*")
+
+# What the steps log to MLflow (their step runs' metrics and params), as run_metrics reads it back.
+STEP_MLFLOW_METRICS = {
+    "validate": {"rows": 100, "expectations_evaluated": 40, "expectations_failed": 1, "critical_failures": 0},
+    "transform": {"train_rows": 80, "eval_rows": 20},
+    "train": {"best_val_auc": 0.9, "best_val_loss": 0.3, "train_seconds": 12.0},
+    "evaluate": {
+        "roc_auc": 0.91, "accuracy": 0.88, "precision": 0.8, "recall": 0.7, "log_loss": 0.3,
+        "expected_calibration_error": 0.02, "blessed": 1.0,
+    },
+    "push": {},
+}  # fmt: skip
+STEP_MLFLOW_PARAMS = {
+    "evaluate": {"min_roc_auc": "0.9", "min_accuracy": "0.85", "max_log_loss": "0.4"},
+    "push": {"model_name": "taxi-classifier", "model_version": "3"},
+}
+
+
+def scrape(gateway: str) -> list[tuple[str, dict[str, str], float]]:
+    """Every sample the Pushgateway exposes: (name, labels, value)."""
+    with urllib.request.urlopen(f"{gateway}/metrics", timeout=10) as response:
+        text = response.read().decode("utf-8")
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+
+def closed_port_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens (a port just bound and released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def wipe(gateway: str) -> None:
+    """Empty the gateway (its admin API), so that a test sees only what it pushed."""
+    request = urllib.request.Request(f"{gateway}/api/v1/admin/wipe", method="PUT")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def names(metrics: run_metrics.MetricSet) -> set[str]:
+    return {family.name for family in metrics.registry.collect()}
+
+
+def emitted_metric_names(finished_run: Run, penguins: Path) -> set[str]:
+    """Every metric name the code pushes: each step's group, a finished pipeline's, a real drift check's."""
+    found: set[str] = set()
+    for step, metrics in STEP_MLFLOW_METRICS.items():
+        parent = {"roc_auc": 0.91, "accuracy": 0.88, "log_loss": 0.3}
+        params = STEP_MLFLOW_PARAMS.get(step, {})
+        found |= names(run_metrics.step_metrics(step, "run", True, 0.0, 5.0, metrics, params, parent))
+    found |= names(run_metrics.pipeline_finished_metrics(finished_run))
+    full = pd.read_csv(penguins / "penguins_processed.csv")
+    report = compare(
+        build_baseline([full], "penguins", "processed"),
+        pd.read_csv(penguins / "penguins_skewed.csv"),
+        "skewed",
+        DriftThresholds(),
+    )
+    return found | names(drift_metric_set(report, "run"))

@@ -1,0 +1,134 @@
+"""The monitoring pipeline: compiled, run locally like `make monitor`, and fed by the training run's baseline."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+from monitoring_support import REPO, scrape, wipe
+
+from components.common import run_metrics, tracking
+from components.monitor.baseline import BASELINE_ARTIFACT
+from components.monitor.drift import DriftThresholds, compare
+from components.monitor.task import load_baseline, read_new_data
+from components.validate.task import run_validate_step
+from pipelines.__main__ import main
+from pipelines.monitoring_pipeline import GATEWAY_CONFIG_MAP
+
+pytestmark = pytest.mark.monitoring
+
+TAXI_CSV = REPO.parent / "shared" / "data" / "chicago_taxi" / "data.csv"
+
+
+def test_compiles_with_the_training_pipeline_under_the_drift_condition(tmp_path):
+    output = tmp_path / "monitoring_pipeline.yaml"
+    assert main(["compile-monitoring", "--output", str(output)]) == 0
+    spec, platform = list(yaml.safe_load_all(output.read_text()))
+    root_tasks = spec["root"]["dag"]["tasks"]
+    branch_name = next(name for name in root_tasks if name.startswith("condition"))
+    assert set(root_tasks) == {"monitor", branch_name}
+    condition = root_tasks[branch_name]["triggerPolicy"]["condition"]
+    assert "pipelinechannel--monitor-Output" in condition and "== true" in condition
+    branch = spec["components"][root_tasks[branch_name]["componentRef"]["name"]]
+    [training] = branch["dag"]["tasks"].values()
+    training_dag = spec["components"][training["componentRef"]["name"]]["dag"]["tasks"]
+    assert {"validate", "transform", "train", "evaluate"} <= set(training_dag)
+    monitor_env = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-monitor"]
+    [config_map] = monitor_env["configMapAsEnv"]
+    assert config_map["configMapName"] == GATEWAY_CONFIG_MAP and config_map["optional"] is True
+    assert config_map["keyToEnv"] == [{"configMapKey": "PUSHGATEWAY_URL", "envVar": run_metrics.GATEWAY_VARIABLE}]
+
+
+def test_make_monitor_on_skewed_penguins_prints_the_verdict_writes_the_report_and_pushes(
+    penguins, tmp_path, tmp_mlflow_uri, pushgateway, monkeypatch, capsys
+):
+    wipe(pushgateway)
+    for name, value in {
+        "DATA_URI": str(penguins / "penguins_skewed.csv"),
+        "MLFLOW_TRACKING_URI": tmp_mlflow_uri,
+        "PIPELINE_ROOT": str(tmp_path / "kfp"),
+        run_metrics.GATEWAY_VARIABLE: pushgateway,
+    }.items():
+        monkeypatch.setenv(name, value)
+    baseline = str(penguins / "penguins_processed.csv")
+    assert main(["monitor", "--baseline", baseline, "--report-dir", str(tmp_path / "report")]) == 0
+
+    printed = capsys.readouterr().out.split("== drift check finished ==")[1]
+    assert "DRIFT     culmen_length_mm" in printed and "no drift  body_mass_g" in printed
+    assert "verdict: DRIFT (culmen_length_mm)" in printed
+    report = tmp_path / "report" / "drift_report.html"
+    assert f"report          {report}" in printed
+    assert "Verdict: DRIFT" in report.read_text() and "culmen_length_mm" in report.read_text()
+
+    client = tracking.client(tmp_mlflow_uri)
+    experiment = client.get_experiment_by_name("penguins_processed-monitoring")
+    [parent] = client.search_runs([experiment.experiment_id], "tags.pipeline = 'monitoring'")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["drifted"] == 1.0
+    [step] = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert step.data.metrics["drift.culmen_length_mm.drifted"] == 1.0
+    assert {item.path for item in client.list_artifacts(step.info.run_id, "drift")} == {
+        "drift/report.html",
+        "drift/summary.json",
+    }
+
+    samples = scrape(pushgateway)
+    detected = {
+        labels["feature"]: value
+        for name, labels, value in samples
+        if name == "tabular_mlops_drift_feature_detected" and labels["dataset"] == "penguins_processed"
+    }
+    assert detected == {
+        "species": 0.0,
+        "culmen_length_mm": 1.0,
+        "culmen_depth_mm": 0.0,
+        "flipper_length_mm": 0.0,
+        "body_mass_g": 0.0,
+    }
+    steps = [(labels["step"], value) for name, labels, value in samples if name == "tabular_mlops_step_success"]
+    assert steps == [("monitor", 1.0)]
+
+
+def test_the_training_runs_baseline_is_found_through_the_champion(tmp_path, tmp_mlflow_uri):
+    if not TAXI_CSV.exists():
+        pytest.skip(f"the Chicago taxi file is not at {TAXI_CSV}")
+    _, run_id = run_validate_step(
+        str(TAXI_CSV), "chicago_taxi", tmp_mlflow_uri, "taxi-training", "job-1",
+        tmp_path / "report.html", tmp_path / "summary.json",
+    )  # fmt: skip
+    client = tracking.client(tmp_mlflow_uri)
+    assert BASELINE_ARTIFACT in {item.path for item in client.list_artifacts(run_id)}
+    with pytest.raises(ValueError, match=r"no 'champion' version of model 'taxi-classifier'.*BASELINE_URI"):
+        load_baseline("", tmp_mlflow_uri, "taxi-classifier", tmp_path)
+
+    client.create_registered_model("taxi-classifier")
+    version = client.create_model_version("taxi-classifier", source=str(tmp_path), run_id=run_id)
+    client.set_registered_model_alias("taxi-classifier", tracking.CHAMPION_ALIAS, version.version)
+    baseline = load_baseline("", tmp_mlflow_uri, "taxi-classifier", tmp_path / "download")
+    assert baseline.dataset == "chicago_taxi" and baseline.row_count == 15002
+    assert baseline.source.startswith("champion taxi-classifier version 1") and str(TAXI_CSV) in baseline.source
+    roles = {column.name: column.role for column in baseline.columns}
+    assert roles["payment_type"] == "feature" and roles["tips"] == "label"
+    assert baseline.column("payment_type").kind == "categorical" and baseline.column("fare").kind == "numeric"
+
+    # The training data does not drift from its own baseline; a random sample of it, logged as requests
+    # (JSON lines, no label), neither.
+    same = compare(baseline, read_new_data(TAXI_CSV, baseline, str(TAXI_CSV)), str(TAXI_CSV), DriftThresholds())
+    assert not same.drifted, same.verdict()
+    requests = tmp_path / "requests.jsonl"
+    rows = read_new_data(TAXI_CSV, baseline, str(TAXI_CSV)).drop(columns=["tips"]).sample(3000, random_state=0)
+    rows.to_json(requests, orient="records", lines=True)
+    logged = compare(baseline, read_new_data(requests, baseline, str(requests)), str(requests), DriftThresholds())
+    assert not logged.drifted, logged.verdict()
+    assert [(c.column, c.breaking) for c in logged.schema_changes] == [("tips", False)]
+    shutil.rmtree(tmp_path / "download")
+
+
+def test_unreadable_new_data_names_the_file(tmp_path, penguins):
+    baseline = load_baseline(str(penguins / "penguins_processed.csv"), "sqlite:///unused.db", "unused", tmp_path)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=rf"{empty}: not readable as CSV"):
+        read_new_data(empty, baseline, str(empty))
+    with pytest.raises(ValueError, match=r"baseline .*missing\.json: no such file"):
+        load_baseline(str(tmp_path / "missing.json"), "sqlite:///unused.db", "unused", tmp_path)
