@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import flights, pipeline
-from bench.measure import Measurement, measure_command, python_module, write_json
+from bench.measure import CommandFailed, Measurement, measure_command, python_module, write_json
 from components.common.settings import PROJECT_ROOT
 
 CACHE = PROJECT_ROOT / "build" / "bench-cache"
@@ -41,14 +41,19 @@ class Scale:
 
 
 SCALES = {
+    # A quick check, one run per point: transform and train stop at 100k rows; validate still reaches 3M.
     "small": Scale(
-        sizes={stage: (10_000, 100_000) for stage in SCALED_STAGES},
+        sizes={
+            "validate": (10_000, 100_000, 1_000_000, 3_000_000),
+            "transform": (10_000, 100_000),
+            "train": (10_000, 100_000),
+        },
         taxi_sizes=(10_000,),
         repeats=1,
         repeat_up_to=0,
         pipeline_repeats=1,
-        input_rows=10_000,
-        input_epochs=3,
+        input_rows=100_000,
+        input_epochs=6,
     ),
     # Aims at 30 minutes on a quiet 2-core machine: transform and train stop at 1M rows (3M would add ~20 min).
     "default": Scale(
@@ -76,11 +81,6 @@ SCALES = {
 }
 
 
-def _command(args: argparse.Namespace) -> str:
-    """How to reproduce a table: the make target with this scale."""
-    return f"BENCH_SCALE={args.scale} python -m bench {args.command}"
-
-
 def _usage(measurement: Measurement) -> dict[str, float]:
     return {"wall_s": measurement.wall_s, "cpu_s": measurement.cpu_s, "peak_rss_mb": measurement.peak_rss_mb}
 
@@ -104,7 +104,13 @@ def _stage_argv(stage: str, data: Path, dataset: str, work: Path, result: Path) 
     return python_module("bench.stages", stage, *options)
 
 
+def run_fetch(args: argparse.Namespace) -> None:
+    for size, path in fetch(args).items():
+        print(f"{size:>9,} flights: {path}")
+
+
 def fetch(args: argparse.Namespace) -> dict[int, Path]:
+    """The flights CSV file of every size this scale measures."""
     scale = SCALES[args.scale]
     sizes = sorted({size for sizes in scale.sizes.values() for size in sizes} | {scale.input_rows})
     return flights.flights_csvs(CACHE, sizes)
@@ -158,7 +164,7 @@ def run_pipeline(args: argparse.Namespace) -> None:
         in_process = pipeline.run_in_process(env, work / f"in-process-{repeat}", work / f"in-process-{repeat}.log")
         runs.append({"runner": "one process", **_usage(in_process), **in_process.result})
         print(f"pipeline run {repeat + 1}: kfp.local {measurement.wall_s:.0f} s, one process {in_process.wall_s:.0f} s")
-        write_json(RESULTS / "pipeline.json", {"command": _command(args), "dataset": "chicago_taxi", "runs": runs})
+        write_json(RESULTS / "pipeline.json", {"scale": args.scale, "dataset": "chicago_taxi", "runs": runs})
 
 
 def run_scaling(args: argparse.Namespace) -> None:
@@ -196,7 +202,7 @@ def run_scaling(args: argparse.Namespace) -> None:
                     }
                 )
                 print(f"{stage} {dataset} {size}: {measurement.wall_s:.1f} s, {measurement.peak_rss_mb:.0f} MB")
-                write_json(RESULTS / "scaling.json", {"command": _command(args), "points": points})
+                write_json(RESULTS / "scaling.json", {"scale": args.scale, "points": points})
 
 
 def run_input(args: argparse.Namespace, name: str = "input_cpu", precisions: tuple[bool, ...] = (False,)) -> None:
@@ -228,7 +234,7 @@ def run_input(args: argparse.Namespace, name: str = "input_cpu", precisions: tup
             log=result.with_suffix(".log"),
         )
         runs.append(measurement.result)
-    write_json(RESULTS / f"{name}.json", {"command": _command(args), "rows": scale.input_rows, "runs": runs})
+    write_json(RESULTS / f"{name}.json", {"scale": args.scale, "rows": scale.input_rows, "runs": runs})
 
 
 def run_gpu(args: argparse.Namespace) -> None:
@@ -247,7 +253,7 @@ def run_serving(args: argparse.Namespace) -> None:
             "bench.serving", "--model", str(work / "model"), "--rows", str(work / "eval.csv"), "--result", str(result)
         )
         runs.append(measure_command(argv, result_file=result, log=result.with_suffix(".log")).result)
-    write_json(RESULTS / "serving.json", {"command": _command(args), "runs": runs})
+    write_json(RESULTS / "serving.json", {"scale": args.scale, "runs": runs})
 
 
 def run_report(args: argparse.Namespace) -> None:
@@ -256,19 +262,26 @@ def run_report(args: argparse.Namespace) -> None:
     print(f"wrote {write_report(RESULTS, PROJECT_ROOT / 'BENCHMARKS.md')}")
 
 
-def run_all(args: argparse.Namespace) -> None:
+def run_all(args: argparse.Namespace) -> int:
+    """Every measurement, then the report; a section that fails is reported and the others still run."""
     load_at_start = os.getloadavg()
     started = time.perf_counter()
+    failed = []
     # Scaling first: it writes the flights transform output the input benchmark reads.
     for step in (run_scaling, run_input, run_pipeline, run_serving):
-        step(args)
+        try:
+            step(args)
+        except (CommandFailed, OSError) as error:
+            print(f"{step.__name__} failed: {error}", file=sys.stderr)
+            failed.append(step.__name__)
     minutes = (time.perf_counter() - started) / 60
     write_json(RESULTS / "machine.json", {**machine(args), "load_average_at_start": load_at_start, "minutes": minutes})
     run_report(args)
+    return 1 if failed else 0
 
 
 COMMANDS = {
-    "fetch": fetch,
+    "fetch": run_fetch,
     "pipeline": run_pipeline,
     "scaling": run_scaling,
     "input": run_input,
@@ -284,8 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--scale", choices=sorted(SCALES), default=os.environ.get("BENCH_SCALE") or "default")
     args = parser.parse_args(argv)
-    COMMANDS[args.command](args)
-    return 0
+    return COMMANDS[args.command](args) or 0  # run_all says whether a section failed
 
 
 if __name__ == "__main__":

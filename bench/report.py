@@ -41,13 +41,14 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def reproduce(command: str) -> str:
-    return f"Reproduce: `{command}`"
+def reproduce(section: str, data: dict[str, Any]) -> str:
+    """The command that measures a section again (then `python -m bench report`)."""
+    return f"Reproduce: `BENCH_SCALE={data.get('scale', 'default')} .venv/bin/python -m bench {section}`"
 
 
-def _load(results: Path, name: str) -> dict[str, Any] | None:
+def _load(results: Path, name: str, defaults: dict[str, Any] | None = None) -> dict[str, Any] | None:
     path = results / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    return {**(defaults or {}), **json.loads(path.read_text())} if path.exists() else None
 
 
 def pipeline_section(data: dict[str, Any], plots: Path) -> tuple[str, dict[str, float]]:
@@ -70,7 +71,8 @@ def pipeline_section(data: dict[str, Any], plots: Path) -> tuple[str, dict[str, 
     kfp_wall = Spread.of([r["wall_s"] for r in kfp]).median
     one_wall = Spread.of([r["wall_s"] for r in one]).median
     overhead = 1 - one_wall / kfp_wall
-    rows, startup = [], {}
+    overhead_cpu = 1 - Spread.of([r["cpu_s"] for r in one]).median / Spread.of([r["cpu_s"] for r in kfp]).median
+    rows, startup, works = [], {}, {}
     for step in STEPS:
         in_kfp = [r["steps"][step] for r in kfp if step in r["steps"]]
         in_one = [r["steps"][step] for r in one if step in r["steps"]]
@@ -79,6 +81,7 @@ def pipeline_section(data: dict[str, Any], plots: Path) -> tuple[str, dict[str, 
         kfp_step_wall = Spread.of([s["wall_s"] for s in in_kfp])
         work = Spread.of([s["work_s"] for s in in_one])
         startup[step] = kfp_step_wall.median - work.median
+        works[step] = work.median
         rows.append(
             [
                 step,
@@ -108,8 +111,10 @@ def pipeline_section(data: dict[str, Any], plots: Path) -> tuple[str, dict[str, 
         "kfp_wall": kfp_wall,
         "one_wall": one_wall,
         "overhead": overhead,
+        "overhead_cpu": overhead_cpu,
         "min_auc": min(aucs) if aucs else float("nan"),
         "startup": sum(startup.values()),
+        **{f"work_{step}": seconds for step, seconds in works.items()},
         "one_import": Spread.of([r["import_s"] for r in one]).median,
     }
     text = f"""## 1. The local pipeline on the Chicago taxi file, per stage
@@ -122,13 +127,14 @@ Medians with (min–max). The per-step kfp.local figures come from sampling /pro
 
 {whole}
 
-**Orchestration overhead** (1 − one-process wall / kfp.local wall): **{overhead:.0%}**.
+**Orchestration overhead** (1 − one-process wall / kfp.local wall): **{overhead:.0%}**; by CPU time
+(1 − one-process CPU / kfp.local CPU, less sensitive to other work on the machine): {overhead_cpu:.0%}.
 
 {per_step}
 
 ![wall time per step](bench/results/pipeline.png)
 
-{reproduce(data["command"])}
+{reproduce("pipeline", data)}
 """
     return text, figures
 
@@ -208,7 +214,8 @@ def scaling_section(data: dict[str, Any], plots: Path) -> tuple[str, dict[str, d
         ]
         for stage, fit in fitted.items()
     ]
-    _scaling_plot(data["points"], stages, plots / "scaling.png")
+    if any(point["dataset"] == "flights" for point in data["points"]):
+        _scaling_plot(data["points"], stages, plots / "scaling.png")
     text = f"""## 2. Scaling with rows: validate, transform, train
 
 Each point is one stage in its own process (`bench/stages.py`): validate runs the GX suite
@@ -227,7 +234,7 @@ the two largest sizes, where fixed costs matter least):
 
 ![throughput and memory against rows](bench/results/scaling.png)
 
-{reproduce(data["command"])}
+{reproduce("scaling", data)}
 """
     return text, fitted
 
@@ -237,6 +244,8 @@ def _scaling_plot(points: list[dict[str, Any]], stages: list[str], path: Path) -
     figure, (rate_axis, memory_axis) = plt.subplots(1, 2, figsize=(10, 4))
     for stage in stages:
         sizes = sorted(size for (s, d, size) in groups if s == stage and d == "flights")
+        if not sizes:
+            continue
         runs = [groups[(stage, "flights", size)] for size in sizes]
         rate_axis.plot(
             sizes, [Spread.of([r["rows"] / r["work_s"] for r in rs]).median for rs in runs], "o-", label=stage
@@ -269,7 +278,7 @@ def input_section(cpu: dict[str, Any] | None, gpu: dict[str, Any] | None) -> tup
             rows.append([run["device"], precision, fmt(real, 0), fmt(bound, 0), f"{ratio:.0%}"])
     if gpu is None:
         rows.append(["GPU", "float32 / mixed_float16", "not measured: no GPU lent", "—", "—"])
-    commands = [reproduce(data["command"]) for data in (cpu, gpu) if data]
+    commands = [reproduce(section, data) for section, data in (("input", cpu), ("gpu", gpu)) if data]
     rows_note = f"{cpu['rows']:,}" if cpu else "?"
     text = f"""## 3. Training input pipeline: tf.data against in-memory tensors
 
@@ -301,8 +310,23 @@ of each process's percentile.
 
 {table(["batch", "p50 ms", "p99 ms", "rows/s at p50"], rows)}
 
-{reproduce(data["command"])}
+{reproduce("serving", data)}
 """
+
+
+def _wall_note(pipeline: dict[str, float], over: float) -> str:
+    one_wall, imports, startup = pipeline["one_wall"], pipeline["one_import"], pipeline["startup"]
+    transform, train = pipeline.get("work_transform", 0.0), pipeline.get("work_train", 0.0)
+    return (
+        f"{over:.0f} s over. kfp.local starts a fresh Python per step that imports TensorFlow, Beam, GX and MLflow "
+        f"again: the steps' process wall times exceed their own work by {startup:.0f} s in total. The five step "
+        f"functions in one process take {one_wall:.0f} s, {imports:.0f} s of it imports; of the work, transform "
+        f"(Beam DirectRunner) takes {transform:.0f} s and train (20 epochs, early stopping) {train:.0f} s. "
+        "Fix: (1) a local runner that calls the step functions in one process (kfp kept for clusters) removes most "
+        "of the difference; (2) then transform and train are what is left: Beam's start-up and analysis passes "
+        "dominate transform at this size. TFX's figure was measured on a quiet machine: compare against a run whose "
+        "load average (header) is below the core count."
+    )
 
 
 def targets_section(
@@ -321,15 +345,9 @@ def targets_section(
         add(
             "whole local run",
             f"≤ {limit:.0f} s (half of TFX's {TFX_TAXI_WALL_S[0]:.0f}–{TFX_TAXI_WALL_S[1]:.0f} s)",
-            f"{wall:.0f} s ({wall / TFX_TAXI_WALL_S[0]:.0%} of TFX's fastest)",
+            f"{wall:.0f} s ({wall / TFX_TAXI_WALL_S[0]:.1f}× TFX's fastest)",
             wall <= limit,
-            f"{wall - limit:.0f} s over. Starting a fresh Python per step and importing TensorFlow, Beam, GX and "
-            f"MLflow in each costs about {pipeline['startup']:.0f} s of the {wall:.0f} s (per-step kfp.local wall "
-            f"minus "
-            f"the step's own work); the five steps in one process take {pipeline['one_wall']:.0f} s, of which "
-            f"{pipeline['one_import']:.0f} s is imports. Fix: fewer process starts locally (a runner that calls the "
-            "step functions in one process, or fused validate+transform and evaluate+push steps), lazy imports of "
-            "MLflow and GX, and fewer epochs' fixed cost in train (early stopping already ends it).",
+            _wall_note(pipeline, wall - limit),
         )
         add(
             "model ROC AUC",
@@ -341,7 +359,7 @@ def targets_section(
         add(
             "orchestration overhead",
             f"≤ {TARGETS['overhead']:.0%} of the run",
-            f"{pipeline['overhead']:.0%}",
+            f"{pipeline['overhead']:.0%} of wall time, {pipeline['overhead_cpu']:.0%} of CPU time",
             pipeline["overhead"] <= TARGETS["overhead"],
             f"{pipeline['overhead'] - TARGETS['overhead']:.0%} points over: nearly all of it is the per-step process "
             "start-up and imports above (kfp.local's own bookkeeping is small); the same fixes apply. On a cluster "
@@ -387,18 +405,19 @@ def targets_section(
 def write_report(results: Path, destination: Path) -> Path:
     """Render every section whose results exist; returns the path written."""
     machine = _load(results, "machine")
+    scale = {"scale": machine["scale"]} if machine else {}
     sections, figures, fitted, ratio = [], None, {}, None
-    if (data := _load(results, "pipeline")) is not None:
+    if (data := _load(results, "pipeline", scale)) is not None:
         text, figures = pipeline_section(data, results)
         sections.append(text)
-    if (data := _load(results, "scaling")) is not None:
+    if (data := _load(results, "scaling", scale)) is not None:
         text, fitted = scaling_section(data, results)
         sections.append(text)
-    cpu, gpu = _load(results, "input_cpu"), _load(results, "input_gpu")
+    cpu, gpu = _load(results, "input_cpu", scale), _load(results, "input_gpu", scale)
     if cpu or gpu:
         text, ratio = input_section(cpu, gpu)
         sections.append(text)
-    if (data := _load(results, "serving")) is not None:
+    if (data := _load(results, "serving", scale)) is not None:
         sections.append(serving_section(data))
     header = (
         "# Benchmarks\n\nWritten by `make bench` (`python -m bench all`); every figure below is measured by `bench/`.\n"

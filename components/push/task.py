@@ -96,6 +96,7 @@ def push_model(
             checksums = storage.upload_dir(model_dir, destination, endpoint_url)
             storage.verify_dir(destination, checksums, endpoint_url)
             with champion_lock(client, model_name, pipeline_run_id):
+                _ensure_registered_model(client, model_name)
                 sweep_orphans(client, model_name, destination, pipeline_run_id, endpoint_url)
                 version = _create_version(client, model_name, destination, pipeline_run_id, checksums, baseline)
                 undo.append(
@@ -207,11 +208,13 @@ def sweep_orphans(
     """
     removed = []
     live_sources = set()
+    # Search results carry no aliases: the registered model has them all.
+    aliased = {str(v) for v in client.get_registered_model(model_name).aliases.values()}
     for version in client.search_model_versions(f"name = '{model_name}'"):
         live_sources.add(version.source)
         if version.tags.get(PUSH_STATE_TAG) != STAGED:
             continue
-        if version.aliases:
+        if str(version.version) in aliased:
             client.set_model_version_tag(model_name, version.version, PUSH_STATE_TAG, PUBLISHED)
             continue
         storage.delete_prefix(version.source, endpoint_url)
@@ -261,6 +264,14 @@ def version_uri(model_store_uri: str, model_name: str, pipeline_run_id: str) -> 
     return f"{store}/{model_name}/{stamp}-{pipeline_run_id[:8]}"
 
 
+def _ensure_registered_model(client: MlflowClient, model_name: str) -> None:
+    try:
+        client.create_registered_model(model_name)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+
+
 def _create_version(
     client: MlflowClient,
     model_name: str,
@@ -269,11 +280,6 @@ def _create_version(
     checksums: dict[str, str],
     baseline: str | None,
 ) -> ModelVersion:
-    try:
-        client.create_registered_model(model_name)
-    except MlflowException as error:
-        if error.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
     # Waiting is done by the caller: if MLflow waited here and timed out, the
     # version number needed to delete the half-made version would be lost.
     return client.create_model_version(

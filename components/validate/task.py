@@ -67,12 +67,16 @@ def read_raw_csv(path: Path, spec: DatasetSpec) -> pd.DataFrame:
 def read_raw_chunks(path: Path, spec: DatasetSpec, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """The raw CSV as frames of at most `chunk_rows` rows, after checking its bytes; at least one frame."""
     check_bytes(path, spec)
-    with pd.read_csv(path, dtype=_string_dtypes(spec), encoding="utf-8", chunksize=chunk_rows) as reader:
-        for number, frame in enumerate(reader):
-            _restore_integer_columns(frame, spec)
-            if number == 0:
-                _warn_extra_columns(path, spec, frame)
-            yield frame
+    try:
+        with pd.read_csv(path, dtype=_string_dtypes(spec), encoding="utf-8", chunksize=chunk_rows) as reader:
+            for number, frame in enumerate(reader):
+                _restore_integer_columns(frame, spec)
+                if number == 0:
+                    _warn_extra_columns(path, spec, frame)
+                yield frame
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        # What the byte checks let through but pandas cannot tokenize (e.g. a quote left open to the end).
+        raise DataValidationError(f"{path}: not readable as CSV: {error}") from None
 
 
 def _string_dtypes(spec: DatasetSpec) -> dict[str, type]:

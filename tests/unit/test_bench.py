@@ -88,24 +88,24 @@ def test_report_renders_every_section_and_the_missing_gpu(tmp_path: Path) -> Non
     paths = {"tf.data": {"examples_per_s": [90.0]}, "in-memory": {"examples_per_s": [100.0]}}
     latency = {"p50_ms": 1.0, "p99_ms": 2.0, "calls": 5}
     results = {
-        "pipeline": {"command": "cmd-pipeline", "dataset": "chicago_taxi", "runs": [kfp, one]},
+        "pipeline": {"scale": "small", "dataset": "chicago_taxi", "runs": [kfp, one]},
         "scaling": {
-            "command": "cmd-scaling",
+            "scale": "small",
             "points": [{**point, "size": n, "rows": n, "work_s": n / 1e5} for n in (10_000, 100_000)],
         },
         "input_cpu": {
-            "command": "cmd-input",
+            "scale": "small",
             "rows": 100,
             "runs": [{"device": "CPU", "mixed_precision": False, "runs": paths}],
         },
-        "serving": {"command": "cmd-serving", "runs": [{"1": latency, "256": latency}]},
+        "serving": {"scale": "small", "runs": [{"1": latency, "256": latency}]},
     }
     for name, payload in results.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(payload))
     text = write_report(tmp_path, tmp_path / "BENCHMARKS.md").read_text()
-    for command in ("cmd-pipeline", "cmd-scaling", "cmd-input", "cmd-serving"):
-        assert f"Reproduce: `{command}`" in text
-    assert "**Orchestration overhead** (1 − one-process wall / kfp.local wall): **50%**" in text
+    for section in ("pipeline", "scaling", "input", "serving"):
+        assert f"Reproduce: `BENCH_SCALE=small .venv/bin/python -m bench {section}`" in text
+    assert "**Orchestration overhead** (1 − one-process wall / kfp.local wall): **50%**; by CPU time" in text
     assert "not measured: no GPU lent" in text
     assert "| validate | 10,000–100,000 | 1.00 | 1.00 | 0.00 | 400 → 400 |" in text
     assert "| tf.data path vs in-memory bound (CPU) | ≥ 90% | 90% | met |" in text

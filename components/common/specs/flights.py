@@ -30,7 +30,8 @@ SPEC = DatasetSpec(
     description="3,000,000 US flights, Jan-Jun 2001, from the npm package vega-datasets (data/flights-3m.parquet).",
     columns=(
         Column("departure_time", "int", min_value=JAN_2001, max_value=JUL_2001),
-        Column("delay", "int", min_value=-1440, max_value=1440),
+        # A few delays exceed a day (8 of the 3M, up to 1,688 min): rare, real, not worth failing the file for.
+        Column("delay", "int", min_value=-1440, max_value=1440, range_mostly=0.9999),
         Column("distance", "int", min_value=1, max_value=6000),
         Column("origin", "string"),
         Column("destination", "string"),
