@@ -15,7 +15,7 @@ export DATA_URI MLFLOW_TRACKING_URI MODEL_STORE_URI MODEL_NAME EPOCHS
 # TensorFlow's C++ start-up chatter hides the step logs; errors still show.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help system-deps setup lock data run compile test test-fast test-e2e mlflow-ui lint clean
+.PHONY: help system-deps setup lock data run compile test test-fast test-e2e test-hardening mlflow-ui lint clean
 
 help: ## List every target with one line
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ test-fast: $(STAMP) ## Run the tests that take seconds (skips e2e and slow)
 
 test-e2e: $(STAMP) ## Run only the end-to-end local pipeline tests
 	$(PY) -m pytest -m e2e
+
+test-hardening: $(STAMP) ## Faults, kills, concurrent pushes, malformed input, secret scan (part of make test)
+	$(PY) -m pytest -m hardening
 
 lint: $(STAMP) ## Check style with ruff (lint rules and formatting)
 	$(VENV)/bin/ruff check components pipelines tests bench

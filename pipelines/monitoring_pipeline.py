@@ -6,39 +6,13 @@ retrain on `training_data_uri` in the same run.
 
 from typing import NamedTuple
 
-from kfp import dsl, kubernetes
+from kfp import dsl
 from kfp.dsl import HTML, Artifact
 
-from components.common.cluster import (
-    MLFLOW_CREDENTIAL_KEYS,
-    MLFLOW_CREDENTIALS_SECRET,
-    S3_CREDENTIAL_KEYS,
-    S3_CREDENTIALS_SECRET,
-)
-from components.common.run_metrics import GATEWAY_CONFIG_MAP, GATEWAY_VARIABLE
 from components.monitor.component import monitor
-from pipelines.training_pipeline import training_pipeline
+from pipelines.training_pipeline import on_the_network, training_pipeline
 
 PIPELINE_NAME = "tabular-monitoring"
-RETRIES = 2
-
-
-def with_gateway_env(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """PUSHGATEWAY_URL from the monitoring ConfigMap when the cluster has one (optional: no metrics without it)."""
-    return kubernetes.use_config_map_as_env(
-        task, GATEWAY_CONFIG_MAP, {GATEWAY_VARIABLE: GATEWAY_VARIABLE}, optional=True
-    )
-
-
-def _on_the_cluster(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """S3 and MLflow credentials from the cluster's Secrets, as the training steps get them; retried."""
-    task.set_retry(num_retries=RETRIES, backoff_duration="30s")
-    for secret, keys in (
-        (S3_CREDENTIALS_SECRET, S3_CREDENTIAL_KEYS),
-        (MLFLOW_CREDENTIALS_SECRET, MLFLOW_CREDENTIAL_KEYS),
-    ):
-        kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env={key: key for key in keys})
-    return with_gateway_env(task)
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description="Compare new data with the training baseline; retrain on drift.")
@@ -59,7 +33,7 @@ def monitoring_pipeline(
     s3_endpoint_url: str = "",
     epochs: int = 20,
 ) -> NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)]):
-    monitor_task = _on_the_cluster(
+    monitor_task = on_the_network(
         monitor(
             data_uri=data_uri,
             baseline_uri=baseline_uri,

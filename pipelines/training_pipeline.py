@@ -21,6 +21,7 @@ from components.common.cluster import (
     S3_CREDENTIAL_KEYS,
     S3_CREDENTIALS_SECRET,
 )
+from components.common.run_metrics import GATEWAY_CONFIG_MAP, GATEWAY_VARIABLE
 from components.evaluate.component import evaluate
 from components.push.component import push
 from components.train.component import train
@@ -39,8 +40,9 @@ RETRIES, TRAIN_RETRIES = 3, 1
 RETRY_BACKOFF, RETRY_BACKOFF_FACTOR, RETRY_BACKOFF_MAX = "30s", 2.0, "600s"
 
 
-def _on_the_network(task: PipelineTask, retries: int = RETRIES) -> PipelineTask:
-    """Retries with backoff; S3 and MLflow credentials from the cluster's Secrets (the spec holds only names)."""
+def on_the_network(task: PipelineTask, retries: int = RETRIES) -> PipelineTask:
+    """Retries with backoff; S3 and MLflow credentials from the cluster's Secrets (the spec holds only names);
+    PUSHGATEWAY_URL from the monitoring ConfigMap when the cluster has one (optional: no run metrics without it)."""
     task.set_retry(
         num_retries=retries,
         backoff_duration=RETRY_BACKOFF,
@@ -52,6 +54,7 @@ def _on_the_network(task: PipelineTask, retries: int = RETRIES) -> PipelineTask:
         (MLFLOW_CREDENTIALS_SECRET, MLFLOW_CREDENTIAL_KEYS),
     ):
         kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env={key: key for key in keys})
+    kubernetes.use_config_map_as_env(task, GATEWAY_CONFIG_MAP, {GATEWAY_VARIABLE: GATEWAY_VARIABLE}, optional=True)
     return task
 
 
@@ -100,7 +103,7 @@ def build_training_pipeline(
             mlflow_experiment=mlflow_experiment,
             pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         )
-        _on_the_network(validate_task).set_caching_options(enable_caching=True)
+        on_the_network(validate_task).set_caching_options(enable_caching=True)
         mlflow_run_id = validate_task.outputs["mlflow_run_id"]
         transform_task = transform(
             data_uri=data_uri,
@@ -111,7 +114,7 @@ def build_training_pipeline(
             beam_options=beam_options,
             s3_endpoint_url=s3_endpoint_url,
         )
-        _on_the_network(transform_task).set_caching_options(enable_caching=True)
+        on_the_network(transform_task).set_caching_options(enable_caching=True)
         train_task = train(
             dataset=dataset,
             transform_graph=transform_task.outputs["transform_graph"],
@@ -125,7 +128,7 @@ def build_training_pipeline(
             dropout=dropout,
             early_stopping_patience=early_stopping_patience,
         )
-        _on_the_network(train_task, retries=TRAIN_RETRIES).set_caching_options(enable_caching=False)
+        on_the_network(train_task, retries=TRAIN_RETRIES).set_caching_options(enable_caching=False)
         _on_a_gpu_node(train_task, train_gpus, gpu_node_label_key, gpu_node_label_value)
         evaluate_task = evaluate(
             model=train_task.outputs["model"],
@@ -140,7 +143,7 @@ def build_training_pipeline(
             champion_tolerance=champion_tolerance,
         )
         # The gate compares with the registry's current champion, which a cached answer would not see.
-        _on_the_network(evaluate_task).set_caching_options(enable_caching=False)
+        on_the_network(evaluate_task).set_caching_options(enable_caching=False)
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
             push_task = push(
                 model=train_task.outputs["model"],
@@ -150,7 +153,7 @@ def build_training_pipeline(
                 mlflow_run_id=mlflow_run_id,
                 s3_endpoint_url=s3_endpoint_url,
             )
-            _on_the_network(push_task).set_caching_options(enable_caching=False)
+            on_the_network(push_task).set_caching_options(enable_caching=False)
         PipelineOutputs = NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)])
         return PipelineOutputs(mlflow_run_id=mlflow_run_id, blessed=evaluate_task.outputs["Output"])
 

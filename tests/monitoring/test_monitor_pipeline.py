@@ -9,12 +9,12 @@ import yaml
 from monitoring_support import REPO, scrape, wipe
 
 from components.common import run_metrics, tracking
+from components.common.run_metrics import GATEWAY_CONFIG_MAP
 from components.monitor.baseline import BASELINE_ARTIFACT
 from components.monitor.drift import DriftThresholds, compare
 from components.monitor.task import load_baseline, read_new_data
 from components.validate.task import run_validate_step
 from pipelines.__main__ import main
-from pipelines.monitoring_pipeline import GATEWAY_CONFIG_MAP
 
 pytestmark = pytest.mark.monitoring
 

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from components.common import cluster
+from components.common import cluster, run_metrics
 from pipelines.__main__ import main
 
 EXPECTED_TASKS = {"validate", "transform", "train", "evaluate", "push"}
@@ -152,6 +152,14 @@ def test_credentials_come_from_secrets_and_never_sit_in_the_spec(compiled, kuber
     names = {key for _, keys in expected for key in keys}
     for executor in compiled["deploymentSpec"]["executors"].values():
         assert not names & {variable["name"] for variable in executor["container"].get("env", [])}
+
+
+def test_every_step_may_read_the_pushgateway_address_from_the_monitoring_config_map(kubernetes):
+    for task in EXPECTED_TASKS:
+        [config_map] = kubernetes[f"exec-{task}"]["configMapAsEnv"]
+        assert config_map["configMapName"] == run_metrics.GATEWAY_CONFIG_MAP, task
+        assert config_map["optional"] is True, "a cluster without the monitoring stack still trains"
+        assert config_map["keyToEnv"] == [{"configMapKey": "PUSHGATEWAY_URL", "envVar": "PUSHGATEWAY_URL"}]
 
 
 def test_network_steps_retry_with_backoff(compiled):
