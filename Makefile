@@ -76,9 +76,12 @@ clean: ## Remove local runs, the MLflow store and build outputs (keeps .venv and
 # Cluster: images, deploy, schedule. Images are $(REGISTRY)/<name>:$(VERSION); `make compile` and
 # `make deploy-pipeline` write exactly those tags into the pipeline (components/common/images.py).
 # KFP_HOST is the KFP API (e.g. http://127.0.0.1:8080, port-forwarded); KFP_NAMESPACE and KFP_TOKEN are optional.
+# PIPELINE=monitoring makes deploy-pipeline, schedule, unschedule and run-remote act on the drift check instead of
+# training (it reads BASELINE_URI, RETRAIN, TRAIN_DATA_URI); GPUS=0 trains on the CPU (a cluster without GPUs).
 REGISTRY ?= ghcr.io/tabular-mlops
 VERSION ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unversioned)
-export REGISTRY VERSION KFP_HOST KFP_NAMESPACE KFP_TOKEN KFP_EXPERIMENT CRON
+export REGISTRY VERSION KFP_HOST KFP_NAMESPACE KFP_TOKEN KFP_EXPERIMENT CRON RETRAIN TRAIN_DATA_URI
+CLUSTER_ARGS = $(if $(PIPELINE),--pipeline $(PIPELINE))
 
 .PHONY: images push-images deploy-pipeline schedule unschedule run-remote
 
@@ -90,17 +93,17 @@ push-images: ## Push the images `make images` built (after `docker login`)
 	docker push $(REGISTRY)/pipeline:$(VERSION)
 	docker push $(REGISTRY)/trainer:$(VERSION)
 
-deploy-pipeline: $(STAMP) ## Compile and upload the pipeline to KFP_HOST as version VERSION (idempotent)
-	$(PY) -m pipelines deploy
+deploy-pipeline: $(STAMP) ## Compile and upload PIPELINE (training) to KFP_HOST as version VERSION (idempotent)
+	$(PY) -m pipelines deploy $(CLUSTER_ARGS)
 
-schedule: $(STAMP) ## Create or replace the recurring retraining run: make schedule CRON="0 3 * * *"
-	$(PY) -m pipelines schedule $(if $(GPUS),--gpus $(GPUS))
+schedule: $(STAMP) ## Create or replace PIPELINE's (training) recurring run: make schedule CRON="0 3 * * *"
+	$(PY) -m pipelines schedule $(CLUSTER_ARGS) $(if $(GPUS),--gpus $(GPUS))
 
-unschedule: $(STAMP) ## Remove the recurring retraining run
-	$(PY) -m pipelines unschedule
+unschedule: $(STAMP) ## Remove PIPELINE's (training) recurring run
+	$(PY) -m pipelines unschedule $(CLUSTER_ARGS)
 
-run-remote: $(STAMP) ## Run version VERSION on KFP_HOST now; WAIT=1 waits and fails unless it succeeds
-	$(PY) -m pipelines run-remote $(if $(GPUS),--gpus $(GPUS)) $(if $(WAIT),--wait)
+run-remote: $(STAMP) ## Run version VERSION of PIPELINE (training) now; WAIT=1 waits and fails unless it succeeds
+	$(PY) -m pipelines run-remote $(CLUSTER_ARGS) $(if $(GPUS),--gpus $(GPUS)) $(if $(WAIT),--wait)
 
 # Benchmarks (issue 7): not part of `make test`. BENCH_SCALE=small caps sizes at 100k rows; full adds 3M everywhere.
 .PHONY: bench bench-gpu
@@ -119,7 +122,8 @@ export BASELINE_URI PUSHGATEWAY_URL
 .PHONY: monitor compile-monitoring monitoring-rules test-monitoring
 
 monitor: $(STAMP) ## Drift check of DATA_URI against the baseline (kfp.local): prints the verdict, writes the report
-	$(PY) -m pipelines monitor $(if $(BASELINE_URI),--baseline $(BASELINE_URI)) $(if $(RETRAIN),--retrain-on-drift)
+	$(PY) -m pipelines monitor $(if $(BASELINE_URI),--baseline $(BASELINE_URI)) $(if $(RETRAIN),--retrain-on-drift) \
+		$(if $(TRAIN_DATA_URI),--train-data-uri $(TRAIN_DATA_URI))
 
 compile-monitoring: $(STAMP) ## Write the compiled monitoring pipeline to build/monitoring_pipeline.yaml
 	$(PY) -m pipelines compile-monitoring

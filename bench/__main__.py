@@ -243,14 +243,14 @@ def run_gpu(args: argparse.Namespace) -> None:
 
 def run_serving(args: argparse.Namespace) -> None:
     """Latency of the model the last one-process pipeline run exported, on its eval rows."""
-    work = max((WORK / "pipeline").glob("in-process-*"), default=None)
-    if work is None:
+    model = max((WORK / "pipeline").glob("in-process-*/model"), default=None)
+    if model is None:
         raise FileNotFoundError("no pipeline model to serve: run `python -m bench pipeline` first")
     runs = []
     for repeat in range(max(SCALES[args.scale].repeats, 1) + 1):
         result = WORK / f"serving-{repeat}.json"
         argv = python_module(
-            "bench.serving", "--model", str(work / "model"), "--rows", str(work / "eval.csv"), "--result", str(result)
+            "bench.serving", "--model", str(model), "--rows", str(model.parent / "eval.csv"), "--result", str(result)
         )
         runs.append(measure_command(argv, result_file=result, log=result.with_suffix(".log")).result)
     write_json(RESULTS / "serving.json", {"scale": args.scale, "runs": runs})

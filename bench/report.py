@@ -434,13 +434,13 @@ def write_report(results: Path, destination: Path) -> Path:
         "# Benchmarks\n\nWritten by `make bench` (`python -m bench all`); every figure below is measured by `bench/`.\n"
     )
     if machine:
-        minutes = f", the whole benchmark took {machine['minutes']:.0f} min" if "minutes" in machine else ""
         header += (
             f"\nMachine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB, Python "
-            f"{machine['python']}, no GPU unless a GPU row says so; BENCH_SCALE={machine['scale']}, {machine['date']}"
-            f"{minutes}. Load average (1, 5, 15 min) at the start {_load_text(machine.get('load_average_at_start'))}, "
-            f"at the end {_load_text(machine.get('load_average_at_end'))}: a load above the core count means other "
-            "work shared the machine and the times are upper bounds.\n"
+            f"{machine['python']}, no GPU unless a GPU row says so; {machine['date']}; each section's Reproduce "
+            "line gives the BENCH_SCALE it ran at. Load average (1, 5, 15 min) when `bench all` started "
+            f"{_load_text(machine.get('load_average_at_start'))}, when it ended "
+            f"{_load_text(machine.get('load_average_at_end'))}: a load above the core count means other work shared "
+            "the machine and the times are upper bounds.\n"
         )
     body = "\n".join([header, targets_section(figures, fitted, ratio), *sections])
     destination.write_text(body, encoding="utf-8")

@@ -94,12 +94,9 @@ def _mlflow_ui(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _compile_monitoring(settings: Settings, args: argparse.Namespace) -> int:
-    from kfp import compiler
+    from pipelines.package import compile_pipeline
 
-    from pipelines.monitoring_pipeline import monitoring_pipeline
-
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(monitoring_pipeline, str(args.output))
+    compile_pipeline(settings, args.output, "monitoring")
     print(f"compiled {args.output}")
     return 0
 

@@ -37,3 +37,26 @@ def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -
     }
     arguments.update({key: value for key, value in vars(overrides or Overrides()).items() if value is not None})
     return arguments
+
+
+def monitoring_arguments(
+    settings: Settings, baseline_uri: str, retrain_on_drift: bool, training_data_uri: str | None
+) -> dict[str, Any]:
+    """The new data is `DATA_URI`; a retrain (when asked) uses the training pipeline's own arguments."""
+    training = pipeline_arguments(settings)
+    return {
+        "data_uri": settings.data_uri,
+        "mlflow_tracking_uri": settings.mlflow_tracking_uri,
+        "model_name": settings.model_name,
+        "dataset": settings.dataset,
+        "training_data_uri": training_data_uri or settings.data_uri,
+        "model_store_uri": settings.model_store_uri,
+        "min_roc_auc": training["min_roc_auc"],
+        "min_accuracy": training["min_accuracy"],
+        "max_log_loss": training["max_log_loss"],
+        "training_experiment": settings.mlflow_experiment,
+        "baseline_uri": baseline_uri,
+        "retrain_on_drift": retrain_on_drift,
+        "s3_endpoint_url": settings.s3_endpoint_url,
+        "epochs": settings.epochs,
+    }

@@ -7,56 +7,72 @@ retrain on `training_data_uri` in the same run.
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import HTML, Artifact
+from kfp.dsl import HTML, Artifact, graph_component
 
+from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
 from components.monitor.component import monitor
-from pipelines.training_pipeline import on_the_network, training_pipeline
+from pipelines.training_pipeline import build_training_pipeline, on_the_network
 
 PIPELINE_NAME = "tabular-monitoring"
 
 
-@dsl.pipeline(name=PIPELINE_NAME, description="Compare new data with the training baseline; retrain on drift.")
-def monitoring_pipeline(
-    data_uri: str,
-    mlflow_tracking_uri: str,
-    model_name: str,
-    dataset: str,
-    training_data_uri: str,
-    model_store_uri: str,
-    min_roc_auc: float,
-    min_accuracy: float,
-    max_log_loss: float,
-    training_experiment: str,
-    baseline_uri: str = "",
-    mlflow_experiment: str = "",
-    retrain_on_drift: bool = False,
-    s3_endpoint_url: str = "",
-    epochs: int = 20,
-) -> NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)]):
-    monitor_task = on_the_network(
-        monitor(
-            data_uri=data_uri,
-            baseline_uri=baseline_uri,
-            model_name=model_name,
-            mlflow_tracking_uri=mlflow_tracking_uri,
-            mlflow_experiment=mlflow_experiment,
-            pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-            retrain_on_drift=retrain_on_drift,
+def build_monitoring_pipeline(
+    gpu_node_label_key: str = NODE_POOL_LABEL_KEY, gpu_node_label_value: str = GPU_NODE_POOL
+) -> graph_component.GraphComponent:
+    """The pipeline, its nested training selecting GPU nodes by this label (Settings name it at compile time)."""
+    training_pipeline = build_training_pipeline(gpu_node_label_key, gpu_node_label_value)
+
+    @dsl.pipeline(name=PIPELINE_NAME, description="Compare new data with the training baseline; retrain on drift.")
+    def monitoring_pipeline(
+        data_uri: str,
+        mlflow_tracking_uri: str,
+        model_name: str,
+        dataset: str,
+        training_data_uri: str,
+        model_store_uri: str,
+        min_roc_auc: float,
+        min_accuracy: float,
+        max_log_loss: float,
+        training_experiment: str,
+        baseline_uri: str = "",
+        mlflow_experiment: str = "",
+        retrain_on_drift: bool = False,
+        s3_endpoint_url: str = "",
+        epochs: int = 20,
+        train_gpus: int = 1,
+    ) -> NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)]):
+        monitor_task = on_the_network(
+            monitor(
+                data_uri=data_uri,
+                baseline_uri=baseline_uri,
+                model_name=model_name,
+                mlflow_tracking_uri=mlflow_tracking_uri,
+                mlflow_experiment=mlflow_experiment,
+                pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                retrain_on_drift=retrain_on_drift,
+            )
         )
-    )
-    with dsl.If(monitor_task.outputs["Output"] == True, name="retrain-on-drift"):  # noqa: E712 (a KFP condition)
-        training_pipeline(
-            dataset=dataset,
-            data_uri=training_data_uri,
-            mlflow_tracking_uri=mlflow_tracking_uri,
-            mlflow_experiment=training_experiment,
-            model_store_uri=model_store_uri,
-            model_name=model_name,
-            min_roc_auc=min_roc_auc,
-            min_accuracy=min_accuracy,
-            max_log_loss=max_log_loss,
-            s3_endpoint_url=s3_endpoint_url,
-            epochs=epochs,
+        with dsl.If(monitor_task.outputs["Output"] == True, name="retrain-on-drift"):  # noqa: E712 (a KFP condition)
+            training_pipeline(
+                dataset=dataset,
+                data_uri=training_data_uri,
+                mlflow_tracking_uri=mlflow_tracking_uri,
+                mlflow_experiment=training_experiment,
+                model_store_uri=model_store_uri,
+                model_name=model_name,
+                min_roc_auc=min_roc_auc,
+                min_accuracy=min_accuracy,
+                max_log_loss=max_log_loss,
+                s3_endpoint_url=s3_endpoint_url,
+                epochs=epochs,
+                train_gpus=train_gpus,
+            )
+        MonitoringOutputs = NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)])
+        return MonitoringOutputs(
+            drift_summary=monitor_task.outputs["drift_summary"], report=monitor_task.outputs["report"]
         )
-    MonitoringOutputs = NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)])
-    return MonitoringOutputs(drift_summary=monitor_task.outputs["drift_summary"], report=monitor_task.outputs["report"])
+
+    return monitoring_pipeline
+
+
+monitoring_pipeline = build_monitoring_pipeline()

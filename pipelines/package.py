@@ -7,13 +7,13 @@ from pathlib import Path
 from components.common.settings import Settings
 
 
-def compile_pipeline(settings: Settings, output: Path) -> Path:
-    """Compile the training pipeline to YAML, the train task selecting the settings' GPU node pool."""
+def compile_pipeline(settings: Settings, output: Path, pipeline: str = "training") -> Path:
+    """Compile a pipeline of pipelines.deployables to YAML, the train task selecting the settings' GPU node pool."""
     from kfp import compiler
 
-    from pipelines.training_pipeline import build_training_pipeline
+    from pipelines.deployables import PIPELINES
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    pipeline = build_training_pipeline(settings.gpu_node_pool_label_key, settings.gpu_node_pool_label_value)
-    compiler.Compiler().compile(pipeline, str(output))
+    built = PIPELINES[pipeline].build(settings.gpu_node_pool_label_key, settings.gpu_node_pool_label_value)
+    compiler.Compiler().compile(built, str(output))
     return output

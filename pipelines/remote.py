@@ -1,4 +1,4 @@
-"""Deploy, schedule and start the training pipeline on a Kubeflow Pipelines (v2) API server with kfp.Client.
+"""Deploy, schedule and start a pipeline of pipelines.deployables on a Kubeflow Pipelines (v2) API server.
 
 Every failure the user can act on becomes a RemoteError with one line saying what was expected:
 an unreachable host, refused credentials, a pipeline or version that is not deployed.
@@ -21,10 +21,8 @@ import urllib3
 
 from components.common.cluster import PIPELINE_SERVICE_ACCOUNT
 from components.common.settings import Settings
-from pipelines.arguments import pipeline_arguments
-from pipelines.training_pipeline import PIPELINE_NAME
+from pipelines.deployables import Deployable, RunOptions
 
-RECURRING_RUN_NAME = f"{PIPELINE_NAME}-retraining"
 HEALTHZ_PATH = "/apis/v2beta1/healthz"
 PAGE_SIZE = 100
 
@@ -61,26 +59,30 @@ class Schedule:
     replaced: tuple[str, ...]
 
 
-def cluster_arguments(settings: Settings, train_gpus: int) -> dict[str, Any]:
+def cluster_arguments(pipeline: Deployable, settings: Settings, options: RunOptions) -> dict[str, Any]:
     """The run's parameters, refusing locations that exist only on this machine (the pods cannot read them)."""
-    local = {
-        "DATA_URI": settings.data_uri,
-        "MODEL_STORE_URI": settings.model_store_uri,
-        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-    }
+    if options.train_gpus < 0:
+        raise RemoteError(f"the GPU count must be 0 (train on the CPU) or more, got {options.train_gpus}")
+    parameters = pipeline.arguments(settings, options)
     unreachable = [
-        f"{name}={value}"
-        for name, value in local.items()
-        if "://" not in value or value.startswith(("file:", "sqlite:"))
+        f"{setting}={parameters[parameter]}"
+        for parameter, setting in pipeline.locations.items()
+        if not _readable_by_pods(parameters[parameter])
+        and (parameters[parameter] or parameter not in pipeline.optional)
     ]
     if unreachable:
         raise RemoteError(
-            "the cluster cannot read " + ", ".join(unreachable) + ": set DATA_URI and MODEL_STORE_URI to s3:// URIs "
-            "and MLFLOW_TRACKING_URI to an http(s):// MLflow server the pods can reach"
+            "the cluster cannot read " + ", ".join(unreachable) + ": set each to a location the pods can reach "
+            "(data and models at s3:// URIs, MLflow at an http(s):// server, a baseline at s3:// or runs:/)"
         )
-    if train_gpus < 1:
-        raise RemoteError(f"the train task runs on a GPU node: the GPU count must be 1 or more, got {train_gpus}")
-    return {**pipeline_arguments(settings), "train_gpus": train_gpus}
+    return parameters
+
+
+def _readable_by_pods(location: str) -> bool:
+    """A URI on the network (s3://, http(s)://) or an MLflow run's artifact (runs:/); not a path, file: or sqlite:."""
+    if location.startswith("runs:/"):
+        return True
+    return "://" in location and not location.startswith(("file:", "sqlite:"))
 
 
 def connect(target: Target) -> kfp.Client:
@@ -150,18 +152,18 @@ def _equals(key: str, value: str) -> str:
     return json.dumps({"predicates": [{"operation": "EQUALS", "key": key, "stringValue": value}]})
 
 
-def find_pipeline(client: kfp.Client, namespace: str | None) -> str | None:
-    found = client.list_pipelines(filter=_equals("display_name", PIPELINE_NAME), namespace=namespace, page_size=2)
+def find_pipeline(client: kfp.Client, name: str, namespace: str | None) -> str | None:
+    found = client.list_pipelines(filter=_equals("display_name", name), namespace=namespace, page_size=2)
     pipelines = found.pipelines or []
     if len(pipelines) > 1:
-        raise RemoteError(f"{len(pipelines)} pipelines are named {PIPELINE_NAME}; expected at most one")
+        raise RemoteError(f"{len(pipelines)} pipelines are named {name}; expected at most one")
     return pipelines[0].pipeline_id if pipelines else None
 
 
-def require_pipeline(client: kfp.Client, target: Target) -> str:
-    pipeline_id = find_pipeline(client, target.namespace)
+def require_pipeline(client: kfp.Client, target: Target, pipeline: Deployable) -> str:
+    pipeline_id = find_pipeline(client, pipeline.name, target.namespace)
     if pipeline_id is None:
-        raise RemoteError(f"no pipeline named {PIPELINE_NAME} at {target.host}: run `make deploy-pipeline` first")
+        raise RemoteError(f"no pipeline named {pipeline.name} at {target.host}: run `{pipeline.deploy_command}` first")
     return pipeline_id
 
 
@@ -171,20 +173,20 @@ def find_version(client: kfp.Client, pipeline_id: str, name: str) -> str | None:
     return versions[0].pipeline_version_id if versions else None
 
 
-def deploy(client: kfp.Client, target: Target, package: Path, version_name: str, description: str) -> Deployment:
+def deploy(
+    client: kfp.Client, target: Target, pipeline: Deployable, package: Path, version_name: str, description: str
+) -> Deployment:
     """Upload the pipeline if new, then the version named version_name unless it is already there."""
-    pipeline_id = find_pipeline(client, target.namespace)
+    pipeline_id = find_pipeline(client, pipeline.name, target.namespace)
     created_pipeline = pipeline_id is None
     if pipeline_id is None:
         # Created empty, so that every version, the first included, is named after its commit.
-        pipeline = client.pipelines.pipeline_service_create_pipeline(
+        created = client.pipelines.pipeline_service_create_pipeline(
             pipeline=kfp_server_api.V2beta1Pipeline(
-                display_name=PIPELINE_NAME,
-                description="Train, evaluate and push a TensorFlow classifier from raw CSV.",
-                namespace=target.namespace,
+                display_name=pipeline.name, description=pipeline.description, namespace=target.namespace
             )
         )
-        pipeline_id = pipeline.pipeline_id
+        pipeline_id = created.pipeline_id
     version_id = find_version(client, pipeline_id, version_name)
     created_version = version_id is None
     if version_id is None:
@@ -208,9 +210,9 @@ def ensure_experiment(client: kfp.Client, name: str, namespace: str | None) -> s
     return client.create_experiment(name=name, namespace=namespace).experiment_id
 
 
-def _recurring_runs(client: kfp.Client, experiment_id: str) -> list[str]:
+def _recurring_runs(client: kfp.Client, experiment_id: str, name: str) -> list[str]:
     found = client.list_recurring_runs(
-        experiment_id=experiment_id, filter=_equals("display_name", RECURRING_RUN_NAME), page_size=PAGE_SIZE
+        experiment_id=experiment_id, filter=_equals("display_name", name), page_size=PAGE_SIZE
     )
     return [run.recurring_run_id for run in found.recurring_runs or []]
 
@@ -226,18 +228,23 @@ def kfp_cron(cron: str) -> str:
 
 
 def schedule(
-    client: kfp.Client, pipeline_id: str, experiment_id: str, cron: str, parameters: dict[str, Any]
+    client: kfp.Client,
+    pipeline: Deployable,
+    pipeline_id: str,
+    experiment_id: str,
+    cron: str,
+    parameters: dict[str, Any],
 ) -> Schedule:
-    """Create the one recurring run, then delete the ones it replaces (KFP cannot update a recurring run).
+    """Create the pipeline's one recurring run, then delete the ones it replaces (KFP cannot update one).
 
     It names only the pipeline, so each run uses the pipeline's latest version at trigger time (KFP >= 2.5),
     runs one at a time and does not catch up on missed intervals.
     """
-    previous = _recurring_runs(client, experiment_id)
+    previous = _recurring_runs(client, experiment_id, pipeline.recurring_run_name)
     created = client.recurring_runs.recurring_run_service_create_recurring_run(
         recurring_run=kfp_server_api.V2beta1RecurringRun(
-            display_name=RECURRING_RUN_NAME,
-            description=f"Retrain {PIPELINE_NAME} on the latest pipeline version",
+            display_name=pipeline.recurring_run_name,
+            description=f"{pipeline.name} on its latest pipeline version",
             experiment_id=experiment_id,
             pipeline_version_reference=kfp_server_api.V2beta1PipelineVersionReference(pipeline_id=pipeline_id),
             runtime_config=kfp_server_api.V2beta1RuntimeConfig(parameters=parameters),
@@ -253,8 +260,8 @@ def schedule(
     return Schedule(created.recurring_run_id, cron, tuple(previous))
 
 
-def unschedule(client: kfp.Client, experiment_id: str) -> list[str]:
-    removed = _recurring_runs(client, experiment_id)
+def unschedule(client: kfp.Client, experiment_id: str, pipeline: Deployable) -> list[str]:
+    removed = _recurring_runs(client, experiment_id, pipeline.recurring_run_name)
     for recurring_run_id in removed:
         client.delete_recurring_run(recurring_run_id)
     return removed

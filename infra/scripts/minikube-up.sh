@@ -3,7 +3,8 @@
 # are enforced; optionally the host's NVIDIA GPUs), the ingress controller, Kubeflow Pipelines standalone
 # at a pinned version, the Secrets, the images, and infra/k8s/overlays/minikube (MLflow, PostgreSQL, MinIO).
 # Re-running it is safe. Settings (environment):
-#   MINIKUBE_GPUS=all            pass the host's NVIDIA GPUs through (docker driver, NVIDIA container toolkit)
+#   MINIKUBE_GPUS=all            pass the host's NVIDIA GPUs through (docker driver, NVIDIA container toolkit);
+#                                without it, train runs on the CPU when runs pass GPUS=0 (test-minikube.sh does)
 #   MINIKUBE_CPUS / MINIKUBE_MEMORY / MINIKUBE_DISK_SIZE   default 6 / 16g / 80g
 #   PIPELINE_VERSION             Kubeflow Pipelines release, default 2.14.3
 #   SKIP_PIPELINE_IMAGES=1       do not build the pipeline's images into the cluster
@@ -36,13 +37,10 @@ minikube start "${start_args[@]}"
 minikube --profile "$MINIKUBE_PROFILE" addons enable ingress
 kubectl config use-context "$MINIKUBE_PROFILE" >/dev/null
 
-# One node does all the work: it joins the pool the GPU task selects when it has GPUs. It gets no taint,
+# One node does all the work, so it carries the pool label the train task selects, GPUs or not (without
+# them, runs pass GPUS=0: train then requests no nvidia.com/gpu and trains on the CPU). It gets no taint,
 # or the CPU steps and Kubeflow itself could not run on it.
-pool=cpu
-if [[ -n ${MINIKUBE_GPUS:-} ]]; then
-  pool=gpu
-fi
-kubectl label nodes --all --overwrite "tabular-mlops.io/node-pool=$pool"
+kubectl label nodes --all --overwrite "tabular-mlops.io/node-pool=gpu"
 
 log "Kubeflow Pipelines $PIPELINE_VERSION (standalone)"
 kubectl apply -k "$KFP_MANIFESTS/cluster-scoped-resources?ref=$PIPELINE_VERSION"

@@ -15,13 +15,16 @@ import pytest
 
 from components.common.images import image_version
 from pipelines.__main__ import main
-from pipelines.remote import RECURRING_RUN_NAME, Target, connect, find_experiment, find_pipeline, find_version
+from pipelines.deployables import PIPELINES
+from pipelines.remote import Target, connect, find_experiment, find_pipeline, find_version
 
 pytestmark = [
     pytest.mark.cluster,
     pytest.mark.skipif(not os.environ.get("KFP_HOST"), reason="set KFP_HOST to a real Kubeflow Pipelines API"),
 ]
 EXPERIMENT = "tabular-training-cluster-test"
+TRAINING = PIPELINES["training"]
+RECURRING_RUN_NAME = TRAINING.recurring_run_name
 # Placeholders for the scheduled run's parameters: the schedule is removed before it ever fires.
 PLACEHOLDERS = {
     "DATA_URI": "s3://tabular-mlops-cluster-test/data.csv",
@@ -44,7 +47,7 @@ def test_deploy_is_idempotent_and_schedule_replaces(client, tmp_path, capsys):
     assert main(["deploy", "--output", str(tmp_path / "pipeline.yaml")]) == 0
     assert main(["deploy", "--output", str(tmp_path / "pipeline.yaml")]) == 0
     assert "already deployed, nothing uploaded" in capsys.readouterr().out
-    pipeline_id = find_pipeline(client, namespace)
+    pipeline_id = find_pipeline(client, TRAINING.name, namespace)
     assert pipeline_id is not None
     assert find_version(client, pipeline_id, image_version()) is not None
 

@@ -14,8 +14,11 @@ from fake_kfp import FakeKfp
 from components.common.cluster import PIPELINE_SERVICE_ACCOUNT
 from components.common.settings import PROJECT_ROOT, Settings
 from pipelines.__main__ import main
-from pipelines.remote import RECURRING_RUN_NAME, Target, cluster_arguments, connect
+from pipelines.deployables import PIPELINES, RunOptions
+from pipelines.remote import Target, cluster_arguments, connect
 from pipelines.training_pipeline import PIPELINE_NAME
+
+TRAINING, MONITORING = PIPELINES["training"], PIPELINES["monitoring"]
 
 UPLOAD = ("POST", "/apis/v2beta1/pipelines/upload_version")
 
@@ -61,7 +64,7 @@ def test_schedule_creates_one_recurring_run_on_the_latest_version(deployed, caps
     assert main(["schedule", "--cron", "0 3 * * *", "--gpus", "2"]) == 0
     (recurring,) = deployed.recurring_runs.values()
     (experiment,) = deployed.experiments.values()
-    assert recurring["display_name"] == RECURRING_RUN_NAME
+    assert recurring["display_name"] == TRAINING.recurring_run_name == "tabular-training-retraining"
     assert recurring["experiment_id"] == experiment["experiment_id"]
     assert experiment["display_name"] == PIPELINE_NAME
     assert recurring["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * *"}}
@@ -70,7 +73,7 @@ def test_schedule_creates_one_recurring_run_on_the_latest_version(deployed, caps
     (pipeline_id,) = deployed.pipelines
     assert recurring["pipeline_version_reference"] == {"pipeline_id": pipeline_id}, "must not pin a version"
     assert recurring["service_account"] == PIPELINE_SERVICE_ACCOUNT
-    expected = cluster_arguments(Settings.from_env(), train_gpus=2)
+    expected = cluster_arguments(TRAINING, Settings.from_env(), RunOptions(train_gpus=2))
     assert recurring["runtime_config"]["parameters"] == expected
     assert deployed.rejections == []
 
@@ -105,7 +108,7 @@ def test_run_remote_starts_the_deployed_version_and_waits(deployed, capsys, fina
     (version_id,) = deployed.versions
     assert run["pipeline_version_reference"]["pipeline_version_id"] == version_id
     assert run["service_account"] == PIPELINE_SERVICE_ACCOUNT
-    assert run["runtime_config"]["parameters"] == cluster_arguments(Settings.from_env(), train_gpus=1)
+    assert run["runtime_config"]["parameters"] == cluster_arguments(TRAINING, Settings.from_env(), RunOptions())
     assert f"finished  {final_state}" in capsys.readouterr().out
 
 
@@ -213,7 +216,7 @@ def test_the_fake_refuses_what_the_real_api_would(deployed, tmp_path):
     (pipeline_id,) = deployed.pipelines
     (version_id,) = deployed.versions
     experiment_id = client.create_experiment("refusals").experiment_id
-    parameters = cluster_arguments(Settings.from_env(), train_gpus=1)
+    parameters = cluster_arguments(TRAINING, Settings.from_env(), RunOptions())
     with pytest.raises(kfp_server_api.ApiException, match="six fields"):
         client.create_recurring_run(
             experiment_id, "five-field cron", cron_expression="0 3 * * *", pipeline_id=pipeline_id,

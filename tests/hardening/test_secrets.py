@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import uuid
 from pathlib import Path
@@ -42,9 +43,11 @@ def _committable_files() -> list[str]:
 
 def new_secrets(root: Path, files: list[str]) -> list[str]:
     """Findings in `files` (relative to `root`) that `root/.secrets.baseline` does not list."""
-    known = baseline.load(baseline.load_from_file(str(root / BASELINE)), BASELINE)  # also its plugins and filters
-    found = SecretsCollection(root=str(root))
-    found.scan_files(*files, num_processors=2)
+    # From `root`, as the detect-secrets CLI runs: findings are then named by relative path, as in the baseline.
+    with contextlib.chdir(root):
+        known = baseline.load(baseline.load_from_file(BASELINE), BASELINE)  # also its plugins and filters
+        found = SecretsCollection()
+        found.scan_files(*files, num_processors=2)
     return sorted(f"{name}:{secret.line_number}: {secret.type}" for name, secret in found - known)
 
 
@@ -52,8 +55,9 @@ def new_secrets(root: Path, files: list[str]) -> list[str]:
 def test_no_secret_beyond_the_reviewed_baseline() -> None:
     new = new_secrets(ROOT, _committable_files())
     assert not new, (
-        "possible secrets not in .secrets.baseline (remove them; if they are false positives, "
-        "run `detect-secrets scan --baseline .secrets.baseline` and review the diff):\n  " + "\n  ".join(new)
+        "possible secrets not in .secrets.baseline (remove them; if they are false positives, run "
+        "`detect-secrets scan --baseline .secrets.baseline $(git ls-files -co --exclude-standard)` "
+        "and review the diff):\n  " + "\n  ".join(new)
     )
 
 
@@ -75,6 +79,7 @@ def test_without_credentials_in_the_environment_s3_refuses(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it caches the credentials it found first
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "saved_model.pb").write_bytes(b"graph")
 

@@ -183,6 +183,20 @@ def test_secret_script_creates_the_pipeline_secrets_with_their_keys() -> None:
         assert all(made == set(keys) for made in created[name]), f"{name}: created with {created[name]}, need {keys}"
 
 
+def test_minikube_node_is_in_the_pool_the_train_task_selects_and_runs_without_gpus_train_on_the_cpu() -> None:
+    """With or without MINIKUBE_GPUS, the one node must match train's node selector, or train stays Pending;
+    without GPUs test-minikube.sh passes --gpus 0 so that train requests no nvidia.com/gpu."""
+    up = (INFRA / "scripts" / "minikube-up.sh").read_text()
+    labels = [shlex.split(line) for line in up.splitlines() if line.startswith("kubectl label nodes")]
+    assert labels == [
+        ["kubectl", "label", "nodes", "--all", "--overwrite", f"{cluster.NODE_POOL_LABEL_KEY}={cluster.GPU_NODE_POOL}"]
+    ]
+    test = (INFRA / "scripts" / "test-minikube.sh").read_text().replace("\\\n", " ")
+    runs = [shlex.split(line, comments=True) for line in test.splitlines() if "pipelines run-remote" in line]
+    assert len(runs) == 2 and all("--gpus" in words and "$train_gpus" in words for words in runs), runs
+    assert re.search(r"if \[\[ -z \$gpus \|\| \$gpus == 0 \]\]; then\n\s+train_gpus=0\n", test)
+
+
 # ---------------------------------------------------------------- compiled pipeline
 
 
