@@ -19,6 +19,7 @@ class RunSummary:
     blessed: bool | None
     model_version: str | None
     store_uri: str | None
+    champion_decision: str | None
     error: str | None
     steps: dict[str, str] = field(default_factory=dict)
 
@@ -32,7 +33,7 @@ class RunSummary:
         if self.blessed is not None:
             lines.append(f"blessed         {'yes' if self.blessed else 'no'}")
         if self.model_version:
-            lines.append(f"model version   {self.model_version} (alias champion)")
+            lines.append(f"model version   {self.model_version} ({self.champion_decision or 'push unfinished'})")
             lines.append(f"pushed to       {self.store_uri}")
         elif self.blessed is not None:
             lines.append("pushed          no (the gate did not bless this model; champion unchanged)")
@@ -79,6 +80,7 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str) -> RunSumm
         blessed=None if blessed_metric is None else bool(blessed_metric),
         model_version=version.version if version else None,
         store_uri=version.tags.get(tracking.STORE_URI_TAG) if version else None,
+        champion_decision=version.tags.get(tracking.CHAMPION_DECISION_TAG) if version else None,
         error=run.data.tags.get(tracking.ERROR_TAG),
         steps={step: steps[step] for step in STEP_ORDER if step in steps},
     )

@@ -24,6 +24,8 @@ ERROR_TAG = "error"
 # The registry contract between push (which writes it) and evaluate and the run summary (which read it).
 CHAMPION_ALIAS = "champion"
 STORE_URI_TAG = "store_uri"
+# Why a pushed version did or did not become champion (two pushes may race; see components/push/task.py).
+CHAMPION_DECISION_TAG = "champion_decision"
 
 
 # The one place MLflow's HTTP retries are bounded (MLflow's own default retries for minutes):

@@ -55,7 +55,6 @@ PUSH_STATE_TAG = "push_state"
 STAGED = "staged"
 PUBLISHED = "published"
 EVALUATED_AGAINST_TAG = "evaluated_against"
-DECISION_TAG = "champion_decision"
 # Where evaluate records, on the pipeline's run, which champion the candidate was compared with.
 GATE_BASELINE_PARAM = "evaluate.champion_version"
 NO_CHAMPION = "none"
@@ -112,7 +111,7 @@ def push_model(
                     client.set_registered_model_alias(model_name, tracking.CHAMPION_ALIAS, version.version)
                 # From here on the version is complete and may be the champion: never roll it back.
                 undo.clear()
-                client.set_model_version_tag(model_name, version.version, DECISION_TAG, decision)
+                client.set_model_version_tag(model_name, version.version, tracking.CHAMPION_DECISION_TAG, decision)
                 client.set_model_version_tag(model_name, version.version, PUSH_STATE_TAG, PUBLISHED)
         except BaseException as error:
             _roll_back(undo, error)
