@@ -30,7 +30,10 @@ def test_relative_paths_become_absolute_and_uris_stay(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "env, message",
     [
-        ({"DATASET": "penguins"}, "unknown DATASET 'penguins'; expected one of ['chicago_taxi', 'modeldata_taxi']"),
+        (
+            {"DATASET": "penguins"},
+            "unknown DATASET 'penguins'; expected one of ['chicago_taxi', 'flights', 'modeldata_taxi']",
+        ),
         ({"DATASET": "chicago_taxi"}, "DATASET=chicago_taxi ships no data: set DATA_URI"),
         ({"EPOCHS": "ten"}, "EPOCHS must be a positive integer, got 'ten'"),
         ({"EPOCHS": "0"}, "EPOCHS must be a positive integer, got '0'"),
