@@ -18,7 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: help system-deps setup lock data run compile test test-fast test-e2e test-hardening mlflow-ui lint clean
 
 help: ## List every target with one line
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 # Command-line tools the tests drive (Debian packages): shellcheck, promtool, the Prometheus Pushgateway.
 SYSTEM_PACKAGES := shellcheck prometheus prometheus-pushgateway
