@@ -104,3 +104,23 @@ def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real SavedModel (y = 2x + 0.5) with a variables folder, as push uploads."""
+    import tensorflow as tf
+
+    class Doubler(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bias = tf.Variable(0.5)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": 2.0 * x + self.bias}
+
+    module = Doubler()
+    path = tmp_path_factory.mktemp("export") / "model"
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+import os
+import subprocess
+from typing import Callable, Iterator
 
 import kfp
 import pytest
 from fake_kfp import FakeKfp
+
+from components.common.settings import PROJECT_ROOT
 
 CLUSTER_ENV = {
     "DATASET": "modeldata_taxi",
@@ -42,3 +46,21 @@ def cluster_env(monkeypatch: pytest.MonkeyPatch, fake_kfp: FakeKfp, tmp_path) ->
     monkeypatch.setenv("KFP_HOST", fake_kfp.url)
     monkeypatch.setattr(kfp.Client, "_LOCAL_KFP_CONTEXT", str(tmp_path / "kfp-context.json"))
     return monkeypatch
+
+
+@pytest.fixture
+def run_make(tmp_path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """A make target run as a user types it (setup taken as done), with a clean HOME for kfp.Client's context file."""
+    env = {**os.environ, "HOME": str(tmp_path)}
+
+    def run(*target: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["make", "--no-print-directory", "-o", ".venv/.installed", *target],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run

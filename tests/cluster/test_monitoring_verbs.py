@@ -4,15 +4,13 @@ unscheduled and run beside training, each with its own pipeline, experiment and 
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
 
 import pytest
 import yaml
 from fake_kfp import FakeKfp
 
 from components.common.cluster import PIPELINE_SERVICE_ACCOUNT
-from components.common.settings import PROJECT_ROOT, Settings
+from components.common.settings import Settings
 from pipelines.__main__ import main
 from pipelines.deployables import PIPELINES, RunOptions
 from pipelines.remote import cluster_arguments
@@ -203,21 +201,13 @@ def test_gpus_zero_trains_on_the_cpu_and_a_negative_count_is_refused(both_deploy
         assert runs == [] and "the GPU count must be 0 (train on the CPU) or more, got -1" in capsys.readouterr().err
 
 
-def test_the_make_targets_take_pipeline_monitoring(cluster_env, fake_kfp, tmp_path):
+def test_the_make_targets_take_pipeline_monitoring(cluster_env, fake_kfp, run_make):
     """`make deploy-pipeline PIPELINE=monitoring` and `make schedule PIPELINE=monitoring CRON=... DATA_URI=...`."""
-    env = {**os.environ, "HOME": str(tmp_path)}  # kfp.Client reads ~/.config/kfp/context.json
     for target in (
         ["deploy-pipeline", "PIPELINE=monitoring"],
         ["schedule", "PIPELINE=monitoring", "CRON=0 * * * *", f"DATA_URI={NEW_BATCH}", "RETRAIN=1", "GPUS=0"],
     ):
-        done = subprocess.run(
-            ["make", "--no-print-directory", "-o", ".venv/.installed", *target],
-            cwd=PROJECT_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_make(*target)
         assert done.returncode == 0, done.stderr
     assert [p["display_name"] for p in fake_kfp.pipelines.values()] == ["tabular-monitoring"]
     (recurring,) = fake_kfp.recurring_runs.values()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 
 import kfp_server_api
 import pytest
@@ -12,7 +10,7 @@ import yaml
 from fake_kfp import FakeKfp
 
 from components.common.cluster import PIPELINE_SERVICE_ACCOUNT
-from components.common.settings import PROJECT_ROOT, Settings
+from components.common.settings import Settings
 from pipelines.__main__ import main
 from pipelines.deployables import PIPELINES, RunOptions
 from pipelines.remote import Target, cluster_arguments, connect
@@ -190,18 +188,10 @@ def test_a_missing_host_says_which_variable_to_set(cluster_env, capsys):
     assert "no Kubeflow Pipelines host: set KFP_HOST" in capsys.readouterr().err
 
 
-def test_the_make_targets_drive_the_same_verbs(cluster_env, fake_kfp, tmp_path):
+def test_the_make_targets_drive_the_same_verbs(cluster_env, fake_kfp, run_make):
     """`make deploy-pipeline`, `make schedule CRON=...`, `make unschedule` as a user types them (setup done)."""
-    env = {**os.environ, "HOME": str(tmp_path)}  # kfp.Client reads ~/.config/kfp/context.json
     for target in (["deploy-pipeline"], ["schedule", "CRON=0 3 * * *"], ["unschedule"]):
-        done = subprocess.run(
-            ["make", "--no-print-directory", "-o", ".venv/.installed", *target],
-            cwd=PROJECT_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_make(*target)
         assert done.returncode == 0, done.stderr
     assert [v["display_name"] for v in fake_kfp.versions.values()] == ["0a1b2c3d4e5f"]
     assert fake_kfp.count("POST", "/apis/v2beta1/recurringruns") == 1

@@ -20,26 +20,6 @@ from components.push.task import PushResult, push_model
 MODEL_NAME = "taxi-classifier"
 
 
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real SavedModel whose one signature doubles its input and adds a learned bias."""
-    import tensorflow as tf
-
-    class Doubler(tf.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bias = tf.Variable(0.5)
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
-            return {"y": 2.0 * x + self.bias}
-
-    module = Doubler()
-    path = tmp_path_factory.mktemp("export") / "model"
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
-    return path
-
-
 @pytest.fixture(params=["local", "s3"])
 def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "local":
