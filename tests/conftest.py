@@ -124,3 +124,11 @@ def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("export") / "model"
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
     return path
+
+
+@pytest.fixture(scope="session")
+def bundled_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default dataset as `make data` writes it, in a temporary folder (a clean clone has no data/)."""
+    from pipelines.datasets import materialize_default_dataset
+
+    return materialize_default_dataset(tmp_path_factory.mktemp("bundled") / "modeldata_taxi.csv")

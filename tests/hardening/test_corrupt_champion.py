@@ -20,7 +20,6 @@ from components.push.task import push_model
 pytestmark = pytest.mark.hardening
 
 SPEC = get_spec("modeldata_taxi")
-DATA = Path(__file__).resolve().parents[2] / "data" / "modeldata_taxi.csv"
 ANYTHING_PASSES = Thresholds(min_roc_auc=0.0, min_accuracy=0.0, max_log_loss=100.0)
 
 
@@ -46,9 +45,9 @@ def candidate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def eval_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def eval_csv(tmp_path_factory: pytest.TempPathFactory, bundled_dataset: Path) -> Path:
     path = tmp_path_factory.mktemp("eval") / "eval.csv"
-    path.write_text("".join(DATA.read_text().splitlines(keepends=True)[:301]))
+    path.write_text("".join(bundled_dataset.read_text().splitlines(keepends=True)[:301]))
     return path
 
 

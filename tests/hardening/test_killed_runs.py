@@ -38,7 +38,6 @@ from components.transform.task import TransformResult, run_transform_step
 
 pytestmark = [pytest.mark.hardening, pytest.mark.slow]
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "modeldata_taxi.csv"
 ROWS = 600
 KILLED = -signal.SIGKILL
 
@@ -96,11 +95,11 @@ class Workspace:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory, _empty_mlflow_db: Path) -> Workspace:
+def workspace(tmp_path_factory: pytest.TempPathFactory, _empty_mlflow_db: Path, bundled_dataset: Path) -> Workspace:
     root = tmp_path_factory.mktemp("killed")
     (root / "mlflow.db").write_bytes(_empty_mlflow_db.read_bytes())
     data = root / "taxi.csv"
-    data.write_text("".join(DATA.read_text().splitlines(keepends=True)[: ROWS + 1]))
+    data.write_text("".join(bundled_dataset.read_text().splitlines(keepends=True)[: ROWS + 1]))
     uri = f"sqlite:///{root}/mlflow.db"
     return Workspace(root, data, uri, new_pipeline_run(uri, "none"))
 

@@ -18,13 +18,21 @@ from hypothesis import strategies as st
 
 from components.common.specs import get_spec
 from components.validate.task import DataValidationError, check_bytes, validate_data
+from pipelines.datasets import materialize_default_dataset
 
 pytestmark = pytest.mark.hardening
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "modeldata_taxi.csv"
 # min_rows 1, so that a file of a few good rows can pass and both outcomes are exercised.
 SPEC = dataclasses.replace(get_spec("modeldata_taxi"), min_rows=1)
-HEADER, *GOOD_ROWS = DATA.read_bytes().splitlines()[:41]
+
+
+def _bundled_rows(count: int) -> list[bytes]:
+    """The header and the first rows of the bundled dataset, written as `make data` writes it."""
+    with tempfile.TemporaryDirectory() as directory:
+        return materialize_default_dataset(Path(directory) / "data.csv").read_bytes().splitlines()[: count + 1]
+
+
+HEADER, *GOOD_ROWS = _bundled_rows(40)
 WIDTH = len(HEADER.split(b","))
 
 field_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=12)
