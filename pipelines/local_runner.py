@@ -10,7 +10,7 @@ from kfp import local
 from components.common.settings import Settings
 from pipelines.arguments import Overrides, pipeline_arguments
 from pipelines.summary import RunSummary, find_latest_pipeline_run, summarize
-from pipelines.training_pipeline import training_pipeline
+from pipelines.training_pipeline import build_training_pipeline
 
 
 class PipelineFailed(RuntimeError):
@@ -26,7 +26,9 @@ def run_locally(settings: Settings, overrides: Overrides | None = None) -> RunSu
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root)
     started_ms = int(time.time() * 1000)
     try:
-        outputs = training_pipeline(**pipeline_arguments(settings, overrides or Overrides()))
+        outputs = build_training_pipeline(retry_failed_steps=False)(
+            **pipeline_arguments(settings, overrides or Overrides())
+        )
     except RuntimeError as failure:
         run_id = find_latest_pipeline_run(settings.mlflow_tracking_uri, settings.mlflow_experiment, started_ms)
         summary = summarize(settings.mlflow_tracking_uri, run_id, settings.model_name) if run_id else None

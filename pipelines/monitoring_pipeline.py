@@ -11,16 +11,20 @@ from kfp.dsl import HTML, Artifact, graph_component
 
 from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
 from components.monitor.component import monitor
-from pipelines.training_pipeline import build_training_pipeline, on_the_network
+from pipelines.training_pipeline import RETRIES, build_training_pipeline, on_the_network
 
 PIPELINE_NAME = "tabular-monitoring"
 
 
 def build_monitoring_pipeline(
-    gpu_node_label_key: str = NODE_POOL_LABEL_KEY, gpu_node_label_value: str = GPU_NODE_POOL
+    gpu_node_label_key: str = NODE_POOL_LABEL_KEY,
+    gpu_node_label_value: str = GPU_NODE_POOL,
+    retry_failed_steps: bool = True,
 ) -> graph_component.GraphComponent:
-    """The pipeline, its nested training selecting GPU nodes by this label (Settings name it at compile time)."""
-    training_pipeline = build_training_pipeline(gpu_node_label_key, gpu_node_label_value)
+    """The pipeline, its nested training selecting GPU nodes by this label (Settings name it at compile time);
+    without retries for local runs, as build_training_pipeline explains."""
+    training_pipeline = build_training_pipeline(gpu_node_label_key, gpu_node_label_value, retry_failed_steps)
+    retries = RETRIES if retry_failed_steps else 0
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Compare new data with the training baseline; retrain on drift.")
     def monitoring_pipeline(
@@ -50,7 +54,8 @@ def build_monitoring_pipeline(
                 mlflow_experiment=mlflow_experiment,
                 pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                 retrain_on_drift=retrain_on_drift,
-            )
+            ),
+            retries,
         )
         with dsl.If(monitor_task.outputs["Output"] == True, name="retrain-on-drift"):  # noqa: E712 (a KFP condition)
             training_pipeline(

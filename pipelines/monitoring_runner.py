@@ -12,7 +12,7 @@ from kfp import local
 
 from components.common.settings import Settings
 from pipelines.arguments import monitoring_arguments
-from pipelines.monitoring_pipeline import monitoring_pipeline
+from pipelines.monitoring_pipeline import build_monitoring_pipeline
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def run_monitoring_locally(
     """Run the check (and the retrain it may trigger); copy the report and summary into `report_dir`."""
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root)
-    outputs = monitoring_pipeline(
+    outputs = build_monitoring_pipeline(retry_failed_steps=False)(
         **monitoring_arguments(settings, baseline_uri, retrain_on_drift, training_data_uri)
     ).outputs
     report_dir.mkdir(parents=True, exist_ok=True)

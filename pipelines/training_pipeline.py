@@ -43,12 +43,13 @@ RETRY_BACKOFF, RETRY_BACKOFF_FACTOR, RETRY_BACKOFF_MAX = "30s", 2.0, "600s"
 def on_the_network(task: PipelineTask, retries: int = RETRIES) -> PipelineTask:
     """Retries with backoff; S3 and MLflow credentials from the cluster's Secrets (the spec holds only names);
     PUSHGATEWAY_URL from the monitoring ConfigMap when the cluster has one (optional: no run metrics without it)."""
-    task.set_retry(
-        num_retries=retries,
-        backoff_duration=RETRY_BACKOFF,
-        backoff_factor=RETRY_BACKOFF_FACTOR,
-        backoff_max_duration=RETRY_BACKOFF_MAX,
-    )
+    if retries:
+        task.set_retry(
+            num_retries=retries,
+            backoff_duration=RETRY_BACKOFF,
+            backoff_factor=RETRY_BACKOFF_FACTOR,
+            backoff_max_duration=RETRY_BACKOFF_MAX,
+        )
     for secret, keys in (
         (S3_CREDENTIALS_SECRET, S3_CREDENTIAL_KEYS),
         (MLFLOW_CREDENTIALS_SECRET, MLFLOW_CREDENTIAL_KEYS),
@@ -69,9 +70,16 @@ def _on_a_gpu_node(task: PipelineTask, gpus: int, label_key: str, label_value: s
 
 
 def build_training_pipeline(
-    gpu_node_label_key: str = NODE_POOL_LABEL_KEY, gpu_node_label_value: str = GPU_NODE_POOL
+    gpu_node_label_key: str = NODE_POOL_LABEL_KEY,
+    gpu_node_label_value: str = GPU_NODE_POOL,
+    retry_failed_steps: bool = True,
 ) -> graph_component.GraphComponent:
-    """The pipeline, with the train task selecting GPU nodes by this label (Settings name it at compile time)."""
+    """The pipeline, with the train task selecting GPU nodes by this label (Settings name it at compile time).
+
+    kfp.local honours retry policies too; local runs build it without them, so that a failure (bad data,
+    most often) is reported at once instead of after minutes of backoff.
+    """
+    retries, train_retries = (RETRIES, TRAIN_RETRIES) if retry_failed_steps else (0, 0)
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and push a TensorFlow classifier from raw CSV.")
     def training_pipeline(
@@ -103,7 +111,7 @@ def build_training_pipeline(
             mlflow_experiment=mlflow_experiment,
             pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         )
-        on_the_network(validate_task).set_caching_options(enable_caching=True)
+        on_the_network(validate_task, retries).set_caching_options(enable_caching=True)
         mlflow_run_id = validate_task.outputs["mlflow_run_id"]
         transform_task = transform(
             data_uri=data_uri,
@@ -114,7 +122,7 @@ def build_training_pipeline(
             beam_options=beam_options,
             s3_endpoint_url=s3_endpoint_url,
         )
-        on_the_network(transform_task).set_caching_options(enable_caching=True)
+        on_the_network(transform_task, retries).set_caching_options(enable_caching=True)
         train_task = train(
             dataset=dataset,
             transform_graph=transform_task.outputs["transform_graph"],
@@ -128,7 +136,7 @@ def build_training_pipeline(
             dropout=dropout,
             early_stopping_patience=early_stopping_patience,
         )
-        on_the_network(train_task, retries=TRAIN_RETRIES).set_caching_options(enable_caching=False)
+        on_the_network(train_task, train_retries).set_caching_options(enable_caching=False)
         _on_a_gpu_node(train_task, train_gpus, gpu_node_label_key, gpu_node_label_value)
         evaluate_task = evaluate(
             model=train_task.outputs["model"],
@@ -143,7 +151,7 @@ def build_training_pipeline(
             champion_tolerance=champion_tolerance,
         )
         # The gate compares with the registry's current champion, which a cached answer would not see.
-        on_the_network(evaluate_task).set_caching_options(enable_caching=False)
+        on_the_network(evaluate_task, retries).set_caching_options(enable_caching=False)
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
             push_task = push(
                 model=train_task.outputs["model"],
@@ -153,7 +161,7 @@ def build_training_pipeline(
                 mlflow_run_id=mlflow_run_id,
                 s3_endpoint_url=s3_endpoint_url,
             )
-            on_the_network(push_task).set_caching_options(enable_caching=False)
+            on_the_network(push_task, retries).set_caching_options(enable_caching=False)
         PipelineOutputs = NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)])
         return PipelineOutputs(mlflow_run_id=mlflow_run_id, blessed=evaluate_task.outputs["Output"])
 

@@ -174,6 +174,18 @@ def test_network_steps_retry_with_backoff(compiled):
     }
 
 
+def test_local_runs_build_the_pipeline_without_retries(tmp_path):
+    """kfp.local honours retry policies: a local run on bad data must fail at once, not after minutes of backoff."""
+    from kfp import compiler
+
+    from pipelines.training_pipeline import build_training_pipeline
+
+    output = tmp_path / "local.yaml"
+    compiler.Compiler().compile(build_training_pipeline(retry_failed_steps=False), str(output))
+    spec = next(yaml.safe_load_all(output.read_text()))
+    assert {name: task.get("retryPolicy") for name, task in _all_tasks(spec).items()} == dict.fromkeys(EXPECTED_TASKS)
+
+
 def test_caching_is_on_for_validate_and_transform_only(compiled):
     caching = {name: task["cachingOptions"].get("enableCache", False) for name, task in _all_tasks(compiled).items()}
     assert caching == {"validate": True, "transform": True, "train": False, "evaluate": False, "push": False}
