@@ -7,6 +7,11 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov pins boto3 and friends at versions the project's lock cannot share, so it gets an environment of its
+# own from requirements-checkov.lock (re-resolve: $(VENV)/bin/uv pip compile --python-version 3.11
+# infra/checkov-requirements.in -o requirements-checkov.lock).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 # Settings read by components/common/settings.py; override on the command line.
 DATASET ?= modeldata_taxi
@@ -30,7 +35,7 @@ system-deps: ## Install the Debian packages the tests use (shellcheck, promtool,
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "system packages present: $(SYSTEM_PACKAGES)"; fi
 
-setup: $(STAMP) ## Create .venv and install the project from requirements.lock (idempotent)
+setup: $(STAMP) $(CHECKOV_STAMP) ## Create .venv (requirements.lock) and .venv-checkov (requirements-checkov.lock), idempotent
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
@@ -38,6 +43,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/uv pip sync --python $(PY) --quiet requirements.lock
 	$(VENV)/bin/uv pip install --python $(PY) --quiet --no-deps -e .
 	touch $(STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.lock | $(STAMP)
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON_BOOTSTRAP) -m venv --without-pip $(CHECKOV_VENV)
+	$(VENV)/bin/uv pip sync --python $(CHECKOV_VENV)/bin/python --quiet requirements-checkov.lock
+	touch $(CHECKOV_STAMP)
 
 lock: ## Re-resolve requirements.lock from pyproject.toml (after changing a pin)
 	$(VENV)/bin/uv pip compile --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
@@ -150,3 +160,7 @@ test-minikube: $(STAMP) ## Pipeline runs in the minikube cluster: the dataset mu
 
 test-infra: $(STAMP) ## Render, schema-check and security-scan infra/ offline (part of make test)
 	$(PY) -m pytest -m infra
+
+.PHONY: security-scan
+security-scan: $(STAMP) $(CHECKOV_STAMP) ## checkov over the rendered manifests, the Terraform and every Dockerfile
+	$(PY) infra/security_scan.py

@@ -14,16 +14,16 @@ COMPILED_SPEC = PROJECT_ROOT / "build" / "training_pipeline.yaml"
 
 
 def _bundled_data_path(settings: Settings) -> Path | None:
-    """Where the default dataset is materialized, when these settings use it."""
-    from pipelines.datasets import DEFAULT_DATASET
+    """Where a bundled dataset is materialized, when these settings use one."""
+    from pipelines.datasets import bundled_datasets
 
-    if settings.dataset != DEFAULT_DATASET or "://" in settings.data_uri:
+    if settings.dataset not in bundled_datasets() or "://" in settings.data_uri:
         return None
     return Path(settings.data_uri)
 
 
 def _data(settings: Settings, args: argparse.Namespace) -> int:
-    from pipelines.datasets import materialize_default_dataset
+    from pipelines.datasets import materialize_dataset
 
     destination = _bundled_data_path(settings)
     if destination is None:
@@ -32,7 +32,7 @@ def _data(settings: Settings, args: argparse.Namespace) -> int:
     if destination.exists() and not args.force:
         print(f"{destination} already exists (use --force to rewrite it)")
         return 0
-    print(f"wrote {materialize_default_dataset(destination)}")
+    print(f"wrote {materialize_dataset(settings.dataset, destination)}")
     return 0
 
 
@@ -51,9 +51,9 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
     bundled = _bundled_data_path(settings)
     if bundled is not None and not bundled.exists():
-        from pipelines.datasets import materialize_default_dataset
+        from pipelines.datasets import materialize_dataset
 
-        print(f"materializing the bundled dataset into {materialize_default_dataset(bundled)}")
+        print(f"materializing the bundled dataset into {materialize_dataset(settings.dataset, bundled)}")
     if "://" not in settings.data_uri and not Path(settings.data_uri).exists():
         print(f"DATA_URI {settings.data_uri} does not exist", file=sys.stderr)
         return 2
@@ -63,6 +63,9 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         min_accuracy=args.min_accuracy,
         max_log_loss=args.max_log_loss,
         champion_tolerance=args.champion_tolerance,
+        baseline_margin=args.baseline_margin,
+        allow_unscored_champion=args.allow_unscored_champion or None,
+        seed=args.seed,
     )
     print(f"dataset {settings.dataset} from {settings.data_uri}; MLflow at {settings.mlflow_tracking_uri}")
     try:
@@ -117,6 +120,16 @@ def _monitor(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _bound(text: str) -> float:
+    """A gate bound: a number, or 'off' (the gate's DISABLED value)."""
+    if text.lower() == "off":
+        return -1.0
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'off', got {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -128,10 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     compile_.set_defaults(handler=_compile)
     run = commands.add_parser("run", help="run the training pipeline locally with kfp.local")
     run.add_argument("--epochs", type=int, help="override EPOCHS")
-    run.add_argument("--min-roc-auc", type=float, help="gate: lowest acceptable ROC AUC")
-    run.add_argument("--min-accuracy", type=float, help="gate: lowest acceptable accuracy")
-    run.add_argument("--max-log-loss", type=float, help="gate: highest acceptable log loss")
+    run.add_argument("--min-roc-auc", type=_bound, help="gate: lowest acceptable ROC AUC ('off' disables it)")
+    run.add_argument("--min-accuracy", type=_bound, help="gate: lowest acceptable accuracy ('off' disables it)")
+    run.add_argument("--max-log-loss", type=_bound, help="gate: highest acceptable log loss ('off' disables it)")
     run.add_argument("--champion-tolerance", type=float, help="gate: how much worse than the champion is allowed")
+    run.add_argument("--baseline-margin", type=float, help="gate: how far the model must beat the base-rate prior")
+    run.add_argument(
+        "--allow-unscored-champion",
+        action="store_true",
+        help="gate: bless on the other checks when the champion cannot be scored (a deliberate change of columns)",
+    )
+    run.add_argument("--seed", type=int, help="training seed (the same seed and data give the same model)")
     run.set_defaults(handler=_run)
     ui = commands.add_parser("mlflow-ui", help="serve the MLflow UI on 127.0.0.1 over the local store")
     ui.add_argument("--port", type=int, default=5000)

@@ -18,10 +18,14 @@ class Overrides:
     min_accuracy: float | None = None
     max_log_loss: float | None = None
     champion_tolerance: float | None = None
+    baseline_margin: float | None = None
+    allow_unscored_champion: bool | None = None
+    seed: int | None = None
 
 
 def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -> dict[str, Any]:
-    thresholds = get_spec(settings.dataset).thresholds
+    spec = get_spec(settings.dataset)
+    thresholds = spec.thresholds
     arguments: dict[str, Any] = {
         "dataset": settings.dataset,
         "data_uri": settings.data_uri,
@@ -34,6 +38,7 @@ def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -
         "min_roc_auc": thresholds.min_roc_auc,
         "min_accuracy": thresholds.min_accuracy,
         "max_log_loss": thresholds.max_log_loss,
+        "baseline_margin": spec.baseline_margin,
     }
     arguments.update({key: value for key, value in vars(overrides or Overrides()).items() if value is not None})
     return arguments

@@ -9,7 +9,7 @@ from kfp import local
 
 from components.common.settings import Settings
 from pipelines.arguments import Overrides, pipeline_arguments
-from pipelines.summary import RunSummary, find_latest_pipeline_run, summarize
+from pipelines.summary import RunSummary, find_latest_pipeline_run, mark_failed_if_running, summarize
 from pipelines.training_pipeline import build_training_pipeline
 
 
@@ -31,6 +31,8 @@ def run_locally(settings: Settings, overrides: Overrides | None = None) -> RunSu
         )
     except RuntimeError as failure:
         run_id = find_latest_pipeline_run(settings.mlflow_tracking_uri, settings.mlflow_experiment, started_ms)
+        if run_id:
+            mark_failed_if_running(settings.mlflow_tracking_uri, run_id, str(failure))
         summary = summarize(settings.mlflow_tracking_uri, run_id, settings.model_name) if run_id else None
         raise PipelineFailed(summary, str(failure)) from failure
     return summarize(settings.mlflow_tracking_uri, outputs.outputs["mlflow_run_id"], settings.model_name)

@@ -54,6 +54,7 @@ def build_monitoring_pipeline(
                 mlflow_experiment=mlflow_experiment,
                 pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                 retrain_on_drift=retrain_on_drift,
+                s3_endpoint_url=s3_endpoint_url,
             ),
             retries,
         )

@@ -57,6 +57,14 @@ def find_latest_pipeline_run(tracking_uri: str, experiment: str, started_after_m
     return runs[0].info.run_id if runs else None
 
 
+def mark_failed_if_running(tracking_uri: str, mlflow_run_id: str, cause: str) -> None:
+    """A step that logs nothing itself (the cached transform) cannot fail the MLflow run: the runner does."""
+    client = tracking.client(tracking_uri)
+    if client.get_run(mlflow_run_id).info.status == "RUNNING":
+        client.set_tag(mlflow_run_id, tracking.ERROR_TAG, cause[-4000:])
+        client.set_terminated(mlflow_run_id, "FAILED")
+
+
 def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str) -> RunSummary:
     client = tracking.client(tracking_uri)
     run = client.get_run(mlflow_run_id)

@@ -2,6 +2,15 @@
 
 The wiring also says how each task is scheduled on a cluster (GPU, node pool, Secrets, retries, caching);
 kfp.local ignores those settings, so the same pipeline runs locally.
+
+Every task reads and writes the object store the same way: the endpoint is the run parameter
+`s3_endpoint_url` (empty: AWS), which every task receives; region and server-side encryption come from
+the cluster's `object-store` ConfigMap (components.common.object_store), exposed to every task.
+
+Only transform is cached: its inputs are content (the digest of the bytes validate passed, the spec's
+fingerprint, the Beam settings), so a rerun on the same data by the same code reuses it. Validate is
+never cached: it is the check that the data at DATA_URI is still what it was, and it opens the run's
+MLflow run. Train, evaluate (which must see the current champion) and push are per run.
 """
 
 from typing import List, NamedTuple
@@ -21,6 +30,7 @@ from components.common.cluster import (
     S3_CREDENTIAL_KEYS,
     S3_CREDENTIALS_SECRET,
 )
+from components.common.object_store import OBJECT_STORE_CONFIG_MAP, OBJECT_STORE_VARIABLES
 from components.common.run_metrics import GATEWAY_CONFIG_MAP, GATEWAY_VARIABLE
 from components.evaluate.component import evaluate
 from components.push.component import push
@@ -42,6 +52,7 @@ RETRY_BACKOFF, RETRY_BACKOFF_FACTOR, RETRY_BACKOFF_MAX = "30s", 2.0, "600s"
 
 def on_the_network(task: PipelineTask, retries: int = RETRIES) -> PipelineTask:
     """Retries with backoff; S3 and MLflow credentials from the cluster's Secrets (the spec holds only names);
+    the object store's region and encryption from its ConfigMap (optional: AWS's defaults without it);
     PUSHGATEWAY_URL from the monitoring ConfigMap when the cluster has one (optional: no run metrics without it)."""
     if retries:
         task.set_retry(
@@ -55,6 +66,9 @@ def on_the_network(task: PipelineTask, retries: int = RETRIES) -> PipelineTask:
         (MLFLOW_CREDENTIALS_SECRET, MLFLOW_CREDENTIAL_KEYS),
     ):
         kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env={key: key for key in keys})
+    kubernetes.use_config_map_as_env(
+        task, OBJECT_STORE_CONFIG_MAP, {name: name for name in OBJECT_STORE_VARIABLES}, optional=True
+    )
     kubernetes.use_config_map_as_env(task, GATEWAY_CONFIG_MAP, {GATEWAY_VARIABLE: GATEWAY_VARIABLE}, optional=True)
     return task
 
@@ -93,6 +107,8 @@ def build_training_pipeline(
         min_accuracy: float,
         max_log_loss: float,
         champion_tolerance: float = 0.01,
+        baseline_margin: float = 0.02,
+        allow_unscored_champion: bool = False,
         s3_endpoint_url: str = "",
         beam_runner: str = "DirectRunner",
         beam_options: str = "[]",
@@ -102,6 +118,7 @@ def build_training_pipeline(
         hidden_units: List[int] = [64, 32],  # noqa: B006 (KFP records the default; it is never mutated)
         dropout: float = 0.1,
         early_stopping_patience: int = 3,
+        seed: int = 0,
         train_gpus: int = 1,
     ) -> NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)]):
         validate_task = validate(
@@ -110,14 +127,16 @@ def build_training_pipeline(
             mlflow_tracking_uri=mlflow_tracking_uri,
             mlflow_experiment=mlflow_experiment,
             pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            s3_endpoint_url=s3_endpoint_url,
         )
-        on_the_network(validate_task, retries).set_caching_options(enable_caching=True)
+        on_the_network(validate_task, retries).set_caching_options(enable_caching=False)
         mlflow_run_id = validate_task.outputs["mlflow_run_id"]
         transform_task = transform(
             data_uri=data_uri,
+            data_sha256=validate_task.outputs["data_sha256"],
+            data_size=validate_task.outputs["data_size"],
             dataset=dataset,
-            mlflow_tracking_uri=mlflow_tracking_uri,
-            mlflow_run_id=mlflow_run_id,
+            spec_fingerprint=validate_task.outputs["spec_fingerprint"],
             beam_runner=beam_runner,
             beam_options=beam_options,
             s3_endpoint_url=s3_endpoint_url,
@@ -135,6 +154,7 @@ def build_training_pipeline(
             hidden_units=hidden_units,
             dropout=dropout,
             early_stopping_patience=early_stopping_patience,
+            seed=seed,
         )
         on_the_network(train_task, train_retries).set_caching_options(enable_caching=False)
         _on_a_gpu_node(train_task, train_gpus, gpu_node_label_key, gpu_node_label_value)
@@ -149,6 +169,9 @@ def build_training_pipeline(
             min_accuracy=min_accuracy,
             max_log_loss=max_log_loss,
             champion_tolerance=champion_tolerance,
+            baseline_margin=baseline_margin,
+            allow_unscored_champion=allow_unscored_champion,
+            s3_endpoint_url=s3_endpoint_url,
         )
         # The gate compares with the registry's current champion, which a cached answer would not see.
         on_the_network(evaluate_task, retries).set_caching_options(enable_caching=False)

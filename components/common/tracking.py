@@ -110,6 +110,14 @@ def step_run(tracking_uri: str, pipeline_run_id: str, step: str) -> Iterator[mlf
     run_metrics.push_step(mlflow_client, parent, step, started, succeeded=True)
 
 
+def record_step(tracking_uri: str, pipeline_run_id: str, step: str, outputs: Mapping[str, object]) -> None:
+    """A finished child run for a step that cannot log itself (a cached one): numbers as metrics, the rest params."""
+    numbers = {k: float(v) for k, v in outputs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    with step_run(tracking_uri, pipeline_run_id, step):
+        mlflow.log_metrics(numbers)
+        mlflow.log_params({key: str(value) for key, value in outputs.items() if key not in numbers})
+
+
 def log_pipeline_params(tracking_uri: str, pipeline_run_id: str, step: str, params: Mapping[str, object]) -> None:
     """Copy a step's params onto the pipeline's run as `<step>.<name>`, so runs compare in the MLflow UI."""
     client(tracking_uri).log_batch(

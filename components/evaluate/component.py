@@ -18,11 +18,14 @@ def evaluate(
     min_accuracy: float,
     max_log_loss: float,
     champion_tolerance: float,
+    baseline_margin: float,
+    allow_unscored_champion: bool,
+    s3_endpoint_url: str,
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     report: Output[HTML],
 ) -> bool:
-    """Score the eval split, gate against thresholds and the champion; returns whether the model is blessed.
+    """Score the eval split, gate against thresholds, the prior and the champion; returns whether it is blessed.
 
     The blessing is the single return value (not a named output) because kfp.local
     resolves a dsl.If condition only on a task's single output.
@@ -30,9 +33,9 @@ def evaluate(
     import tempfile
     from pathlib import Path
 
-    from components.evaluate.metrics import Thresholds
+    from components.evaluate.gate import Thresholds
     from components.evaluate.report import html_report
-    from components.evaluate.task import run_evaluate_step
+    from components.evaluate.task import GateSettings, run_evaluate_step
 
     with tempfile.TemporaryDirectory(prefix="evaluate-") as output_dir:
         result = run_evaluate_step(
@@ -42,9 +45,14 @@ def evaluate(
             tracking_uri=mlflow_tracking_uri,
             pipeline_run_id=mlflow_run_id,
             model_name=model_name,
-            thresholds=Thresholds(min_roc_auc, min_accuracy, max_log_loss),
-            tolerance=champion_tolerance,
+            settings=GateSettings(
+                Thresholds(min_roc_auc, min_accuracy, max_log_loss),
+                champion_tolerance=champion_tolerance,
+                baseline_margin=baseline_margin,
+                allow_unscored_champion=allow_unscored_champion,
+            ),
             output_dir=Path(output_dir),
+            s3_endpoint_url=s3_endpoint_url,
         )
         Path(report.path).write_text(
             html_report(f"{dataset} evaluation", result.metrics, result.decision, result.plots, result.slices),

@@ -1,4 +1,4 @@
-"""Binary classification metrics and the blessing gate, on plain NumPy arrays.
+"""Binary classification metrics, on plain NumPy arrays (the gate is in components.evaluate.gate).
 
 Nothing here knows about TensorFlow, MLflow or files: labels (0/1) and
 predicted probabilities in, numbers and a decision out.
@@ -6,7 +6,7 @@ predicted probabilities in, numbers and a decision out.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from sklearn.metrics import (
@@ -19,14 +19,9 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from components.common.specs.base import GateThresholds
-
 DECISION_THRESHOLD = 0.5
 CALIBRATION_BINS = 10
 MAX_ROC_POINTS = 200
-
-# The gate's absolute bounds are the spec's own type, so a spec's defaults pass straight in.
-Thresholds = GateThresholds
 
 
 @dataclass(frozen=True)
@@ -143,66 +138,3 @@ def thinned_roc_curve(labels: np.ndarray, probabilities: np.ndarray, max_points:
         keep = np.unique(np.linspace(0, fpr.size - 1, max_points).round().astype(np.int64))
         fpr, tpr, thresholds = fpr[keep], tpr[keep], thresholds[keep]
     return RocCurve(fpr.tolist(), tpr.tolist(), np.minimum(thresholds, 1.0).tolist())
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    """Whether the candidate is blessed, with one line per check (value, bound, PASS/FAIL) or note."""
-
-    blessed: bool
-    reasons: list[str] = field(default_factory=list)
-
-
-def gate(
-    candidate: BinaryMetrics,
-    thresholds: Thresholds,
-    tolerance: float,
-    champion: BinaryMetrics | None = None,
-    notes: tuple[str, ...] = (),
-) -> GateDecision:
-    """Bless only if every absolute bound holds and, with a champion, the candidate is no worse
-    than it by more than `tolerance` in ROC AUC and log loss.
-
-    Both models must have been scored on the same examples. `notes` (why there is
-    no champion, say) lead the reasons. An undefined AUC fails every AUC check.
-    """
-    checks = [
-        _check("roc_auc", candidate.roc_auc, ">=", thresholds.min_roc_auc, "min_roc_auc"),
-        _check("accuracy", candidate.accuracy, ">=", thresholds.min_accuracy, "min_accuracy"),
-        _check("log_loss", candidate.log_loss, "<=", thresholds.max_log_loss, "max_log_loss"),
-    ]
-    if champion is not None:
-        auc_bound = None if champion.roc_auc is None else champion.roc_auc - tolerance
-        checks.append(
-            _check(
-                "roc_auc",
-                candidate.roc_auc,
-                ">=",
-                auc_bound,
-                f"champion roc_auc {_fmt(champion.roc_auc)} - tolerance {tolerance:g}",
-            )
-        )
-        checks.append(
-            _check(
-                "log_loss",
-                candidate.log_loss,
-                "<=",
-                champion.log_loss + tolerance,
-                f"champion log_loss {_fmt(champion.log_loss)} + tolerance {tolerance:g}",
-            )
-        )
-    passed = all(ok for ok, _ in checks)
-    return GateDecision(blessed=passed, reasons=[*notes, *(reason for _, reason in checks)])
-
-
-def _check(metric: str, value: float | None, op: str, bound: float | None, bound_name: str) -> tuple[bool, str]:
-    if value is None or bound is None:
-        ok = False
-    else:
-        ok = value >= bound if op == ">=" else value <= bound
-    verdict = "PASS" if ok else "FAIL"
-    return ok, f"{verdict}: {metric} {_fmt(value)} {op} {_fmt(bound)} ({bound_name})"
-
-
-def _fmt(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.4f}"

@@ -13,7 +13,8 @@ from typing import Mapping
 
 from matplotlib.figure import Figure
 
-from components.evaluate.metrics import BinaryMetrics, GateDecision
+from components.evaluate.gate import GateDecision
+from components.evaluate.metrics import BinaryMetrics
 
 
 def write_plots(metrics: BinaryMetrics, output_dir: Path) -> dict[str, Path]:

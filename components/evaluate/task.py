@@ -1,16 +1,15 @@
-"""The evaluate step: score the eval split with the candidate (and the champion), gate, log.
+"""The evaluate step: score the eval split with the candidate and the champion, gate, log.
 
-Both models are raw-in serving models (signature `predict_csv`), so they are
-scored on exactly the same eval rows and their metrics compare directly.
+Both models are raw-in serving models scored on exactly the same eval rows (see
+components.evaluate.scoring), so their metrics compare directly; the gate
+(components.evaluate.gate) also measures the candidate against the label's prior.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,27 +18,29 @@ import mlflow
 import numpy as np
 import tensorflow as tf
 from mlflow.entities import Metric
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
-from components.common import storage, tracking
+from components.common import tracking
 from components.common.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec
-from components.evaluate.metrics import BinaryMetrics, GateDecision, Thresholds, binary_metrics, gate
+from components.evaluate.gate import GateDecision, Prior, Thresholds, gate
+from components.evaluate.metrics import BinaryMetrics, binary_metrics
 from components.evaluate.report import write_plots
+from components.evaluate.scoring import CorruptChampionError, predict_probabilities, score_champion
 
-SIGNATURE = "predict_csv"
 MIN_SLICE_EXAMPLES = 30
 PARENT_RUN_METRICS = ("roc_auc", "accuracy", "precision", "recall", "log_loss", "blessed")
-# Error codes MLflow's registry answers with when the model, or its alias, does not exist.
-_NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
-# Set by push on every version: the SHA-256 of its MANIFEST.sha256.
-MANIFEST_DIGEST_TAG = "manifest_sha256"
+__all__ = ["CorruptChampionError", "EvaluationResult", "GateSettings", "run_evaluate_step"]
 
 
-class CorruptChampionError(RuntimeError):
-    """The champion's files differ from what was pushed; the gate cannot compare against it."""
+@dataclass(frozen=True)
+class GateSettings:
+    """How strict the gate is for one run; every field is a pipeline parameter, logged with the run."""
+
+    thresholds: Thresholds
+    champion_tolerance: float = 0.01
+    baseline_margin: float = 0.02
+    allow_unscored_champion: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class EvaluationResult:
     skipped_slices: dict[str, int]
     champion_metrics: BinaryMetrics | None
     champion_version: str | None
+    prior: Prior
     decision: GateDecision
     plots: dict[str, Path]
     metrics_file: Path
@@ -76,20 +78,8 @@ def read_eval_rows(path: Path, spec: DatasetSpec) -> list[str]:
     return rows
 
 
-def predict_csv_rows(model_dir: Path, lines: list[str], batch_size: int = 4096) -> np.ndarray:
-    """Probabilities from a SavedModel's `predict_csv` signature, scored in batches."""
-    loaded = tf.saved_model.load(str(model_dir))
-    predict = loaded.signatures[SIGNATURE]
-    batches = [
-        predict(csv_rows=tf.constant(lines[start : start + batch_size]))["probability"].numpy()
-        for start in range(0, len(lines), batch_size)
-    ]
-    return np.concatenate(batches).astype(np.float64)
-
-
-def labels_and_slice_values(lines: list[str], spec: DatasetSpec) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def labels_and_slice_values(dense: dict[str, tf.Tensor], spec: DatasetSpec) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Labels from the spec's `derive`, and each slice column's values as text."""
-    dense = parse_csv_rows(tf.constant(lines), spec)
     labels = np.asarray(spec.label.derive(dense)).astype(np.int64)
     slices = {name: np.array([_slice_value(v) for v in dense[name].numpy()]) for name in spec.slice_columns}
     return labels, slices
@@ -126,56 +116,6 @@ def mlflow_metric_name(name: str) -> str:
     return re.sub(r"[^\w.\- ]", "_", name)
 
 
-def score_champion(
-    mlflow_client: MlflowClient, model_name: str, lines: list[str], labels: np.ndarray
-) -> tuple[BinaryMetrics | None, str | None, str]:
-    """The champion's metrics on the same rows, its version, and a note saying what happened.
-
-    A failure to fetch, load or score the champion is reported in the note rather
-    than raised: the gate then falls back to the absolute thresholds. A champion
-    whose files fail their checksums is different: CorruptChampionError, naming
-    the version and the file, fails the step.
-    """
-    try:
-        version = mlflow_client.get_model_version_by_alias(model_name, tracking.CHAMPION_ALIAS)
-    except MlflowException as error:
-        if error.error_code not in _NOT_FOUND_CODES:
-            raise
-        return None, None, f"no champion for {model_name!r}: thresholds alone decide"
-    champion_version = str(version.version)
-    label = f"champion {model_name!r} version {champion_version}"
-    store_uri = version.tags.get(tracking.STORE_URI_TAG)
-    if not store_uri:
-        return None, champion_version, f"{label} has no {tracking.STORE_URI_TAG!r} tag: thresholds alone decide"
-    try:
-        with tempfile.TemporaryDirectory(prefix="champion-") as workdir:
-            champion_dir = storage.download_dir(store_uri, Path(workdir) / "model")
-            _check_manifest_digest(champion_dir, version.tags.get(MANIFEST_DIGEST_TAG), store_uri)
-            probabilities = predict_csv_rows(champion_dir, lines)
-    except storage.ChecksumMismatchError as error:
-        # A champion whose bytes changed is not a baseline: comparing against it would gate on garbage.
-        raise CorruptChampionError(f"{label}: {error}") from error
-    except Exception as error:  # noqa: BLE001 - any champion failure must leave the candidate judged on thresholds
-        return (
-            None,
-            champion_version,
-            (f"{label} at {store_uri} could not be scored ({type(error).__name__}: {error}): thresholds alone decide"),
-        )
-    return binary_metrics(labels, probabilities), champion_version, f"{label} at {store_uri} scored on the same rows"
-
-
-def _check_manifest_digest(champion_dir: Path, expected: str | None, store_uri: str) -> None:
-    """The downloaded manifest must be the one the registry recorded at push time (when it recorded one)."""
-    if expected is None:
-        return
-    manifest = champion_dir / storage.MANIFEST_NAME
-    actual = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else "missing"
-    if actual != expected:
-        raise storage.ChecksumMismatchError(
-            f"{store_uri}/{storage.MANIFEST_NAME}: sha256 {actual}, the registry recorded {expected}"
-        )
-
-
 def run_evaluate_step(
     model_dir: Path,
     eval_data_path: Path,
@@ -183,9 +123,9 @@ def run_evaluate_step(
     tracking_uri: str,
     pipeline_run_id: str,
     model_name: str,
-    thresholds: Thresholds,
-    tolerance: float,
+    settings: GateSettings,
     output_dir: Path,
+    s3_endpoint_url: str = "",
 ) -> EvaluationResult:
     """Evaluate the candidate, gate it, and log it all to MLflow.
 
@@ -197,35 +137,51 @@ def run_evaluate_step(
     output_dir = Path(output_dir)
     mlflow_client = tracking.client(tracking_uri)
     with tracking.step_run(tracking_uri, pipeline_run_id, "evaluate") as run:
-        lines = read_eval_rows(Path(eval_data_path), spec)
-        labels, slice_values = labels_and_slice_values(lines, spec)
-        probabilities = predict_csv_rows(Path(model_dir), lines)
+        dense = parse_csv_rows(tf.constant(read_eval_rows(Path(eval_data_path), spec)), spec)
+        labels, slice_values = labels_and_slice_values(dense, spec)
+        probabilities = predict_probabilities(Path(model_dir), dense)
         metrics = binary_metrics(labels, probabilities)
         slices, skipped = slice_metrics(labels, probabilities, slice_values)
-        champion, champion_version, champion_note = score_champion(mlflow_client, model_name, lines, labels)
-        skipped_note = [f"slices skipped (< {MIN_SLICE_EXAMPLES} examples): {skipped}"] if skipped else []
-        decision = gate(metrics, thresholds, tolerance, champion, notes=(champion_note, *skipped_note))
+        champion = score_champion(mlflow_client, model_name, dense, labels, s3_endpoint_url)
+        prior = Prior.of(labels)
+        notes = [f"slices skipped (< {MIN_SLICE_EXAMPLES} examples): {skipped}"] if skipped else []
+        if met := prior.met_by(settings.thresholds):
+            notes.append(f"the base-rate predictor alone meets these bounds ({'; '.join(met)}): the prior decides")
+        decision = gate(
+            metrics,
+            settings.thresholds,
+            settings.champion_tolerance,
+            prior,
+            settings.baseline_margin,
+            champion,
+            settings.allow_unscored_champion,
+            notes=tuple(notes),
+        )
         result = EvaluationResult(
             metrics,
             slices,
             skipped,
-            champion,
-            champion_version,
+            champion.metrics,
+            champion.version,
+            prior,
             decision,
             plots=write_plots(metrics, output_dir),
             metrics_file=output_dir / "metrics.json",
             step_run_id=run.info.run_id,
         )
-        _write_metrics_file(result, thresholds, tolerance)
+        _write_metrics_file(result, settings)
         logged = _mlflow_metrics(result)
         gate_params = {
-            **asdict(thresholds),
-            "champion_tolerance": tolerance,
-            "champion_version": champion_version or "none",
+            **asdict(settings.thresholds),
+            "champion_tolerance": settings.champion_tolerance,
+            "baseline_margin": settings.baseline_margin,
+            "allow_unscored_champion": settings.allow_unscored_champion,
+            "champion_version": champion.version or "none",
         }
         mlflow.log_params(gate_params)
         tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "evaluate", gate_params)
         mlflow.log_metrics(logged)
+        mlflow.log_text("\n".join(decision.reasons) + "\n", "evaluation/decision.txt")
         for path in (*result.plots.values(), result.metrics_file):
             mlflow.log_artifact(str(path), artifact_path="evaluation")
         now = int(time.time() * 1000)
@@ -233,6 +189,8 @@ def run_evaluate_step(
             pipeline_run_id,
             metrics=[Metric(name, logged[name], now, 0) for name in PARENT_RUN_METRICS if name in logged],
         )
+    for reason in decision.reasons:
+        print(f"gate: {reason}")
     if not decision.blessed:
         tracking.finish_pipeline_run(tracking_uri, pipeline_run_id)
     return result
@@ -249,7 +207,7 @@ def _mlflow_metrics(result: EvaluationResult) -> dict[str, float]:
     return logged
 
 
-def _write_metrics_file(result: EvaluationResult, thresholds: Thresholds, tolerance: float) -> None:
+def _write_metrics_file(result: EvaluationResult, settings: GateSettings) -> None:
     champion = result.champion_metrics
     result.metrics_file.write_text(
         json.dumps(
@@ -258,7 +216,8 @@ def _write_metrics_file(result: EvaluationResult, thresholds: Thresholds, tolera
                 "slices": {key: value.to_dict() for key, value in result.slices.items()},
                 "skipped_slices": result.skipped_slices,
                 "champion": {"version": result.champion_version, "metrics": champion.to_dict() if champion else None},
-                "thresholds": {**asdict(thresholds), "champion_tolerance": tolerance},
+                "prior": asdict(result.prior),
+                "gate": asdict(settings),
                 "blessed": result.decision.blessed,
                 "reasons": result.decision.reasons,
             },

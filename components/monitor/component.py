@@ -15,6 +15,7 @@ def monitor(
     mlflow_experiment: str,
     pipeline_job_name: str,
     retrain_on_drift: bool,
+    s3_endpoint_url: str,
     report: Output[HTML],
     drift_summary: Output[Artifact],
     metrics: Output[Metrics],
@@ -38,6 +39,7 @@ def monitor(
         retrain_on_drift=retrain_on_drift,
         report_path=Path(report.path),
         summary_path=Path(drift_summary.path),
+        s3_endpoint_url=s3_endpoint_url,
     )
     metrics.log_metric("drifted", float(result.report.drifted))
     metrics.log_metric("drifted_features", float(len(result.report.drifted_features)))

@@ -40,13 +40,13 @@ class MonitorResult:
     trigger_training: bool
 
 
-def local_copy(uri: str, scratch: Path) -> Path:
+def local_copy(uri: str, scratch: Path, endpoint_url: str = "") -> Path:
     """A local path is read in place; s3:// or file:// is downloaded into `scratch` first."""
     if "://" not in uri:
         return Path(uri)
     from components.common.storage import download_file
 
-    return download_file(uri, scratch / PurePosixPath(uri).name)
+    return download_file(uri, scratch / PurePosixPath(uri).name, endpoint_url or None)
 
 
 def champion_baseline(tracking_uri: str, model_name: str, scratch: Path) -> Baseline:
@@ -72,7 +72,9 @@ def champion_baseline(tracking_uri: str, model_name: str, scratch: Path) -> Base
     return dataclasses.replace(baseline, source=f"champion {where}, trained on {baseline.source}")
 
 
-def load_baseline(baseline_uri: str, tracking_uri: str, model_name: str, scratch: Path) -> Baseline:
+def load_baseline(
+    baseline_uri: str, tracking_uri: str, model_name: str, scratch: Path, endpoint_url: str = ""
+) -> Baseline:
     if not baseline_uri:
         return champion_baseline(tracking_uri, model_name, scratch)
     if baseline_uri.startswith(("runs:/", "models:/")):
@@ -82,7 +84,7 @@ def load_baseline(baseline_uri: str, tracking_uri: str, model_name: str, scratch
             )
         )
     else:
-        path = local_copy(baseline_uri, scratch)
+        path = local_copy(baseline_uri, scratch, endpoint_url)
     if not path.is_file():
         raise ValueError(f"baseline {baseline_uri}: no such file")
     if path.suffix.lower() == ".csv":
@@ -156,11 +158,15 @@ def run_monitor_step(
     report_path: Path,
     summary_path: Path,
     thresholds: DriftThresholds | None = None,
+    s3_endpoint_url: str = "",
 ) -> MonitorResult:
-    """Check `data_uri` against the baseline; `trigger_training` is drift found and `retrain_on_drift`."""
+    """Check `data_uri` against the baseline; `trigger_training` is drift found and `retrain_on_drift`.
+
+    An empty `s3_endpoint_url` means AWS itself, for the data and the baseline alike.
+    """
     thresholds = thresholds or DriftThresholds()
     with tempfile.TemporaryDirectory(prefix="monitor-") as scratch:
-        baseline = load_baseline(baseline_uri, tracking_uri, model_name, Path(scratch))
+        baseline = load_baseline(baseline_uri, tracking_uri, model_name, Path(scratch), s3_endpoint_url)
         run_id = tracking.start_pipeline_run(
             tracking_uri,
             experiment or f"{baseline.dataset}-monitoring",
@@ -169,7 +175,7 @@ def run_monitor_step(
             tags={tracking.DATASET_TAG: baseline.dataset, run_metrics.PIPELINE_TAG: MONITORING_PIPELINE},
         )
         with tracking.step_run(tracking_uri, run_id, STEP):
-            data = read_new_data(local_copy(data_uri, Path(scratch)), baseline, data_uri)
+            data = read_new_data(local_copy(data_uri, Path(scratch), s3_endpoint_url), baseline, data_uri)
             report = compare(baseline, data, data_uri, thresholds)
             write_report(report, report_path, summary_path)
             mlflow.log_params(dataclasses.asdict(thresholds))

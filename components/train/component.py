@@ -19,6 +19,7 @@ def train(
     hidden_units: List[int],
     dropout: float,
     early_stopping_patience: int,
+    seed: int,
     model: Output[Model],
 ) -> float:
     """Keras on the transformed data (GPUs when present); exports the raw-in SavedModel. Returns best val AUC."""
@@ -38,9 +39,11 @@ def train(
             hidden_units=tuple(int(units) for units in hidden_units),  # JSON numbers arrive as floats
             dropout=dropout,
             early_stopping_patience=early_stopping_patience,
+            seed=seed,
         ),
         tracking_uri=mlflow_tracking_uri,
         pipeline_run_id=mlflow_run_id,
+        transform_outputs=dict(transformed_examples.metadata),
     )
     model.metadata.update({"framework": "tensorflow", "device": result.device, "epochs_run": result.epochs_run})
     return result.best_val_auc

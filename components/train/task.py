@@ -1,8 +1,12 @@
 """Train the Keras model on tf.Transform output and export a raw-in serving SavedModel.
 
 Uses every visible GPU through MirroredStrategy with mixed precision, and the
-CPU otherwise. The validation set for early stopping is carved out of the train
-split (every tenth example), so the eval split stays untouched for evaluation.
+CPU otherwise. Early stopping watches the transform's validation split (chosen by
+row hash), so the eval split stays untouched for evaluation.
+
+A rerun on the same transformed data gives the same model: the examples are put
+in a fixed order (sorted by their bytes, whatever order Beam wrote them in), the
+seed is a pipeline parameter, and TensorFlow's ops run deterministically.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import keras
 import mlflow
@@ -22,9 +27,7 @@ from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec, Numeric
 from components.train.model import ServingModule, build_model
 from components.transform.features import categorical_cardinalities, transformed_names
-from components.transform.layout import TRAIN, TRANSFORMED_FILE_SUFFIX
-
-VALIDATION_EVERY = 10
+from components.transform.layout import TRAIN, TRANSFORMED_FILE_SUFFIX, VALIDATION
 
 
 @dataclass(frozen=True)
@@ -60,33 +63,35 @@ def _strategy() -> tuple[tf.distribute.Strategy, str, bool]:
     return tf.distribute.get_strategy(), "CPU", False
 
 
+def _examples_in_fixed_order(examples_dir: Path, split: str) -> tf.data.Dataset:
+    """The split's serialized examples sorted by their bytes: the same order on every rerun."""
+    files = sorted(str(path) for path in examples_dir.glob(f"{split}-*{TRANSFORMED_FILE_SUFFIX}"))
+    if not files:
+        raise FileNotFoundError(f"{examples_dir}: no {split}-*{TRANSFORMED_FILE_SUFFIX} files from the transform step")
+    records = sorted(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
+    if not records:
+        raise ValueError(f"{examples_dir}: the {split} split is empty; the data has too few rows")
+    return tf.data.Dataset.from_tensor_slices(records)
+
+
 def _datasets(
     examples_dir: Path, tft_output: tft.TFTransformOutput, label: str, batch_size: int, seed: int
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    files = sorted(str(path) for path in examples_dir.glob(f"{TRAIN}-*{TRANSFORMED_FILE_SUFFIX}"))
-    if not files:
-        raise FileNotFoundError(f"{examples_dir}: no {TRAIN}-*{TRANSFORMED_FILE_SUFFIX} files from the transform step")
     feature_spec = tft_output.transformed_feature_spec()
-    examples = tf.data.TFRecordDataset(files, compression_type="GZIP").enumerate()
 
     def parse(batch: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         features = tf.io.parse_example(batch, feature_spec)
         return features, features.pop(label)
 
-    def pick(validation: bool) -> tf.data.Dataset:
-        chosen = examples.filter(lambda index, _: tf.equal(index % VALIDATION_EVERY, 0) == validation)
-        return chosen.map(lambda _, record: record)
-
     train = (
-        pick(False)
-        .cache()
+        _examples_in_fixed_order(examples_dir, TRAIN)
         .shuffle(50_000, seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
-        .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        .map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )
-    validation = pick(True).batch(batch_size).map(parse).cache().prefetch(tf.data.AUTOTUNE)
-    return train, validation
+    validation = _examples_in_fixed_order(examples_dir, VALIDATION).batch(batch_size).map(parse).cache()
+    return train, validation.prefetch(tf.data.AUTOTUNE)
 
 
 def train_model(
@@ -97,6 +102,7 @@ def train_model(
     hyperparameters: Hyperparameters,
 ) -> TrainResult:
     keras.utils.set_random_seed(hyperparameters.seed)
+    tf.config.experimental.enable_op_determinism()
     tft_output = tft.TFTransformOutput(str(transform_graph_dir))
     numeric = [transformed_names(f)[0] for f in spec.features if isinstance(f, Numeric)]
     cardinalities = categorical_cardinalities(spec, tft_output)
@@ -142,9 +148,16 @@ def run_train_step(
     hyperparameters: Hyperparameters,
     tracking_uri: str,
     pipeline_run_id: str,
+    transform_outputs: Mapping[str, object] | None = None,
 ) -> TrainResult:
-    """The pipeline step: train inside its MLflow run; log hyperparameters, curves and the model."""
+    """The pipeline step: train inside its MLflow run; log hyperparameters, curves and the model.
+
+    `transform_outputs` (the transform's artifact metadata: rows per split, runner, data digest) is
+    recorded first as the pipeline run's `transform` step: transform is cached, so it cannot log itself.
+    """
     spec = get_spec(dataset)
+    if transform_outputs is not None:
+        tracking.record_step(tracking_uri, pipeline_run_id, "transform", transform_outputs)
     with tracking.step_run(tracking_uri, pipeline_run_id, "train"):
         mlflow.log_params({key: str(value) for key, value in asdict(hyperparameters).items()})
         tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "train", asdict(hyperparameters))

@@ -1,4 +1,4 @@
 """Names of the transform step's outputs, shared with the steps that read them (without importing Beam)."""
 
-TRAIN, EVAL = "train", "eval"
+TRAIN, VALIDATION, EVAL = "train", "validation", "eval"
 TRANSFORMED_FILE_SUFFIX = ".tfrecord.gz"

@@ -11,12 +11,11 @@ failures raise `DataValidationError`, warnings are only reported.
 
 from __future__ import annotations
 
-import csv
 import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
@@ -24,11 +23,13 @@ import mlflow
 import pandas as pd
 from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from mlflow.entities import Param
 
 from components.common import tracking
-from components.common.specs import get_spec
+from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import DatasetSpec, RawType
 from components.monitor.baseline import log_training_baseline
+from components.validate.raw_file import DataValidationError, check_bytes, content_digest
 from components.validate.report import ExpectationOutcome, ValidationSummary, outcome_of, write_outputs
 
 logger = logging.getLogger(__name__)
@@ -45,14 +46,6 @@ TYPE_LISTS: dict[RawType, list[str]] = {
 
 # Rows per batch the suite checks at a time; a file with no more rows is checked as one frame.
 CHUNK_ROWS = 250_000
-
-
-class DataValidationError(ValueError):
-    """The raw data cannot be used: unreadable, or a critical expectation failed."""
-
-    def __init__(self, message: str, summary: ValidationSummary | None = None) -> None:
-        super().__init__(message)
-        self.summary = summary
 
 
 def read_raw_csv(path: Path, spec: DatasetSpec) -> pd.DataFrame:
@@ -89,45 +82,6 @@ def _warn_extra_columns(path: Path, spec: DatasetSpec, frame: pd.DataFrame) -> N
     extra = [name for name in frame.columns if name not in spec.column_names]
     if extra:
         logger.warning("%s: columns not in spec %s: %s", path, spec.name, extra)
-
-
-def check_bytes(path: Path, spec: DatasetSpec) -> None:
-    """Not empty, UTF-8 throughout, every row with the header's number of fields; reads the file as a stream."""
-    _check_utf8(path, spec)
-    _check_field_counts(path)
-
-
-def _check_utf8(path: Path, spec: DatasetSpec) -> None:
-    offset, blank = 0, True
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                # A multi-byte character never contains a newline byte, so line by line finds the same errors.
-                raise DataValidationError(
-                    f"{path}: line {number}, byte offset {offset + error.start}: not valid UTF-8 ({error.reason})"
-                ) from None
-            # Not "utf-8-sig" on the bytes: its error offsets would not count the byte-order mark.
-            blank = blank and not (text.removeprefix("\ufeff") if number == 1 else text).strip()
-            offset += len(line)
-    if blank:
-        raise DataValidationError(f"{path}: the file is empty; expected a header line: {','.join(spec.column_names)}")
-
-
-def _check_field_counts(path: Path) -> None:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(row for row in reader if row)
-            for row in reader:
-                if row and len(row) != len(header):
-                    raise DataValidationError(
-                        f"{path}: line {reader.line_num}: found {len(row)} fields, expected "
-                        f"{len(header)} as in the header (truncated or malformed row)"
-                    )
-        except csv.Error as error:
-            raise DataValidationError(f"{path}: line {reader.line_num}: {error}") from None
 
 
 def _restore_integer_columns(frame: pd.DataFrame, spec: DatasetSpec) -> None:
@@ -284,6 +238,16 @@ def _root_causes(failed: list[ExpectationOutcome]) -> list[ExpectationOutcome]:
     return [o for o in failed if o.column not in missing or o.expectation == "expect_column_to_exist"]
 
 
+class ValidateOutcome(NamedTuple):
+    """What validate hands on: the rows it checked, the pipeline's MLflow run, and the digest that pins the file."""
+
+    row_count: int
+    mlflow_run_id: str
+    data_sha256: str
+    data_size: int
+    spec_fingerprint: str
+
+
 def run_validate_step(
     data_uri: str,
     dataset: str,
@@ -292,8 +256,14 @@ def run_validate_step(
     pipeline_job_name: str,
     report_path: Path,
     summary_path: Path,
-) -> tuple[int, str]:
-    """Open the pipeline's MLflow run, validate inside its `validate` child run; returns (rows, run id)."""
+    s3_endpoint_url: str = "",
+) -> ValidateOutcome:
+    """Open the pipeline's MLflow run and validate inside its `validate` child run.
+
+    The content digest of exactly the bytes validated is logged (params `data_sha256`, `data_size`) and
+    returned with the spec's fingerprint: transform refuses a file whose content differs, or another spec.
+    An empty `s3_endpoint_url` means AWS itself.
+    """
     spec = get_spec(dataset)
     run_id = tracking.start_pipeline_run(
         tracking_uri,
@@ -306,7 +276,12 @@ def run_validate_step(
         tempfile.TemporaryDirectory(prefix="validate-") as scratch,
         tracking.step_run(tracking_uri, run_id, "validate"),
     ):
-        data_path = _local_copy(data_uri, Path(scratch))
+        data_path = _local_copy(data_uri, Path(scratch), s3_endpoint_url)
+        digest = content_digest(data_path)
+        pinned = {"data_sha256": digest.sha256, "data_size": digest.size}
+        mlflow.log_params(pinned)
+        pipeline_params = [Param(key, str(value)) for key, value in pinned.items()]
+        tracking.client(tracking_uri).log_batch(run_id, params=pipeline_params)
         try:
             summary = validate_data(data_path, spec, report_path, summary_path)
         except DataValidationError as error:
@@ -315,15 +290,15 @@ def run_validate_step(
             raise
         _log_to_mlflow(summary, report_path, summary_path)
         log_training_baseline(data_path, spec, data_uri, tracking_uri, run_id)
-    return summary.row_count, run_id
+    return ValidateOutcome(summary.row_count, run_id, digest.sha256, digest.size, spec_fingerprint(dataset))
 
 
-def _local_copy(data_uri: str, scratch: Path) -> Path:
+def _local_copy(data_uri: str, scratch: Path, endpoint_url: str) -> Path:
     """A local path is read in place; s3:// (or file://) is downloaded into `scratch` first."""
     if "://" in data_uri:
         from components.common.storage import download_file
 
-        return download_file(data_uri, scratch / PurePosixPath(data_uri).name)
+        return download_file(data_uri, scratch / PurePosixPath(data_uri).name, endpoint_url or None)
     return Path(data_uri)
 
 

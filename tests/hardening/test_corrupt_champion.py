@@ -11,10 +11,9 @@ from hardening_helpers import MODEL_NAME, new_pipeline_run
 from mlflow.entities import RunStatus
 
 from components.common import storage, tracking
-from components.common.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
-from components.evaluate.metrics import Thresholds
-from components.evaluate.task import CorruptChampionError, EvaluationResult, run_evaluate_step
+from components.evaluate.gate import Thresholds
+from components.evaluate.task import CorruptChampionError, EvaluationResult, GateSettings, run_evaluate_step
 from components.push.task import push_model
 
 pytestmark = pytest.mark.hardening
@@ -30,17 +29,16 @@ class DistanceModel(tf.Module):
         super().__init__()
         self.weight = tf.Variable(0.2, dtype=tf.float64)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="csv_rows")])
-    def predict_csv(self, csv_rows: tf.Tensor) -> dict[str, tf.Tensor]:
-        distance = parse_csv_rows(csv_rows, SPEC)["distance"]
-        return {"probability": tf.cast(tf.sigmoid(self.weight * (distance - 3.0)), tf.float32)}
+    @tf.function(input_signature=[{"distance": tf.TensorSpec([None], tf.float64, name="distance")}])
+    def serve(self, dense: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return {"probability": tf.cast(tf.sigmoid(self.weight * (dense["distance"] - 3.0)), tf.float32)}
 
 
 @pytest.fixture(scope="module")
 def candidate(tmp_path_factory: pytest.TempPathFactory) -> Path:
     module = DistanceModel()
     path = tmp_path_factory.mktemp("candidate") / "model"
-    tf.saved_model.save(module, str(path), signatures={"predict_csv": module.predict_csv})
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
     return path
 
 
@@ -53,7 +51,7 @@ def eval_csv(tmp_path_factory: pytest.TempPathFactory, bundled_dataset: Path) ->
 
 def _evaluate(candidate: Path, eval_csv: Path, tracking_uri: str, run_id: str, out: Path) -> EvaluationResult:
     return run_evaluate_step(
-        candidate, eval_csv, "modeldata_taxi", tracking_uri, run_id, MODEL_NAME, ANYTHING_PASSES, 0.01, out
+        candidate, eval_csv, "modeldata_taxi", tracking_uri, run_id, MODEL_NAME, GateSettings(ANYTHING_PASSES), out
     )
 
 

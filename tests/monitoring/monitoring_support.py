@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 from mlflow.entities import Run
+from penguins_data import PenguinFiles
 from prometheus_client.parser import text_string_to_metric_families
 
 from components.common import run_metrics
@@ -21,7 +22,18 @@ MONITORING = REPO / "monitoring"
 RULES = MONITORING / "prometheus" / "rules.yml"
 RULES_TEST = MONITORING / "prometheus" / "rules_test.yml"
 DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
-PENGUINS = REPO.parent / "shared" / "data" / "penguins"
+# Real data beside the project on developer machines and in CI only: tests on it are extra runs.
+SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_PENGUINS = PenguinFiles(
+    reference=SHARED_DATA / "penguins" / "penguins_processed.csv",
+    skewed=SHARED_DATA / "penguins" / "penguins_skewed.csv",
+    rows=334,
+    species={"0": 146, "1": 68, "2": 120},
+    measurements=("culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g"),
+    planted_column="culmen_length_mm",
+    planted_value=-1.0,
+)
+SHARED_TAXI_CSV = SHARED_DATA / "chicago_taxi" / "data.csv"
 # A metric or recording-rule name of this project inside a PromQL expression.
 PROJECT_METRIC = re.compile(r"\btabular_mlops[a-zA-Z0-9_:]*")
 
@@ -72,19 +84,16 @@ def names(metrics: run_metrics.MetricSet) -> set[str]:
     return {family.name for family in metrics.registry.collect()}
 
 
-def emitted_metric_names(finished_run: Run, penguins: Path) -> set[str]:
-    """Every metric name the code pushes: each step's group, a finished pipeline's, a real drift check's."""
+def emitted_metric_names(finished_run: Run, penguins: PenguinFiles) -> set[str]:
+    """Every metric name the code pushes: each step's group, a finished pipeline's, a drift check's on real data."""
     found: set[str] = set()
     for step, metrics in STEP_MLFLOW_METRICS.items():
         parent = {"roc_auc": 0.91, "accuracy": 0.88, "log_loss": 0.3}
         params = STEP_MLFLOW_PARAMS.get(step, {})
         found |= names(run_metrics.step_metrics(step, "run", True, 0.0, 5.0, metrics, params, parent))
     found |= names(run_metrics.pipeline_finished_metrics(finished_run))
-    full = pd.read_csv(penguins / "penguins_processed.csv")
+    full = pd.read_csv(penguins.reference)
     report = compare(
-        build_baseline([full], "penguins", "processed"),
-        pd.read_csv(penguins / "penguins_skewed.csv"),
-        "skewed",
-        DriftThresholds(),
+        build_baseline([full], "penguins", "reference"), pd.read_csv(penguins.skewed), "skewed", DriftThresholds()
     )
     return found | names(drift_metric_set(report, "run"))

@@ -49,8 +49,8 @@ def test_every_panel_queries_a_project_metric_through_the_datasource_variable():
                 assert PROJECT_METRIC.search(target["expr"]), f"{name}: {panel['title']}: {target['expr']}"
 
 
-def test_every_query_names_only_metrics_the_code_emits(finished_run, penguins):
-    emitted = emitted_metric_names(finished_run, penguins)
+def test_every_query_names_only_metrics_the_code_emits(finished_run, installed_penguins):
+    emitted = emitted_metric_names(finished_run, installed_penguins)
     groups = yaml.safe_load(RULES.read_text())["groups"]
     recorded = {rule["record"] for group in groups for rule in group["rules"] if "record" in rule}
     unknown = [

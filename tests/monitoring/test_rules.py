@@ -52,8 +52,8 @@ def test_every_alert_says_what_happened_and_how_bad():
             assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
 
 
-def test_rules_name_only_metrics_the_code_emits(finished_run, penguins):
-    emitted = emitted_metric_names(finished_run, penguins)
+def test_rules_name_only_metrics_the_code_emits(finished_run, installed_penguins):
+    emitted = emitted_metric_names(finished_run, installed_penguins)
     recorded = {rule["record"] for rule in _rules() if "record" in rule}
     for rule in _rules():
         for name in PROJECT_METRIC.findall(rule["expr"]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,18 +14,14 @@ from kfp import dsl
 
 from components.common import tracking
 from components.common.raw_tensors import parse_csv_rows
+from components.common.specs import get_spec
 from components.common.specs.modeldata_taxi import SPEC
 from components.evaluate import component
-from components.evaluate.metrics import (
-    MAX_ROC_POINTS,
-    BinaryMetrics,
-    Thresholds,
-    binary_metrics,
-    calibration,
-    gate,
-    thinned_roc_curve,
-)
-from components.evaluate.task import mlflow_metric_name, run_evaluate_step
+from components.evaluate.gate import DISABLED, ChampionScore, Prior, Thresholds, gate
+from components.evaluate.metrics import MAX_ROC_POINTS, BinaryMetrics, binary_metrics, calibration, thinned_roc_curve
+from components.evaluate.task import GateSettings, mlflow_metric_name, run_evaluate_step
+from components.push.task import push_model
+from pipelines.datasets import bundled_datasets, materialize_dataset
 
 LENIENT = Thresholds(min_roc_auc=0.6, min_accuracy=0.6, max_log_loss=0.8)
 
@@ -105,44 +102,107 @@ def test_metric_names_are_made_mlflow_safe():
 # --- the gate ---------------------------------------------------------------------------------
 
 
+LABELS = np.array([0] * 10 + [1] * 10)
+PRIOR = Prior.of(LABELS)
+NO_CHAMPION = ChampionScore(version=None, note="no champion")
+OFF = Thresholds(min_roc_auc=DISABLED, min_accuracy=DISABLED, max_log_loss=DISABLED)
+
+
 def _scored(quality: str) -> BinaryMetrics:
     """Two hand-made score sets on the same labels: 'good' separates perfectly, 'fair' does not."""
-    labels = np.array([0] * 10 + [1] * 10)
     good = np.r_[np.linspace(0.05, 0.4, 10), np.linspace(0.6, 0.95, 10)]
     fair = np.r_[np.linspace(0.1, 0.6, 10), np.linspace(0.4, 0.9, 10)]
-    return binary_metrics(labels, good if quality == "good" else fair)
+    return binary_metrics(LABELS, good if quality == "good" else fair)
+
+
+def _gate(candidate, thresholds=LENIENT, champion=NO_CHAMPION, **options):
+    return gate(candidate, thresholds, 0.01, PRIOR, 0.02, champion, **options)
 
 
 def test_gate_fails_on_each_absolute_threshold():
-    candidate = _scored("fair")
-    decision = gate(candidate, Thresholds(min_roc_auc=0.99, min_accuracy=0.99, max_log_loss=0.01), 0.01)
+    decision = _gate(_scored("fair"), Thresholds(min_roc_auc=0.99, min_accuracy=0.99, max_log_loss=0.01))
     assert not decision.blessed
-    assert [reason.split(":")[0] for reason in decision.reasons] == ["FAIL", "FAIL", "FAIL"]
-    assert "min_roc_auc" in decision.reasons[0] and "0.9900" in decision.reasons[0]
+    verdicts = [reason.split(":")[0] for reason in decision.reasons[1:]]
+    assert verdicts == ["FAIL", "FAIL", "FAIL", "PASS", "PASS", "INFO"]
+    assert "min_roc_auc" in decision.reasons[1] and "0.9900" in decision.reasons[1]
 
 
-def test_gate_without_champion_decides_on_thresholds_alone():
-    decision = gate(_scored("fair"), LENIENT, 0.01, notes=("no champion",))
+def test_gate_without_champion_decides_on_thresholds_and_the_prior():
+    decision = _gate(_scored("fair"))
     assert decision.blessed
     assert decision.reasons[0] == "no champion"
-    assert len(decision.reasons) == 4 and all(r.startswith("PASS") for r in decision.reasons[1:])
+    assert [r.split(":")[0] for r in decision.reasons[1:]] == ["PASS"] * 5 + ["INFO"]
+    assert any("base-rate log loss 0.6931" in r for r in decision.reasons)
+
+
+def test_prior_of_labels_by_hand():
+    prior = Prior.of(np.array([1, 1, 1, 0]))
+    assert prior.positive_rate == 0.75 and prior.accuracy == 0.75 and prior.roc_auc == 0.5
+    assert prior.log_loss == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+
+
+def test_the_base_rate_predictor_is_never_blessed_even_with_every_bound_off():
+    labels = np.array([1] * 92 + [0] * 8)
+    prior = Prior.of(labels)
+    always_tips = binary_metrics(labels, np.full(100, prior.positive_rate))
+    decision = gate(always_tips, OFF, 0.01, prior, 0.02, NO_CHAMPION)
+    assert not decision.blessed
+    assert [r.split(":")[0] for r in decision.reasons[1:4]] == ["OFF", "OFF", "OFF"]
+    assert [r.split(":")[0] for r in decision.reasons[4:6]] == ["FAIL", "FAIL"]
+
+
+def test_scores_that_ignore_the_label_fail_the_prior_rule():
+    rng = np.random.default_rng(3)
+    labels = rng.permutation(np.array([1] * 900 + [0] * 100))
+    prior = Prior.of(labels)
+    noise = binary_metrics(labels, np.clip(prior.positive_rate + rng.normal(0, 0.05, labels.size), 0, 1))
+    assert not gate(noise, OFF, 0.01, prior, 0.02, NO_CHAMPION).blessed
+
+
+def test_prior_names_the_bounds_it_meets_itself():
+    prior = Prior.of(np.array([1] * 92 + [0] * 8))
+    met = prior.met_by(Thresholds(min_roc_auc=0.56, min_accuracy=0.9, max_log_loss=0.3))
+    assert len(met) == 2 and "min_accuracy 0.9" in met[0] and "max_log_loss 0.3" in met[1]
+    assert prior.met_by(Thresholds(min_roc_auc=0.56, min_accuracy=DISABLED, max_log_loss=0.25)) == []
 
 
 def test_gate_rejects_candidate_worse_than_champion_by_more_than_tolerance():
-    decision = gate(_scored("fair"), LENIENT, 0.01, champion=_scored("good"))
+    decision = _gate(_scored("fair"), champion=ChampionScore("3", metrics=_scored("good")))
     assert not decision.blessed
-    assert any(r.startswith("FAIL") and "champion roc_auc" in r for r in decision.reasons)
+    assert any(r.startswith("FAIL") and "champion version 3 roc_auc" in r for r in decision.reasons)
 
 
 def test_gate_blesses_candidate_within_tolerance_of_champion():
     champion = _scored("fair")
-    candidate = binary_metrics(
-        np.array([0] * 10 + [1] * 10), np.r_[np.linspace(0.1, 0.6, 10), np.linspace(0.4, 0.9, 10)] * 0.999
-    )
+    candidate = binary_metrics(LABELS, np.r_[np.linspace(0.1, 0.6, 10), np.linspace(0.4, 0.9, 10)] * 0.999)
     assert candidate.log_loss > champion.log_loss  # slightly worse, but within tolerance
-    decision = gate(candidate, LENIENT, 0.01, champion=champion)
+    decision = _gate(candidate, champion=ChampionScore("3", metrics=champion))
     assert decision.blessed
-    assert sum("champion" in r for r in decision.reasons) == 2
+    assert sum("champion version 3" in r for r in decision.reasons) == 2
+
+
+def test_a_champion_that_could_not_be_scored_fails_the_gate_naming_it():
+    unscored = ChampionScore("7", problem="champion 'm' version 7 at s3://b/m/x: StorageError: no such directory")
+    decision = _gate(_scored("good"), champion=unscored)
+    assert not decision.blessed
+    [failure] = [r for r in decision.reasons if r.startswith("FAIL")]
+    assert "champion version 7 could not be scored" in failure and "StorageError: no such directory" in failure
+
+
+def test_allow_unscored_champion_waives_that_one_check_and_says_so():
+    unscored = ChampionScore("7", problem="UnscorableModelError: its signature needs column(s) ['fare']")
+    decision = _gate(_scored("good"), champion=unscored, allow_unscored_champion=True)
+    assert decision.blessed
+    assert any(r.startswith("WAIVED: champion version 7") and "['fare']" in r for r in decision.reasons)
+    assert not _gate(_scored("fair"), OFF, champion=unscored, allow_unscored_champion=True).reasons[0].startswith("F")
+
+
+@pytest.mark.parametrize("dataset", bundled_datasets())
+def test_no_bundled_spec_has_default_bounds_the_base_rate_predictor_meets(dataset, tmp_path):
+    spec = get_spec(dataset)
+    rows = materialize_dataset(dataset, tmp_path / "data.csv").read_text().splitlines()[1:]
+    labels = np.asarray(spec.label.derive(parse_csv_rows(tf.constant(rows), spec)))
+    assert Prior.of(labels).met_by(spec.thresholds) == []
 
 
 # --- the step end to end: real SavedModels, real SQLite MLflow --------------------------------
@@ -159,9 +219,16 @@ class TipModel(tf.Module):
         self.hour_weight = tf.constant(hour_weight, tf.float64)
         self.flash_cab_bonus = tf.constant(flash_cab_bonus, tf.float64)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="csv_rows")])
-    def predict_csv(self, csv_rows):
-        dense = parse_csv_rows(csv_rows, SPEC)
+    @tf.function(
+        input_signature=[
+            {
+                "distance": tf.TensorSpec([None], tf.float64, name="distance"),
+                "company": tf.TensorSpec([None], tf.string, name="company"),
+                "hour": tf.TensorSpec([None], tf.float64, name="hour"),
+            }
+        ]
+    )
+    def serve(self, dense):
         flash_cab = tf.cast(tf.equal(dense["company"], "Flash Cab"), tf.float64)
         logit = (
             self.scale * (dense["distance"] - 5.0)
@@ -171,9 +238,17 @@ class TipModel(tf.Module):
         return {"probability": tf.cast(tf.sigmoid(logit), tf.float32)}
 
 
-def _save_model(directory: Path, **logit: float) -> Path:
-    module = TipModel(**logit)
-    tf.saved_model.save(module, str(directory), signatures={"predict_csv": module.predict_csv})
+class FareModel(tf.Module):
+    """A champion trained on another spec: its signature asks for a `fare` column the taxi rows lack."""
+
+    @tf.function(input_signature=[{"fare": tf.TensorSpec([None], tf.float64, name="fare")}])
+    def serve(self, dense):
+        return {"probability": tf.cast(tf.sigmoid(dense["fare"]), tf.float32)}
+
+
+def _save_model(directory: Path, module: tf.Module | None = None, **logit: float) -> Path:
+    module = module or TipModel(**logit)
+    tf.saved_model.save(module, str(directory), signatures={"serving_default": module.serve})
     return directory
 
 
@@ -182,7 +257,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     """The champion knows Flash Cab riders always tip and ignores the hour; the candidate does neither."""
     root = tmp_path_factory.mktemp("models")
     return {
-        "candidate": _save_model(root / "candidate", scale=1.0, hour_weight=0.1, flash_cab_bonus=0.0),
+        "candidate": _save_model(root / "candidate", scale=0.5, hour_weight=0.05, flash_cab_bonus=0.0),
         "champion": _save_model(root / "champion", scale=1.0, hour_weight=0.0, flash_cab_bonus=10.0),
     }
 
@@ -220,7 +295,7 @@ def mlflow_store(tracking_uri, request) -> tuple[str, str, str]:
     return tracking_uri, run_id, f"taxi-{request.node.name}"
 
 
-def _evaluate(models, eval_csv, mlflow_store, tmp_path, thresholds=LENIENT):
+def _evaluate(models, eval_csv, mlflow_store, tmp_path, thresholds=LENIENT, **gate_options):
     uri, run_id, model_name = mlflow_store
     return run_evaluate_step(
         model_dir=models["candidate"],
@@ -229,18 +304,16 @@ def _evaluate(models, eval_csv, mlflow_store, tmp_path, thresholds=LENIENT):
         tracking_uri=uri,
         pipeline_run_id=run_id,
         model_name=model_name,
-        thresholds=thresholds,
-        tolerance=0.01,
+        settings=GateSettings(thresholds, **gate_options),
         output_dir=tmp_path / "out",
     )
 
 
-def _register_champion(mlflow_store: tuple[str, str, str], store_uri: str) -> None:
+def _push_champion(mlflow_store: tuple[str, str, str], model_dir: Path, store: Path) -> str:
+    """Push `model_dir` as the model's champion, as the pipeline's push does; returns its store URI."""
     uri, _, model_name = mlflow_store
-    client = tracking.client(uri)
-    client.create_registered_model(model_name)
-    version = client.create_model_version(model_name, source=store_uri, tags={"store_uri": store_uri})
-    client.set_registered_model_alias(model_name, "champion", version.version)
+    pushed = push_model(model_dir, str(store), model_name, uri, tracking.start_pipeline_run(uri, "push", "p", {}))
+    return pushed.store_uri
 
 
 def test_step_without_champion_blesses_and_logs_everything(models, eval_csv, mlflow_store, tmp_path):
@@ -271,7 +344,8 @@ def test_step_without_champion_blesses_and_logs_everything(models, eval_csv, mlf
     assert "champion_roc_auc" not in step.data.metrics
     artifacts = {a.path for a in client.list_artifacts(result.step_run_id, "evaluation")}
     assert artifacts == {
-        f"evaluation/{n}" for n in ("roc_curve.png", "confusion_matrix.png", "calibration.png", "metrics.json")
+        f"evaluation/{n}"
+        for n in ("roc_curve.png", "confusion_matrix.png", "calibration.png", "metrics.json", "decision.txt")
     }
     for plot in result.plots.values():
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -297,26 +371,54 @@ def test_step_failing_thresholds_finishes_the_pipeline_run(models, eval_csv, mlf
 
 def test_step_with_better_champion_does_not_bless(models, eval_csv, mlflow_store, tmp_path):
     uri, run_id, _ = mlflow_store
-    _register_champion(mlflow_store, str(models["champion"]))
+    _push_champion(mlflow_store, models["champion"], tmp_path / "store")
     result = _evaluate(models, eval_csv, mlflow_store, tmp_path)
 
     assert result.champion_version == "1"
     assert result.champion_metrics.roc_auc > result.metrics.roc_auc + 0.01
     assert not result.decision.blessed
-    assert any(r.startswith("FAIL") and "champion roc_auc" in r for r in result.decision.reasons)
+    assert any(r.startswith("FAIL") and "champion version 1 roc_auc" in r for r in result.decision.reasons)
     step = tracking.client(uri).get_run(result.step_run_id)
     assert step.data.metrics["champion_roc_auc"] == pytest.approx(result.champion_metrics.roc_auc)
     assert tracking.client(uri).get_run(run_id).info.status == "FINISHED"
 
 
-def test_step_with_unloadable_champion_falls_back_to_thresholds(models, eval_csv, mlflow_store, tmp_path):
-    empty = tmp_path / "empty-store"
-    empty.mkdir()
-    _register_champion(mlflow_store, str(empty))
+def test_a_champion_whose_files_are_gone_is_not_a_pass(models, eval_csv, mlflow_store, tmp_path):
+    """The store lost the champion: the gate refuses, naming the version and the error."""
+    store_uri = _push_champion(mlflow_store, models["champion"], tmp_path / "store")
+    shutil.rmtree(store_uri.removeprefix("file://"))
     result = _evaluate(models, eval_csv, mlflow_store, tmp_path)
-    assert result.champion_metrics is None
-    assert result.decision.blessed
-    assert "could not be scored" in result.decision.reasons[0]
+    assert result.champion_metrics is None and result.champion_version == "1"
+    assert not result.decision.blessed
+    [failure] = [r for r in result.decision.reasons if r.startswith("FAIL")]
+    assert "champion version 1 could not be scored" in failure and "StorageError" in failure
+
+
+def test_a_champion_needing_a_column_the_data_lacks_is_refused_unless_allowed(
+    models, eval_csv, mlflow_store, tmp_path
+):
+    _push_champion(mlflow_store, _save_model(tmp_path / "fare-model", FareModel()), tmp_path / "store")
+    refused = _evaluate(models, eval_csv, mlflow_store, tmp_path)
+    assert not refused.decision.blessed
+    assert any("needs column(s) ['fare']" in r and r.startswith("FAIL") for r in refused.decision.reasons)
+
+    uri, _, model_name = mlflow_store
+    another_run = (uri, tracking.start_pipeline_run(uri, "evaluate-test", "allowed", {}), model_name)
+    allowed = _evaluate(models, eval_csv, another_run, tmp_path, allow_unscored_champion=True)
+    assert allowed.decision.blessed
+    assert any(r.startswith("WAIVED: champion version 1") for r in allowed.decision.reasons)
+    params = tracking.client(uri).get_run(allowed.step_run_id).data.params
+    assert params["allow_unscored_champion"] == "True"
+
+
+def test_the_gate_states_its_prior_and_baseline_margin(models, eval_csv, mlflow_store, tmp_path):
+    result = _evaluate(models, eval_csv, mlflow_store, tmp_path, baseline_margin=0.9)
+    assert not result.decision.blessed  # no model beats the prior's log loss by 90%
+    assert result.prior.positive_rate == pytest.approx(result.metrics.positive_rate)
+    assert any(r.startswith("FAIL: log_loss") and "margin 0.9" in r for r in result.decision.reasons)
+    written = json.loads(result.metrics_file.read_text())
+    assert written["prior"]["log_loss"] == pytest.approx(result.prior.log_loss)
+    assert written["gate"]["baseline_margin"] == 0.9
 
 
 def test_kfp_component_fills_its_outputs(models, eval_csv, mlflow_store, tmp_path):
@@ -335,6 +437,9 @@ def test_kfp_component_fills_its_outputs(models, eval_csv, mlflow_store, tmp_pat
         min_accuracy=0.6,
         max_log_loss=0.8,
         champion_tolerance=0.01,
+        baseline_margin=0.02,
+        allow_unscored_champion=False,
+        s3_endpoint_url="",
         metrics=metrics,
         classification_metrics=classification,
         report=report,

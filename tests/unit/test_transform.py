@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from components.common.content import ContentChangedError, ContentDigest
 from components.common.specs.base import (
     Categorical,
     Column,
@@ -21,8 +22,9 @@ from components.common.specs.base import (
     TimestampParts,
 )
 from components.transform.features import _time_parts, categorical_cardinalities
-from components.transform.layout import EVAL, TRAIN
-from components.transform.task import beam_flags, run_transform, split_of
+from components.transform.layout import EVAL, TRAIN, VALIDATION
+from components.transform.rows import split_of
+from components.transform.task import OutputLocations, beam_flags, run_transform
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +55,7 @@ TINY_SPEC = DatasetSpec(
     min_rows=1,
     thresholds=GateThresholds(0.5, 0.5, 1.0),
     eval_fraction=0.25,
+    validation_fraction=0.2,
 )
 
 # 2014-05-16 19:45:00 UTC, a Friday
@@ -88,7 +91,7 @@ def transformed(tmp_path_factory):
         for row in ROWS:
             writer.writerow([row[i] for i in order])
     file_lines = data.read_text().splitlines()[1:]
-    splits = [split_of(line, TINY_SPEC.eval_fraction) for line in file_lines]
+    splits = [split_of(line, TINY_SPEC.eval_fraction, TINY_SPEC.validation_fraction) for line in file_lines]
     result = run_transform(str(data), TINY_SPEC, root / "graph", root / "examples", root / "eval.csv")
     return root, result, splits
 
@@ -106,9 +109,21 @@ def _read(root: Path, split: str) -> dict[str, np.ndarray]:
 def test_split_is_deterministic_and_counted(transformed):
     root, result, splits = transformed
     assert result.train_rows == splits.count(TRAIN)
+    assert result.validation_rows == splits.count(VALIDATION)
     assert result.eval_rows == splits.count(EVAL)
-    assert result.train_rows + result.eval_rows == len(ROWS)
-    assert 0 < result.eval_rows < len(ROWS), "the tiny data should land in both splits"
+    assert result.train_rows + result.validation_rows + result.eval_rows == len(ROWS)
+    assert 0 < result.eval_rows < len(ROWS) and result.validation_rows > 0, "the tiny data should land in every split"
+    assert len(_read(root, VALIDATION)["card"]) == result.validation_rows
+
+
+def test_split_follows_the_row_hash_alone():
+    lines = [f"{i}.5,card,{FRIDAY_EVENING + i},41.8,-87.6,red" for i in range(4000)]
+    splits = [split_of(line, 0.2, 0.1) for line in lines]
+    assert splits == [split_of(line, 0.2, 0.1) for line in reversed(lines)][::-1]
+    shares = {name: splits.count(name) / len(lines) for name in (TRAIN, VALIDATION, EVAL)}
+    assert shares[EVAL] == pytest.approx(0.2, abs=0.03) and shares[VALIDATION] == pytest.approx(0.1, abs=0.03)
+    # Adding the validation split moves rows out of train only: eval stays the same rows.
+    assert [s == EVAL for s in splits] == [split_of(line, 0.2) == EVAL for line in lines]
 
 
 def test_transformed_schema(transformed):
@@ -189,7 +204,7 @@ def test_reads_raw_data_from_s3_at_a_custom_endpoint(s3_endpoint, tmp_path):
         tmp_path / "eval.csv",
         beam_options=beam_flags("[]", s3_endpoint),
     )
-    assert result.train_rows + result.eval_rows == len(rows)
+    assert result.train_rows + result.validation_rows + result.eval_rows == len(rows)
 
 
 def test_beam_flags_take_the_s3_endpoint_unless_the_user_set_one():
@@ -201,3 +216,59 @@ def test_beam_flags_take_the_s3_endpoint_unless_the_user_set_one():
     assert beam_flags("", "") == []
     with pytest.raises(ValueError, match="beam_options must be a JSON list of strings"):
         beam_flags('{"runner": "x"}')
+
+
+def _tiny_csv(path: Path, rows: list[list[str]] = ROWS, prefix: bytes = b"") -> Path:
+    path.write_bytes(prefix + (",".join(TINY_SPEC.column_names) + "\n" + "\n".join(map(_line, rows)) + "\n").encode())
+    return path
+
+
+def test_a_file_that_changed_since_validation_is_refused(tmp_path):
+    data = _tiny_csv(tmp_path / "raw.csv")
+    validated = ContentDigest.of_stream(data.open("rb"))
+    _tiny_csv(data, ROWS[:-1])  # someone rewrote the file after validate passed it
+    with pytest.raises(ContentChangedError, match=rf"{data} changed since validate checked it .*{validated.sha256}"):
+        run_transform(
+            str(data), TINY_SPEC, tmp_path / "g", tmp_path / "e", tmp_path / "eval.csv", expected_content=validated
+        )
+    assert not (tmp_path / "g").exists()
+
+
+def test_a_byte_order_mark_is_read_as_validate_reads_it(tmp_path):
+    data = _tiny_csv(tmp_path / "raw.csv", prefix=b"\xef\xbb\xbf")
+    digest = ContentDigest.of_stream(data.open("rb"))
+    result = run_transform(
+        str(data), TINY_SPEC, tmp_path / "g", tmp_path / "e", tmp_path / "eval.csv", expected_content=digest
+    )
+    assert result.train_rows + result.validation_rows + result.eval_rows == len(ROWS)
+
+
+def test_outputs_go_to_the_object_store_when_their_uris_say_so(s3_endpoint, tmp_path):
+    """Examples and eval rows are written by Beam straight to s3:// (moto); the graph where TensorFlow can write."""
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.create_bucket(Bucket="root")
+    data = _tiny_csv(tmp_path / "raw.csv")
+    result = run_transform(
+        str(data),
+        TINY_SPEC,
+        tmp_path / "graph",
+        "s3://root/run-1/transform/examples",
+        "s3://root/run-1/transform/eval_data",
+        beam_options=beam_flags("[]", s3_endpoint),
+    )
+    keys = {item["Key"] for item in s3.list_objects_v2(Bucket="root", Prefix="run-1/")["Contents"]}
+    for split in (TRAIN, VALIDATION, EVAL):
+        assert any(key.startswith(f"run-1/transform/examples/{split}-") for key in keys), (split, keys)
+    eval_rows = s3.get_object(Bucket="root", Key="run-1/transform/eval_data")["Body"].read().decode().splitlines()
+    assert eval_rows[0] == ",".join(TINY_SPEC.column_names) and len(eval_rows) - 1 == result.eval_rows
+
+
+def test_output_locations_follow_the_runner():
+    paths, uris = ["/p/g", "/p/e", "/p/d"], ["gs://b/root/t/g", "gs://b/root/t/e", "gs://b/root/t/d"]
+    assert OutputLocations.for_runner("DirectRunner", paths, uris) == OutputLocations(*paths, temp=None)
+    remote = OutputLocations.for_runner("DataflowRunner", paths, uris)
+    assert remote == OutputLocations(*uris, temp="gs://b/root/t/tft-temp")
+    with pytest.raises(ValueError, match="TensorFlow 2.21 has no s3:// file system"):
+        OutputLocations.for_runner("FlinkRunner", paths, [u.replace("gs://", "s3://") for u in uris])
+    with pytest.raises(ValueError, match="the pipeline root is local"):
+        OutputLocations.for_runner("PortableRunner", paths, paths)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -15,7 +16,7 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from components.common import tracking
-from components.common.specs import get_spec
+from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import Column, DatasetSpec, GateThresholds, Label, Numeric
 from components.validate.report import ValidationSummary
 from components.validate.task import DataValidationError, read_raw_csv, run_validate_step, validate_data
@@ -171,6 +172,26 @@ def test_non_utf8_bytes(tmp_path: Path, bom: bytes) -> None:
     failing(tmp_path, bad, f"line 6, byte offset {offset}: not valid UTF-8")
 
 
+def test_a_quoted_line_break_is_refused_naming_the_line(tmp_path: Path) -> None:
+    """pandas reads it as one row; the transform reads one row per line and would see two broken ones."""
+    rows = good_rows()
+    rows[6]["note"] = "first line\nsecond line"
+    failing(tmp_path, to_csv(rows), "line 8: a quoted field holds a line break")
+
+
+def test_a_header_naming_a_column_twice_is_refused_naming_it(tmp_path: Path) -> None:
+    text = to_csv(good_rows()).replace(HEADER, "fare,hour,payment,fare,tips", 1)
+    failing(tmp_path, text, "line 1: the header names a column more than once: 'fare' at fields 1, 4")
+
+
+def test_a_byte_order_mark_is_accepted_as_transform_accepts_it(tmp_path: Path) -> None:
+    from components.transform.rows import read_header
+
+    data = write(tmp_path, b"\xef\xbb\xbf" + to_csv(good_rows()).encode("utf-8"))
+    assert validate(tmp_path, data).success
+    assert read_header(str(data)) == HEADER.split(",")
+
+
 def test_warning_failure_does_not_raise_but_is_reported(tmp_path: Path) -> None:
     rows = good_rows()
     for row in rows[:12]:
@@ -266,7 +287,7 @@ def artifact_names(mlflow_uri: str, run_id: str) -> list[str]:
 
 def test_run_validate_step_opens_the_pipeline_run_and_logs_the_validate_run(tmp_path: Path, mlflow_uri: str) -> None:
     data = write(tmp_path, modeldata_csv(1000))
-    rows, run_id = run_validate_step(
+    outcome = run_validate_step(
         str(data),
         "modeldata_taxi",
         mlflow_uri,
@@ -276,10 +297,16 @@ def test_run_validate_step_opens_the_pipeline_run_and_logs_the_validate_run(tmp_
         tmp_path / "summary.json",
     )
 
+    rows, run_id = outcome.row_count, outcome.mlflow_run_id
     assert rows == 1000
+    expected_digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    assert (outcome.data_sha256, outcome.data_size) == (expected_digest, data.stat().st_size)
+    assert outcome.spec_fingerprint == spec_fingerprint("modeldata_taxi")
     pipeline, step = step_runs(mlflow_uri, run_id)
     assert pipeline.info.status == RunStatus.to_string(RunStatus.RUNNING)  # later steps still to come
-    assert pipeline.data.params == {"dataset": "modeldata_taxi", "data_uri": str(data)}
+    pinned = {"data_sha256": expected_digest, "data_size": str(data.stat().st_size)}
+    assert pipeline.data.params == {"dataset": "modeldata_taxi", "data_uri": str(data), **pinned}
+    assert {key: step.data.params[key] for key in pinned} == pinned
     assert pipeline.data.tags[tracking.PIPELINE_JOB_TAG] == "job-ok"
     assert pipeline.data.tags[tracking.DATASET_TAG] == "modeldata_taxi"
     assert step.info.status == RunStatus.to_string(RunStatus.FINISHED)
@@ -315,15 +342,15 @@ def test_run_validate_step_failure_marks_the_pipeline_run_failed(tmp_path: Path,
     assert artifact_names(mlflow_uri, step.info.run_id) == ["validation/report.html", "validation/summary.json"]
 
 
-def test_run_validate_step_downloads_s3_data(
-    tmp_path: Path, mlflow_uri: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+def test_run_validate_step_downloads_s3_data_from_the_endpoint_it_is_given(
+    tmp_path: Path, mlflow_uri: str, s3_endpoint: str
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    """The s3_endpoint fixture clears AWS_ENDPOINT_URL: only the step's own parameter names moto."""
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     s3.create_bucket(Bucket="raw")
     s3.put_object(Bucket="raw", Key="taxi/data.csv", Body=modeldata_csv(1000).encode())
 
-    rows, run_id = run_validate_step(
+    rows, run_id, *_ = run_validate_step(
         "s3://raw/taxi/data.csv",
         "modeldata_taxi",
         mlflow_uri,
@@ -331,6 +358,7 @@ def test_run_validate_step_downloads_s3_data(
         "job-s3",
         tmp_path / "r.html",
         tmp_path / "s.json",
+        s3_endpoint_url=s3_endpoint,
     )
     assert rows == 1000
     assert MlflowClient(tracking_uri=mlflow_uri).get_run(run_id).data.params["data_uri"] == "s3://raw/taxi/data.csv"
@@ -343,10 +371,14 @@ def test_component_wraps_the_step(tmp_path: Path, mlflow_uri: str) -> None:
 
     report, summary = HTML(uri=str(tmp_path / "report.html")), Artifact(uri=str(tmp_path / "summary.json"))
     data = write(tmp_path, modeldata_csv(1000))
-    rows, run_id = component.python_func(
-        str(data), "modeldata_taxi", mlflow_uri, "validate-kfp", "job-kfp", report, summary
+    rows, run_id, sha256, size, fingerprint = component.python_func(
+        str(data), "modeldata_taxi", mlflow_uri, "validate-kfp", "job-kfp", "", report, summary
     )
 
     assert rows == 1000 and MlflowClient(tracking_uri=mlflow_uri).get_run(run_id).info.run_name == "job-kfp"
+    assert (sha256, size) == (hashlib.sha256(data.read_bytes()).hexdigest(), data.stat().st_size)
+    assert fingerprint == spec_fingerprint("modeldata_taxi")
     assert json.loads(Path(summary.path).read_text())["success"] is True
-    assert set(component.component_spec.outputs) == {"report", "summary", "row_count", "mlflow_run_id"}
+    assert set(component.component_spec.outputs) == {
+        "report", "summary", "row_count", "mlflow_run_id", "data_sha256", "data_size", "spec_fingerprint"
+    }  # fmt: skip

