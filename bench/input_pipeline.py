@@ -25,7 +25,7 @@ from bench.measure import write_json
 from components.common.specs import get_spec
 from components.common.specs.base import Numeric
 from components.train.model import build_model
-from components.train.task import VALIDATION_EVERY, Hyperparameters, _datasets
+from components.train.task import Hyperparameters, _datasets
 from components.transform.features import categorical_cardinalities, transformed_names
 from components.transform.layout import TRAIN, TRANSFORMED_FILE_SUFFIX
 
@@ -36,12 +36,7 @@ def parsed_then_cached(
     """The train step's training input with parsing moved before `cache()`; everything else as in `_datasets`."""
     files = sorted(str(path) for path in examples_dir.glob(f"{TRAIN}-*{TRANSFORMED_FILE_SUFFIX}"))
     feature_spec = tft_output.transformed_feature_spec()
-    records = (
-        tf.data.TFRecordDataset(files, compression_type="GZIP")
-        .enumerate()
-        .filter(lambda index, _: tf.not_equal(index % VALIDATION_EVERY, 0))
-        .map(lambda _, record: record)
-    )
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
     parsed = records.batch(4096).map(lambda batch: tf.io.parse_example(batch, feature_spec)).unbatch().cache()
 
     def split(features: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], tf.Tensor]:

@@ -56,7 +56,7 @@ def transform(args: argparse.Namespace) -> dict[str, Any]:
     )
     write_json(args.work / "transform.json", result)
     return {
-        "rows": result.train_rows + result.eval_rows,
+        "rows": result.train_rows + result.validation_rows + result.eval_rows,
         "train_rows": result.train_rows,
         "import_s": imported,
         **timing,
@@ -66,12 +66,11 @@ def transform(args: argparse.Namespace) -> dict[str, Any]:
 def train(args: argparse.Namespace) -> dict[str, Any]:
     import json
 
-    from components.train.task import VALIDATION_EVERY, Hyperparameters, train_model
+    from components.train.task import Hyperparameters, train_model
 
     imported = time.perf_counter() - STARTED
     spec = get_spec(args.dataset)
-    train_rows = json.loads((args.work / "transform.json").read_text())["train_rows"]
-    fitted_rows = train_rows - -(-train_rows // VALIDATION_EVERY)  # every tenth example validates
+    fitted_rows = json.loads((args.work / "transform.json").read_text())["train_rows"]  # validation rows apart
     hyperparameters = Hyperparameters(epochs=args.epochs, early_stopping_patience=args.epochs)
     result, timing = _timed(
         lambda: train_model(
@@ -90,9 +89,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
 def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     """The five step functions in this one process, as the kfp pipeline chains them (settings from the environment)."""
+    from components.common.content import ContentDigest
     from components.common.settings import Settings
-    from components.evaluate.metrics import Thresholds
-    from components.evaluate.task import run_evaluate_step
+    from components.common.specs import spec_fingerprint
+    from components.evaluate.gate import Thresholds
+    from components.evaluate.task import GateSettings, run_evaluate_step
     from components.push.task import push_model
     from components.train.task import Hyperparameters, run_train_step
     from components.transform.task import run_transform_step
@@ -106,7 +107,7 @@ def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     tolerance = training_pipeline.component_spec.inputs["champion_tolerance"].default
     uri, work = settings.mlflow_tracking_uri, args.work
     steps: dict[str, dict[str, float]] = {}
-    (_, run_id), steps["validate"] = _timed(
+    (_, run_id, sha256, size, _), steps["validate"] = _timed(
         lambda: run_validate_step(
             settings.data_uri,
             settings.dataset,
@@ -120,9 +121,9 @@ def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     _, steps["transform"] = _timed(
         lambda: run_transform_step(
             settings.data_uri,
+            ContentDigest(sha256, size),
             settings.dataset,
-            uri,
-            run_id,
+            spec_fingerprint(settings.dataset),
             "DirectRunner",
             "[]",
             work / "transform_graph",
@@ -150,8 +151,11 @@ def pipeline(args: argparse.Namespace) -> dict[str, Any]:
             uri,
             run_id,
             settings.model_name,
-            Thresholds(arguments["min_roc_auc"], arguments["min_accuracy"], arguments["max_log_loss"]),
-            tolerance,
+            GateSettings(
+                Thresholds(arguments["min_roc_auc"], arguments["min_accuracy"], arguments["max_log_loss"]),
+                champion_tolerance=tolerance,
+                baseline_margin=arguments["baseline_margin"],
+            ),
             work / "evaluate",
         )  # fmt: skip
     )

@@ -22,6 +22,8 @@ class RunSummary:
     champion_decision: str | None
     error: str | None
     steps: dict[str, str] = field(default_factory=dict)
+    # The gate's lines (components.evaluate.gate): every check with its verdict, and its notes.
+    gate_reasons: list[str] = field(default_factory=list)
 
     def render(self) -> str:
         lines = [f"MLflow run      {self.mlflow_run_id} ({self.status})"]
@@ -32,6 +34,8 @@ class RunSummary:
             lines.append("metrics         " + "  ".join(f"{k}={v:.4f}" for k, v in self.metrics.items()))
         if self.blessed is not None:
             lines.append(f"blessed         {'yes' if self.blessed else 'no'}")
+            failed = [reason for reason in self.gate_reasons if reason.startswith(("FAIL", "WAIVED"))]
+            lines += [f"  gate          {reason}" for reason in failed]
         if self.model_version:
             lines.append(f"model version   {self.model_version} ({self.champion_decision or 'push unfinished'})")
             lines.append(f"pushed to       {self.store_uri}")
@@ -75,6 +79,7 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str) -> RunSumm
     rows = next(
         (child.data.metrics.get("rows") for child in children if child.data.tags.get("step") == "validate"), None
     )
+    evaluate = next((child for child in children if child.data.tags.get("step") == "evaluate"), None)
     blessed_metric = run.data.metrics.get("blessed")
     versions = (
         client.search_model_versions(f"name = '{model_name}' and run_id = '{mlflow_run_id}'") if blessed_metric else []
@@ -91,4 +96,17 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str) -> RunSumm
         champion_decision=version.tags.get(tracking.CHAMPION_DECISION_TAG) if version else None,
         error=run.data.tags.get(tracking.ERROR_TAG),
         steps={step: steps[step] for step in STEP_ORDER if step in steps},
+        gate_reasons=_gate_reasons(tracking_uri, evaluate.info.run_id) if evaluate else [],
     )
+
+
+def _gate_reasons(tracking_uri: str, evaluate_run_id: str) -> list[str]:
+    """The decision evaluate logged; [] when it logged none (it failed before deciding)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        text = mlflow.artifacts.load_text(f"runs:/{evaluate_run_id}/{tracking.GATE_DECISION_ARTIFACT}")
+    except (MlflowException, OSError):
+        return []
+    return text.splitlines()

@@ -162,6 +162,15 @@ def manifest_digest(checksums: Mapping[str, str]) -> str:
     return hashlib.sha256(manifest_text(checksums).encode()).hexdigest()
 
 
+def dir_checksums(local_dir: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file under `local_dir`, as `upload_dir` records them."""
+    checksums = {}
+    for name, path in _local_files(local_dir).items():
+        with path.open("rb") as stream:
+            checksums[name] = _sha256(stream)
+    return checksums
+
+
 def upload_dir(local_dir: Path, destination_uri: str, endpoint_url: str | None = None) -> dict[str, str]:
     """Copy every file under `local_dir` to `destination_uri`, then the manifest.
 
@@ -170,10 +179,7 @@ def upload_dir(local_dir: Path, destination_uri: str, endpoint_url: str | None =
     files = _local_files(local_dir)
     if not files:
         raise StorageError(f"uploading {local_dir} to {destination_uri} failed: no files in {local_dir}")
-    checksums = {}
-    for name, path in files.items():
-        with path.open("rb") as stream:
-            checksums[name] = _sha256(stream)
+    checksums = dir_checksums(local_dir)
     manifest = manifest_text(checksums).encode()
     location = _parse(destination_uri)
     if isinstance(location, Path):

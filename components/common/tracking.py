@@ -26,6 +26,8 @@ CHAMPION_ALIAS = "champion"
 STORE_URI_TAG = "store_uri"
 # Why a pushed version did or did not become champion (two pushes may race; see components/push/task.py).
 CHAMPION_DECISION_TAG = "champion_decision"
+# The evaluate step's run artifact with the gate's decision, one line per check; the run summary prints it.
+GATE_DECISION_ARTIFACT = "evaluation/decision.txt"
 
 
 # The one place MLflow's HTTP retries are bounded (MLflow's own default retries for minutes):

@@ -181,7 +181,7 @@ def run_evaluate_step(
         mlflow.log_params(gate_params)
         tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "evaluate", gate_params)
         mlflow.log_metrics(logged)
-        mlflow.log_text("\n".join(decision.reasons) + "\n", "evaluation/decision.txt")
+        mlflow.log_text("\n".join(decision.reasons) + "\n", tracking.GATE_DECISION_ARTIFACT)
         for path in (*result.plots.values(), result.metrics_file):
             mlflow.log_artifact(str(path), artifact_path="evaluation")
         now = int(time.time() * 1000)

@@ -3,16 +3,22 @@
 The push is all or nothing. Files go to a fresh, sortable prefix
 (`<store>/<model name>/<UTC time>-<run id>`), the manifest last, and are re-read
 to check their SHA-256 before MLflow hears of them. Then, holding the model's
-champion lock, a model version is created (tag `push_state=staged`) whose source
-is that prefix, the `champion` alias is moved to it, and only then is it tagged
-`push_state=published`. A failure before the alias moves deletes the new version
-and the new files, so readers of `models:/<name>@champion` only ever see a
-complete, verified model.
+champion lock (components/push/lock.py), a model version is created (tag
+`push_state=staged`) whose source is that prefix, the `champion` alias is moved
+to it, and only then is it tagged `push_state=published`. A failure before the
+alias moves deletes the new version and the new files, so readers of
+`models:/<name>@champion` only ever see a complete, verified model.
 
-A process killed outright (SIGKILL, a lost node) cannot roll back. Since versions
-are only created under the lock, a staged version found by the next push holding
-the lock belongs to a dead push: that push deletes it and its files, and a rerun
-of the same pipeline run also deletes the unfinished uploads it left.
+A retry (KFP reruns the step with the same pipeline run) finishes what an earlier
+attempt started: a version of the same run with the same manifest digest is
+returned if published, and finished if staged with its files intact; it is never
+registered twice.
+
+A process killed outright (SIGKILL, a lost node) cannot roll back. Each version
+records the lock epoch it was created under; a staged version from an older epoch
+belongs to a push that released or lost the lock, so the next holder deletes it and
+its files (or marks it published if the alias already moved to it), and a rerun of
+the same pipeline run also deletes the unfinished uploads it left.
 
 Two pushes at once: the alias moves by compare-and-set under the lock. A version
 becomes champion only if the champion is still the one its evaluate step
@@ -25,35 +31,36 @@ blessed model that beat, on the same rows, the model it replaced.
 from __future__ import annotations
 
 import logging
-import random
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import mlflow
-from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.entities.model_registry.model_version_status import ModelVersionStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
+from components.push.leftovers import (
+    LOCK_EPOCH_TAG,
+    MANIFEST_TAG,
+    PROMOTED,
+    PUBLISHED,
+    PUSH_STATE_TAG,
+    STAGED,
+    earlier_attempt,
+    still_registered,
+    sweep_orphans,
+)
+from components.push.lock import ChampionLock
 
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 300.0
-# The lock is held for registering and moving the alias only (seconds), at most READY_TIMEOUT_S
-# plus a little; a lock older than that was left by a killed push and is taken over.
-LOCK_STALE_S = READY_TIMEOUT_S + 60.0
-LOCK_WAIT_S = LOCK_STALE_S + 60.0
-LOCK_SUFFIX = ".champion-lock"
-LOCK_HOLDER_TAG = "holder"
-PUSH_STATE_TAG = "push_state"
-STAGED = "staged"
-PUBLISHED = "published"
 EVALUATED_AGAINST_TAG = "evaluated_against"
 # Where evaluate records, on the pipeline's run, which champion the candidate was compared with.
 GATE_BASELINE_PARAM = "evaluate.champion_version"
@@ -82,50 +89,110 @@ def push_model(
     pipeline_run_id: str,
     endpoint_url: str | None = None,
 ) -> PushResult:
-    """Publish `model_dir` as a new version of `model_name`, champion if the gate's baseline still holds."""
-    destination = version_uri(model_store_uri, model_name, pipeline_run_id)
+    """Publish `model_dir` as a version of `model_name`, champion if the gate's baseline still holds."""
     client = tracking.client(tracking_uri)
     with tracking.step_run(tracking_uri, pipeline_run_id, "push"):
         if not (model_dir / "saved_model.pb").is_file():
             raise ValueError(f"{model_dir} is not a TensorFlow SavedModel: no saved_model.pb in it")
         baseline = gate_baseline(client, pipeline_run_id)
-        mlflow.log_params({"model_name": model_name, "store_uri": destination})
-        undo = [(f"delete {destination}", partial(storage.delete_prefix, destination, endpoint_url))]
-        try:
-            checksums = storage.upload_dir(model_dir, destination, endpoint_url)
-            storage.verify_dir(destination, checksums, endpoint_url)
-            with champion_lock(client, model_name, pipeline_run_id):
-                _ensure_registered_model(client, model_name)
-                sweep_orphans(client, model_name, destination, pipeline_run_id, endpoint_url)
-                version = _create_version(client, model_name, destination, pipeline_run_id, checksums, baseline)
+        mlflow.log_params({"model_name": model_name})
+        checksums = storage.dir_checksums(model_dir)
+        earlier = earlier_attempt(client, model_name, pipeline_run_id, checksums, endpoint_url)
+        if earlier is not None and earlier.tags.get(PUSH_STATE_TAG) == PUBLISHED:
+            logger.info("pipeline run %s pushed these files before, as version %s", pipeline_run_id, earlier.version)
+            version, decision = earlier, earlier.tags.get(tracking.CHAMPION_DECISION_TAG, "")
+        else:
+            destination = version_uri(model_store_uri, model_name, pipeline_run_id)
+            version, decision = _publish(
+                client,
+                tracking_uri,
+                model_dir,
+                model_name,
+                destination,
+                pipeline_run_id,
+                checksums,
+                baseline,
+                earlier,
+                endpoint_url,
+            )
+        promoted = decision.startswith(PROMOTED)
+        mlflow.log_params({"store_uri": version.source, "model_version": version.version, "champion": promoted})
+    tracking.finish_pipeline_run(tracking_uri, pipeline_run_id)
+    return PushResult(
+        model_version=str(version.version),
+        store_uri=version.source,
+        files=len(checksums),
+        bytes=sum(path.stat().st_size for path in model_dir.rglob("*") if path.is_file()),
+        champion=promoted,
+        decision=decision,
+    )
+
+
+def _publish(
+    client: MlflowClient,
+    tracking_uri: str,
+    model_dir: Path,
+    model_name: str,
+    destination: str,
+    pipeline_run_id: str,
+    checksums: dict[str, str],
+    baseline: str | None,
+    earlier: ModelVersion | None,
+    endpoint_url: str | None,
+) -> tuple[ModelVersion, str]:
+    """Upload to `destination` and register, or finish `earlier` (staged by this run); returns it and the decision."""
+    undo: list[tuple[str, Callable[[], object]]] = []
+    try:
+        if earlier is None:
+            _upload(model_dir, destination, checksums, endpoint_url, undo)
+        with ChampionLock(tracking_uri, model_name, pipeline_run_id) as lock:
+            _ensure_registered_model(client, model_name)
+            if earlier is not None:
+                earlier = still_registered(client, earlier)
+                if earlier is None:  # another push swept it between the look-up and the lock: push afresh
+                    _upload(model_dir, destination, checksums, endpoint_url, undo)
+            keep = str(earlier.version) if earlier is not None else None
+            sweep_orphans(client, model_name, destination, pipeline_run_id, endpoint_url, lock.epoch, keep)
+            lock.check()
+            if earlier is None:
+                version = _create_version(
+                    client, model_name, destination, pipeline_run_id, checksums, baseline, lock.epoch
+                )
                 undo.append(
                     (
                         f"delete model version {model_name}/{version.version}",
                         partial(client.delete_model_version, model_name, version.version),
                     )
                 )
-                _wait_until_ready(client, version)
-                mlflow.log_params({"model_version": version.version})
-                promote, decision = _champion_decision(client, model_name, version.version, baseline)
-                if promote:
-                    client.set_registered_model_alias(model_name, tracking.CHAMPION_ALIAS, version.version)
-                # From here on the version is complete and may be the champion: never roll it back.
-                undo.clear()
-                client.set_model_version_tag(model_name, version.version, tracking.CHAMPION_DECISION_TAG, decision)
-                client.set_model_version_tag(model_name, version.version, PUSH_STATE_TAG, PUBLISHED)
-        except BaseException as error:
-            _roll_back(undo, error)
-            raise
-        mlflow.log_params({"champion": promote})
-    tracking.finish_pipeline_run(tracking_uri, pipeline_run_id)
-    return PushResult(
-        model_version=str(version.version),
-        store_uri=destination,
-        files=len(checksums),
-        bytes=sum(path.stat().st_size for path in model_dir.rglob("*") if path.is_file()),
-        champion=promote,
-        decision=decision,
-    )
+            else:
+                logger.info("finishing version %s, staged by an earlier attempt of this run", earlier.version)
+                version = earlier
+                client.set_model_version_tag(model_name, version.version, LOCK_EPOCH_TAG, str(lock.epoch))
+            _wait_until_ready(client, version)
+            promote, decision = _champion_decision(client, model_name, str(version.version), baseline)
+            if promote:
+                lock.check()
+                client.set_registered_model_alias(model_name, tracking.CHAMPION_ALIAS, version.version)
+            # From here on the version is complete and may be the champion: never roll it back.
+            undo.clear()
+            client.set_model_version_tag(model_name, version.version, tracking.CHAMPION_DECISION_TAG, decision)
+            client.set_model_version_tag(model_name, version.version, PUSH_STATE_TAG, PUBLISHED)
+    except BaseException as error:
+        _roll_back(undo, error)
+        raise
+    return version, decision
+
+
+def _upload(
+    model_dir: Path,
+    destination: str,
+    checksums: dict[str, str],
+    endpoint_url: str | None,
+    undo: list[tuple[str, Callable[[], object]]],
+) -> None:
+    undo.append((f"delete {destination}", partial(storage.delete_prefix, destination, endpoint_url)))
+    storage.upload_dir(model_dir, destination, endpoint_url)
+    storage.verify_dir(destination, checksums, endpoint_url)  # also fails if model_dir changed since it was hashed
 
 
 def gate_baseline(client: MlflowClient, pipeline_run_id: str) -> str | None:
@@ -140,97 +207,6 @@ def gate_baseline(client: MlflowClient, pipeline_run_id: str) -> str | None:
     return data.params.get(GATE_BASELINE_PARAM)
 
 
-@contextmanager
-def champion_lock(client: MlflowClient, model_name: str, holder: str) -> Iterator[None]:
-    """Registry-wide mutual exclusion for one model: a registered model named `<model>.champion-lock`.
-
-    Creating a registered model is atomic in every MLflow backend (unique name), so
-    exactly one push holds it. A lock left by an earlier attempt of the same
-    pipeline run, or older than LOCK_STALE_S, belongs to a dead push and is taken over.
-    """
-    name = f"{model_name}{LOCK_SUFFIX}"
-    deadline = time.monotonic() + LOCK_WAIT_S
-    while True:
-        try:
-            client.create_registered_model(
-                name, tags={LOCK_HOLDER_TAG: holder}, description=f"held while a push moves {model_name}'s champion"
-            )
-            break
-        except MlflowException as error:
-            if error.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        held = _existing_lock(client, name)
-        if held is not None:
-            age_s = time.time() - held.creation_timestamp / 1000
-            if held.tags.get(LOCK_HOLDER_TAG) == holder or age_s > LOCK_STALE_S:
-                logger.warning("taking over %s from %s (%.0f s old)", name, held.tags.get(LOCK_HOLDER_TAG), age_s)
-                _delete_lock(client, name)
-                continue
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"registered model {name!r} (the champion lock) is still held by pipeline run "
-                f"{held.tags.get(LOCK_HOLDER_TAG) if held else '?'} after {LOCK_WAIT_S:.0f} s"
-            )
-        time.sleep(random.uniform(0.1, 0.5))
-    try:
-        yield
-    finally:
-        _delete_lock(client, name)
-
-
-def _existing_lock(client: MlflowClient, name: str) -> RegisteredModel | None:
-    try:
-        return client.get_registered_model(name)
-    except MlflowException as error:
-        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None  # released in between
-        raise
-
-
-def _delete_lock(client: MlflowClient, name: str) -> None:
-    try:
-        client.delete_registered_model(name)
-    except MlflowException as error:
-        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-
-
-def sweep_orphans(
-    client: MlflowClient, model_name: str, destination: str, pipeline_run_id: str, endpoint_url: str | None
-) -> list[str]:
-    """Delete what killed pushes left; call holding the champion lock. Returns what was removed.
-
-    A staged version without an alias died before its alias decision: it and its
-    files go. One that holds an alias died just after moving it: it is complete,
-    so it is marked published. Unfinished uploads of this pipeline run (earlier
-    attempts, never registered) go too; other runs' uploads may be in flight.
-    """
-    removed = []
-    live_sources = set()
-    # Search results carry no aliases: the registered model has them all.
-    aliased = {str(v) for v in client.get_registered_model(model_name).aliases.values()}
-    for version in client.search_model_versions(f"name = '{model_name}'"):
-        live_sources.add(version.source)
-        if version.tags.get(PUSH_STATE_TAG) != STAGED:
-            continue
-        if str(version.version) in aliased:
-            client.set_model_version_tag(model_name, version.version, PUSH_STATE_TAG, PUBLISHED)
-            continue
-        storage.delete_prefix(version.source, endpoint_url)
-        client.delete_model_version(model_name, version.version)
-        removed.append(f"model version {model_name}/{version.version} and {version.source}")
-    model_root, own_folder = destination.rsplit("/", 1)
-    run_suffix = own_folder.rsplit("-", 1)[1]
-    for folder in storage.list_prefixes(model_root, endpoint_url):
-        uri = f"{model_root}/{folder}"
-        if folder != own_folder and folder.endswith(f"-{run_suffix}") and uri not in live_sources:
-            storage.delete_prefix(uri, endpoint_url)
-            removed.append(uri)
-    for item in removed:
-        logger.warning("removed what a killed push left: %s", item)
-    return removed
-
-
 def _champion_decision(client: MlflowClient, model_name: str, version: str, baseline: str | None) -> tuple[bool, str]:
     """Compare-and-set: promote only if the champion is still the one the gate compared against."""
     try:
@@ -239,10 +215,13 @@ def _champion_decision(client: MlflowClient, model_name: str, version: str, base
         if error.error_code not in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
             raise
         current = NO_CHAMPION
+    if current == version:
+        # Only an earlier attempt of this pipeline run, which staged it, can have moved the alias here.
+        return True, f"{PROMOTED}was {baseline or 'not recorded'}; an earlier attempt of this run moved the alias)"
     if baseline is None:
-        return True, f"champion (was {current}; no gate baseline on record)"
+        return True, f"{PROMOTED}was {current}; no gate baseline on record)"
     if baseline == current:
-        return True, f"champion (was {current}, the version the gate compared it with)"
+        return True, f"{PROMOTED}was {current}, the version the gate compared it with)"
     return False, (
         f"not promoted: the gate compared it with champion {baseline}, but the champion is now {current}; "
         f"evaluate it again to challenge {current}"
@@ -278,6 +257,7 @@ def _create_version(
     pipeline_run_id: str,
     checksums: dict[str, str],
     baseline: str | None,
+    epoch: int,
 ) -> ModelVersion:
     # Waiting is done by the caller: if MLflow waited here and timed out, the
     # version number needed to delete the half-made version would be lost.
@@ -287,10 +267,11 @@ def _create_version(
         run_id=pipeline_run_id,
         tags={
             tracking.STORE_URI_TAG: destination,
-            "manifest_sha256": storage.manifest_digest(checksums),
+            MANIFEST_TAG: storage.manifest_digest(checksums),
             "files": str(len(checksums)),
             PUSH_STATE_TAG: STAGED,
             EVALUATED_AGAINST_TAG: baseline or "not recorded",
+            LOCK_EPOCH_TAG: str(epoch),
         },
         await_creation_for=0,
     )

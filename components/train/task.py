@@ -4,9 +4,9 @@ Uses every visible GPU through MirroredStrategy with mixed precision, and the
 CPU otherwise. Early stopping watches the transform's validation split (chosen by
 row hash), so the eval split stays untouched for evaluation.
 
-A rerun on the same transformed data gives the same model: the examples are put
-in a fixed order (sorted by their bytes, whatever order Beam wrote them in), the
-seed is a pipeline parameter, and TensorFlow's ops run deterministically.
+A rerun on the same transformed data gives the same model: the examples are parsed
+once and put in a fixed order (sorted by their values, whatever order Beam wrote
+them in), the seed is a pipeline parameter, and TensorFlow's ops run deterministically.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Mapping
 
 import keras
 import mlflow
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
@@ -63,15 +64,25 @@ def _strategy() -> tuple[tf.distribute.Strategy, str, bool]:
     return tf.distribute.get_strategy(), "CPU", False
 
 
-def _examples_in_fixed_order(examples_dir: Path, split: str) -> tf.data.Dataset:
-    """The split's serialized examples sorted by their bytes: the same order on every rerun."""
+def _split_in_fixed_order(examples_dir: Path, split: str, feature_spec: dict) -> dict[str, np.ndarray]:
+    """The split's examples parsed once, as arrays sorted by their values: the same order on every rerun.
+
+    Not by their serialized bytes: a tf.Example's map of features serializes in an order that differs
+    from one process to the next.
+    """
     files = sorted(str(path) for path in examples_dir.glob(f"{split}-*{TRANSFORMED_FILE_SUFFIX}"))
     if not files:
         raise FileNotFoundError(f"{examples_dir}: no {split}-*{TRANSFORMED_FILE_SUFFIX} files from the transform step")
-    records = sorted(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
-    if not records:
+    batches = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(65_536)
+    parsed: dict[str, list[np.ndarray]] = {name: [] for name in feature_spec}
+    for batch in batches.map(lambda records: tf.io.parse_example(records, feature_spec)):
+        for name, values in batch.items():
+            parsed[name].append(values.numpy())
+    columns = {name: np.concatenate(chunks) if chunks else np.array([]) for name, chunks in parsed.items()}
+    if not len(next(iter(columns.values()))):
         raise ValueError(f"{examples_dir}: the {split} split is empty; the data has too few rows")
-    return tf.data.Dataset.from_tensor_slices(records)
+    order = np.lexsort([columns[name] for name in sorted(columns)])
+    return {name: values[order] for name, values in columns.items()}
 
 
 def _datasets(
@@ -79,18 +90,18 @@ def _datasets(
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     feature_spec = tft_output.transformed_feature_spec()
 
-    def parse(batch: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        features = tf.io.parse_example(batch, feature_spec)
-        return features, features.pop(label)
+    def features_and_label(split: str) -> tf.data.Dataset:
+        columns = _split_in_fixed_order(examples_dir, split, feature_spec)
+        labels = columns.pop(label)
+        return tf.data.Dataset.from_tensor_slices((columns, labels))
 
     train = (
-        _examples_in_fixed_order(examples_dir, TRAIN)
+        features_and_label(TRAIN)
         .shuffle(50_000, seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
-        .map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )
-    validation = _examples_in_fixed_order(examples_dir, VALIDATION).batch(batch_size).map(parse).cache()
+    validation = features_and_label(VALIDATION).batch(batch_size).cache()
     return train, validation.prefetch(tf.data.AUTOTUNE)
 
 

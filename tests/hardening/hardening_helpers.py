@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from components.common import storage, tracking
+from components.push.lock import HOLDER_RUN_TAG, RELEASED_TAG, lock_epochs
 
 MODEL_NAME = "taxi-classifier"
 ERROR_XML = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
@@ -269,12 +270,15 @@ def assert_registry_sound(
     tracking_uri: str, scratch: Path, endpoint: str | None = None, model_name: str = MODEL_NAME
 ) -> None:
     """Every version of the model is published, its files are complete and match the manifest the
-    registry recorded, and no champion lock is left behind."""
+    registry recorded, the champion lock is released and at most its last two epochs are kept."""
     for version, tags in live_versions(tracking_uri, model_name).items():
         assert tags.get("push_state") == "published", f"version {version} is {tags.get('push_state')}"
         copy = storage.download_dir(tags[tracking.STORE_URI_TAG], scratch / f"{model_name}-v{version}", endpoint)
         manifest = (copy / storage.MANIFEST_NAME).read_bytes()
         assert hashlib.sha256(manifest).hexdigest() == tags["manifest_sha256"], f"version {version}"
         assert len(manifest.splitlines()) == int(tags["files"])
-    locks = [m.name for m in tracking.client(tracking_uri).search_registered_models() if m.name.endswith("-lock")]
-    assert not locks, f"left behind: {locks}"
+    epochs = lock_epochs(tracking.client(tracking_uri), model_name)
+    if epochs:
+        last = epochs[max(epochs)]
+        assert last.tags.get(RELEASED_TAG) == "true", f"{last.name} is still held by {last.tags.get(HOLDER_RUN_TAG)}"
+    assert len(epochs) <= 2, f"old lock epochs left behind: {sorted(epochs)}"

@@ -1,7 +1,7 @@
 """Two pipeline runs pushing at once, each in its own process, against one SQLite registry and one store.
 
 The rule (components/push/task.py): the alias moves by compare-and-set under the
-registry-wide champion lock, so the first push to take the lock becomes champion
+model's champion lock (components/push/lock.py), so the first push to take the lock becomes champion
 and the second, evaluated against a champion that is no longer current, stays
 registered but unpromoted. Never an unblessed model.
 """
@@ -24,7 +24,7 @@ from hardening_helpers import (
 )
 
 from components.common import tracking
-from components.push import task
+from components.push.lock import HOLDER_RUN_TAG, RELEASED_TAG, ChampionLock, LockLostError, lock_epochs, lock_name
 from components.push.task import NotBlessedError, push_model
 
 pytestmark = [pytest.mark.hardening, pytest.mark.slow]
@@ -107,20 +107,25 @@ def test_an_unblessed_run_is_never_pushed(saved_model: Path, tmp_mlflow_uri: str
     assert len(list((tmp_path / "store" / MODEL_NAME).iterdir())) == 1
 
 
-def test_the_champion_lock_excludes_other_runs_and_yields_to_dead_ones(
-    tmp_mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_champion_lock_excludes_other_runs_and_yields_to_dead_ones(tmp_mlflow_uri: str) -> None:
     client = tracking.client(tmp_mlflow_uri)
-    monkeypatch.setattr(task, "LOCK_WAIT_S", 1.0)
-    with task.champion_lock(client, MODEL_NAME, "run-a"):
-        with pytest.raises(TimeoutError, match=r"'taxi-classifier.champion-lock' .* held by pipeline run run-a"):
-            with task.champion_lock(client, MODEL_NAME, "run-b"):
-                pass
+    with ChampionLock(tmp_mlflow_uri, MODEL_NAME, "run-a") as first:
+        with pytest.raises(TimeoutError, match=r"champion lock of taxi-classifier .* held by pipeline run run-a"):
+            ChampionLock(tmp_mlflow_uri, MODEL_NAME, "run-b", wait_s=1.0).acquire()
         # A later attempt of the same pipeline run: the holder is dead (KFP runs one attempt at a time).
-        with task.champion_lock(client, MODEL_NAME, "run-a"):
-            pass
-    client.create_registered_model(f"{MODEL_NAME}{task.LOCK_SUFFIX}", tags={task.LOCK_HOLDER_TAG: "killed-run"})
-    monkeypatch.setattr(task, "LOCK_STALE_S", 0.0)
-    with task.champion_lock(client, MODEL_NAME, "run-b"):  # stale: taken over
-        assert client.get_registered_model(f"{MODEL_NAME}{task.LOCK_SUFFIX}").tags == {task.LOCK_HOLDER_TAG: "run-b"}
-    assert client.search_registered_models() == []
+        with ChampionLock(tmp_mlflow_uri, MODEL_NAME, "run-a") as retry:
+            assert retry.epoch == first.epoch + 1
+            with pytest.raises(LockLostError, match="taken over"):
+                first.check()
+    # A killed push's epoch, never released: taken over once its lease has run out on the registry's clock.
+    planted_at = time.monotonic()
+    killed = lock_name(MODEL_NAME, retry.epoch + 1)
+    client.create_registered_model(killed, tags={HOLDER_RUN_TAG: "killed-run"})
+    with ChampionLock(tmp_mlflow_uri, MODEL_NAME, "run-b", lease_s=1.0) as taker:
+        assert time.monotonic() - planted_at >= 1.0 - 0.01  # registry timestamps are whole milliseconds
+        assert taker.epoch == retry.epoch + 2
+    epochs = lock_epochs(client, MODEL_NAME)
+    assert sorted(epochs) == [taker.epoch - 1, taker.epoch]  # each holder deletes only epochs below its last but one
+    assert epochs[taker.epoch - 1].tags == {HOLDER_RUN_TAG: "killed-run"}  # nobody wrote the killed push's epoch
+    assert epochs[taker.epoch].tags[HOLDER_RUN_TAG] == "run-b"
+    assert epochs[taker.epoch].tags[RELEASED_TAG] == "true"

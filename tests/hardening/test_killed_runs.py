@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
 import pytest
@@ -30,10 +30,13 @@ from hardening_helpers import (
 from mlflow.entities import RunStatus
 
 from components.common import tracking
-from components.push import task as push_task
+from components.common.content import ContentDigest
+from components.common.specs import spec_fingerprint
+from components.push.leftovers import PUSH_STATE_TAG, STAGED, sweep_orphans
+from components.push.lock import ChampionLock
 from components.push.task import push_model
 from components.train.task import Hyperparameters, run_train_step
-from components.transform.layout import EVAL, TRAIN
+from components.transform.layout import EVAL, TRAIN, VALIDATION
 from components.transform.task import TransformResult, run_transform_step
 
 pytestmark = [pytest.mark.hardening, pytest.mark.slow]
@@ -46,9 +49,12 @@ import json, sys
 from pathlib import Path
 step, arguments = sys.argv[1], json.loads(sys.argv[2])
 if step == "transform":
+    from components.common.content import ContentDigest
     from components.transform.task import run_transform_step
     for name in ("transform_graph_dir", "examples_dir", "eval_data_file"):
         arguments[name] = Path(arguments[name])
+    arguments["data_digest"] = ContentDigest(**arguments["data_digest"])
+    print("started", flush=True)
     run_transform_step(**arguments)
 else:
     from components.train.task import Hyperparameters, run_train_step
@@ -116,33 +122,46 @@ def _step_runs(workspace: Workspace, step: str) -> list[str]:
     return [run.info.status for run in runs]
 
 
+def _as_json(value: object) -> object:
+    return asdict(value) if is_dataclass(value) else str(value)
+
+
 def _kill_mid_step(workspace: Workspace, step: str, arguments: dict, after_s: float) -> None:
-    """Start the step in a child, SIGKILL it `after_s` seconds after its MLflow run appears."""
+    """Start the step in a child, SIGKILL it `after_s` seconds after it started working.
+
+    Train has started when its MLflow run appears. Transform logs nothing to MLflow (it is cached, see
+    components/transform/task.py): it has started when the child, its imports done, says so.
+    """
     before = len(_step_runs(workspace, step))
     child = subprocess.Popen(
-        [sys.executable, "-c", STEP_CHILD, step, json.dumps(arguments, default=str)],
-        stdout=subprocess.DEVNULL,
+        [sys.executable, "-c", STEP_CHILD, step, json.dumps(arguments, default=_as_json)],
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 300
-    while len(_step_runs(workspace, step)) == before:
-        assert child.poll() is None, child.stderr.read().decode()[-3000:] if child.stderr else ""
+    if step == "transform":
+        assert child.stdout.readline().strip() == "started", child.stderr.read()[-3000:]
+    while step != "transform" and len(_step_runs(workspace, step)) == before:
+        assert child.poll() is None, child.stderr.read()[-3000:] if child.stderr else ""
         assert time.monotonic() < deadline, f"{step} never started its MLflow run"
         time.sleep(0.2)
     time.sleep(after_s)
+    assert child.poll() is None, f"{step} finished before the kill: kill it sooner"
     child.send_signal(signal.SIGKILL)
     child.communicate(timeout=60)
     assert child.returncode == KILLED
-    # The kill landed mid-step: nothing closed the step's run.
-    assert _step_runs(workspace, step)[-1] == RunStatus.to_string(RunStatus.RUNNING)
+    if step != "transform":
+        # The kill landed mid-step: nothing closed the step's run.
+        assert _step_runs(workspace, step)[-1] == RunStatus.to_string(RunStatus.RUNNING)
 
 
 def _transform_arguments(workspace: Workspace) -> dict:
     return dict(
         data_uri=str(workspace.data),
+        data_digest=ContentDigest.of_stream(workspace.data.open("rb")),
         dataset="modeldata_taxi",
-        tracking_uri=workspace.tracking_uri,
-        pipeline_run_id=workspace.run_id,
+        expected_spec_fingerprint=spec_fingerprint("modeldata_taxi"),
         beam_runner="DirectRunner",
         beam_options_json="[]",
         transform_graph_dir=workspace.out("transform_graph"),
@@ -164,12 +183,12 @@ def _records(files: list[Path]) -> int:
 
 
 def test_transform_killed_then_rerun_writes_each_row_once(workspace: Workspace, transformed: TransformResult) -> None:
-    assert transformed.train_rows + transformed.eval_rows == ROWS
+    assert transformed.train_rows + transformed.validation_rows + transformed.eval_rows == ROWS
     examples = workspace.out("examples")
     assert _records(sorted(examples.glob(f"{TRAIN}-*"))) == transformed.train_rows
+    assert _records(sorted(examples.glob(f"{VALIDATION}-*"))) == transformed.validation_rows
     assert _records(sorted(examples.glob(f"{EVAL}-*"))) == transformed.eval_rows
     assert len(workspace.out("eval.csv").read_text().splitlines()) == transformed.eval_rows + 1
-    assert _step_runs(workspace, "transform")[-1] == RunStatus.to_string(RunStatus.FINISHED)
 
 
 def test_train_killed_then_rerun_exports_a_model_and_push_registers_it_once(
@@ -228,6 +247,8 @@ def test_push_killed_then_rerun_leaves_no_orphan(
 
     rerun = push_model(saved_model, store, MODEL_NAME, tmp_mlflow_uri, run)
 
+    # Killed at the alias, the staged version is finished (its files were verified); killed mid-upload, none existed.
+    assert rerun.model_version == "2"
     assert rerun.champion and champion_version(tmp_mlflow_uri) == rerun.model_version
     assert live_versions(tmp_mlflow_uri).keys() == {first.model_version, rerun.model_version}
     folders = {path.name for path in (tmp_path / "store" / MODEL_NAME).iterdir()}
@@ -242,9 +263,10 @@ def test_a_push_killed_just_after_moving_the_alias_is_kept(
     store = str(tmp_path / "store")
     pushed = push_model(saved_model, store, MODEL_NAME, tmp_mlflow_uri, new_pipeline_run(tmp_mlflow_uri, "none"))
     client = tracking.client(tmp_mlflow_uri)
-    client.set_model_version_tag(MODEL_NAME, pushed.model_version, push_task.PUSH_STATE_TAG, push_task.STAGED)
+    client.set_model_version_tag(MODEL_NAME, pushed.model_version, PUSH_STATE_TAG, STAGED)
 
-    removed = push_task.sweep_orphans(client, MODEL_NAME, f"{store}/{MODEL_NAME}/x-y", "another-run", None)
+    with ChampionLock(tmp_mlflow_uri, MODEL_NAME, "another-run") as lock:
+        removed = sweep_orphans(client, MODEL_NAME, f"{store}/{MODEL_NAME}/x-y", "another-run", None, lock.epoch)
 
     assert removed == []
     assert live_versions(tmp_mlflow_uri)[pushed.model_version]["push_state"] == "published"

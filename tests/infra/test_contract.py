@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from infra_checks import INFRA, OVERLAYS, object_id
 
-from components.common import cluster
+from components.common import cluster, object_store
 
 pytestmark = pytest.mark.infra
 
@@ -137,6 +137,20 @@ def test_pipeline_service_account_rbac_and_gpu_quota(rendered: dict[str, list[di
     assert not [obj for obj in objects.values() if obj["kind"] in ("ClusterRole", "ClusterRoleBinding")]
     quota = objects[f"ResourceQuota/{namespace}/gpu-quota"]
     assert f"requests.{cluster.GPU_RESOURCE}" in quota["spec"]["hard"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_object_store_config_map_is_where_every_task_reads_it(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str, compiled_pipeline: list[dict[str, Any]]
+) -> None:
+    """Each overlay makes the ConfigMap, by its exact name, in the pipeline namespace, with only known keys."""
+    config_map = _by_id(rendered[overlay])[f"ConfigMap/{cluster.PIPELINE_NAMESPACE}/{object_store.OBJECT_STORE_CONFIG_MAP}"]
+    assert set(config_map["data"]) <= set(object_store.OBJECT_STORE_VARIABLES)
+    assert config_map["data"]["AWS_DEFAULT_REGION"]
+    _, executors = _train_config(compiled_pipeline)
+    for executor in ("exec-validate", "exec-transform", "exec-train", "exec-evaluate", "exec-push"):
+        names = {entry["configMapName"] for entry in executors[executor]["configMapAsEnv"]}
+        assert object_store.OBJECT_STORE_CONFIG_MAP in names, executor
 
 
 def test_device_plugin_runs_on_gpu_nodes_despite_their_taint(rendered: dict[str, list[dict[str, Any]]]) -> None:

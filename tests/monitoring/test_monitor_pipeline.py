@@ -15,6 +15,7 @@ import yaml
 from monitoring_support import SHARED_TAXI_CSV, scrape, wipe
 
 from components.common import run_metrics, tracking
+from components.common.object_store import OBJECT_STORE_CONFIG_MAP
 from components.common.run_metrics import GATEWAY_CONFIG_MAP
 from components.monitor.baseline import BASELINE_ARTIFACT
 from components.monitor.drift import DriftThresholds, compare
@@ -64,9 +65,16 @@ def test_compiles_with_the_training_pipeline_under_the_drift_condition(tmp_path)
     training_dag = spec["components"][training["componentRef"]["name"]]["dag"]["tasks"]
     assert {"validate", "transform", "train", "evaluate"} <= set(training_dag)
     monitor_env = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-monitor"]
-    [config_map] = monitor_env["configMapAsEnv"]
-    assert config_map["configMapName"] == GATEWAY_CONFIG_MAP and config_map["optional"] is True
+    config_maps = {entry["configMapName"]: entry for entry in monitor_env["configMapAsEnv"]}
+    assert set(config_maps) == {GATEWAY_CONFIG_MAP, OBJECT_STORE_CONFIG_MAP}
+    config_map = config_maps[GATEWAY_CONFIG_MAP]
+    assert config_map["optional"] is True
     assert config_map["keyToEnv"] == [{"configMapKey": "PUSHGATEWAY_URL", "envVar": run_metrics.GATEWAY_VARIABLE}]
+    # The drift check reads the new data and the baseline from the store at the run's endpoint.
+    monitor_inputs = spec["root"]["dag"]["tasks"]["monitor"]["inputs"]["parameters"]
+    assert monitor_inputs["s3_endpoint_url"] == {"componentInputParameter": "s3_endpoint_url"}
+    nested_inputs = training["inputs"]["parameters"]
+    assert nested_inputs["s3_endpoint_url"] == {"componentInputParameter": "pipelinechannel--s3_endpoint_url"}
 
 
 def test_make_monitor_on_skewed_penguins_prints_the_verdict_writes_the_report_and_pushes(

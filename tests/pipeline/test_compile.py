@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from components.common import cluster, run_metrics
+from components.common import cluster, object_store, run_metrics
 from pipelines.__main__ import main
 
 EXPECTED_TASKS = {"validate", "transform", "train", "evaluate", "push"}
@@ -154,12 +154,32 @@ def test_credentials_come_from_secrets_and_never_sit_in_the_spec(compiled, kuber
         assert not names & {variable["name"] for variable in executor["container"].get("env", [])}
 
 
+def _config_maps(kubernetes: dict, task: str) -> dict[str, dict]:
+    return {entry["configMapName"]: entry for entry in kubernetes[f"exec-{task}"]["configMapAsEnv"]}
+
+
 def test_every_step_may_read_the_pushgateway_address_from_the_monitoring_config_map(kubernetes):
     for task in EXPECTED_TASKS:
-        [config_map] = kubernetes[f"exec-{task}"]["configMapAsEnv"]
-        assert config_map["configMapName"] == run_metrics.GATEWAY_CONFIG_MAP, task
+        config_map = _config_maps(kubernetes, task)[run_metrics.GATEWAY_CONFIG_MAP]
         assert config_map["optional"] is True, "a cluster without the monitoring stack still trains"
         assert config_map["keyToEnv"] == [{"configMapKey": "PUSHGATEWAY_URL", "envVar": "PUSHGATEWAY_URL"}]
+
+
+def test_every_step_reads_the_object_store_the_same_way(compiled, kubernetes):
+    """Every task reads or writes the store (data, models, MLflow artifacts): all get its endpoint parameter,
+    and the region and encryption from the object-store ConfigMap."""
+    assert compiled["root"]["inputDefinitions"]["parameters"]["s3_endpoint_url"]["parameterType"] == "STRING"
+    for name, task in _all_tasks(compiled).items():
+        if name == "train":
+            continue  # train writes only KFP's own artifacts and MLflow's, which the tracking server stores
+        endpoint = task["inputs"]["parameters"]["s3_endpoint_url"]
+        assert endpoint == {"componentInputParameter": "pipelinechannel--s3_endpoint_url"} or endpoint == {
+            "componentInputParameter": "s3_endpoint_url"
+        }, name
+    for task in EXPECTED_TASKS:
+        store = _config_maps(kubernetes, task)[object_store.OBJECT_STORE_CONFIG_MAP]
+        assert [pair["configMapKey"] for pair in store["keyToEnv"]] == list(object_store.OBJECT_STORE_VARIABLES)
+        assert all(pair["configMapKey"] == pair["envVar"] for pair in store["keyToEnv"])
 
 
 def test_network_steps_retry_with_backoff(compiled):
@@ -186,6 +206,28 @@ def test_local_runs_build_the_pipeline_without_retries(tmp_path):
     assert {name: task.get("retryPolicy") for name, task in _all_tasks(spec).items()} == dict.fromkeys(EXPECTED_TASKS)
 
 
-def test_caching_is_on_for_validate_and_transform_only(compiled):
+def test_only_transform_is_cached_and_its_inputs_are_content(compiled):
     caching = {name: task["cachingOptions"].get("enableCache", False) for name, task in _all_tasks(compiled).items()}
-    assert caching == {"validate": True, "transform": True, "train": False, "evaluate": False, "push": False}
+    assert caching == {"validate": False, "transform": True, "train": False, "evaluate": False, "push": False}
+    transform = _tasks(compiled["root"])["transform"]["inputs"]["parameters"]
+    assert set(transform) == {
+        "data_uri", "data_sha256", "data_size", "dataset", "spec_fingerprint", "beam_runner", "beam_options",
+        "s3_endpoint_url",
+    }  # fmt: skip
+    from_validate = {
+        name: value["taskOutputParameter"]["outputParameterKey"]
+        for name, value in transform.items()
+        if "taskOutputParameter" in value
+    }
+    assert from_validate == {name: name for name in ("data_sha256", "data_size", "spec_fingerprint")}
+    # No per-run value (job name, MLflow run id, a placeholder) reaches the cached step's key.
+    assert "mlflow_run_id" not in transform and "{{$" not in str(transform)
+
+
+def test_the_seed_and_the_gate_settings_are_run_parameters(compiled):
+    parameters = compiled["root"]["inputDefinitions"]["parameters"]
+    assert parameters["seed"]["defaultValue"] == 0
+    assert parameters["baseline_margin"]["parameterType"] == "NUMBER_DOUBLE"
+    assert parameters["allow_unscored_champion"]["defaultValue"] is False
+    train = _tasks(compiled["root"])["train"]["inputs"]["parameters"]
+    assert train["seed"] == {"componentInputParameter": "seed"}

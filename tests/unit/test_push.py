@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
-from components.push import task
+from components.push import leftovers, task
 from components.push.task import PushResult, push_model
 
 MODEL_NAME = "taxi-classifier"
@@ -200,6 +201,100 @@ def test_failure_at_alias_time_deletes_the_new_version_and_its_files(
     # MLflow only soft-deletes a version, so its number is never handed out again.
     later = _push_in_a_new_run(saved_model, store_uri, tmp_mlflow_uri, endpoint)
     assert later.model_version == "3"
+
+
+def test_a_retry_after_the_alias_moved_finishes_that_version_and_registers_no_other(
+    saved_model: Path,
+    store_uri: str,
+    tmp_mlflow_uri: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoint = _endpoint(request, store_uri)
+    first = _push_in_a_new_run(saved_model, store_uri, tmp_mlflow_uri, endpoint)
+    run = _new_pipeline_run(tmp_mlflow_uri)
+    tracking.log_pipeline_params(tmp_mlflow_uri, run, "evaluate", {"champion_version": first.model_version})
+    real_set_tag = MlflowClient.set_model_version_tag
+    failed: list[str] = []
+
+    def fail_the_last_tag_once(self: MlflowClient, name: str, version: str, key: str, value: str) -> None:
+        if (key, value) == (leftovers.PUSH_STATE_TAG, leftovers.PUBLISHED) and not failed:
+            failed.append(str(version))
+            raise MlflowException("registry went away")
+        real_set_tag(self, name, version, key, value)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MlflowClient, "set_model_version_tag", fail_the_last_tag_once)
+        with pytest.raises(MlflowException, match="registry went away"):
+            push_model(saved_model, store_uri, MODEL_NAME, tmp_mlflow_uri, run, endpoint)
+    client = tracking.client(tmp_mlflow_uri)
+    assert failed == ["2"] and str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == "2"
+    stored = _stored_names(store_uri, endpoint)
+
+    retried = push_model(saved_model, store_uri, MODEL_NAME, tmp_mlflow_uri, run, endpoint)  # as KFP retries it
+
+    assert (retried.model_version, retried.champion) == ("2", True)
+    assert _versions(client) == ["1", "2"]
+    version = client.get_model_version(MODEL_NAME, "2")
+    assert version.tags["push_state"] == "published"
+    assert version.tags["champion_decision"] == retried.decision
+    assert retried.decision.startswith(f"champion (was {first.model_version}; an earlier attempt of this run")
+    assert retried.store_uri == version.source
+    assert _stored_names(store_uri, endpoint) == stored  # nothing uploaded again
+    assert client.get_run(run).info.status == RunStatus.to_string(RunStatus.FINISHED)
+    # Retried once more, the step finds the version published: the same result, nothing written.
+    assert push_model(saved_model, store_uri, MODEL_NAME, tmp_mlflow_uri, run, endpoint) == retried
+    assert _versions(client) == ["1", "2"]
+    assert _stored_names(store_uri, endpoint) == stored
+
+
+def test_a_retry_with_a_retrained_model_pushes_a_new_version(
+    saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path
+) -> None:
+    store, run = str(tmp_path / "store"), _new_pipeline_run(tmp_mlflow_uri)
+    first = push_model(saved_model, store, MODEL_NAME, tmp_mlflow_uri, run)
+    retrained = tmp_path / "retrained"
+    shutil.copytree(saved_model, retrained)
+    (retrained / "assets").mkdir(exist_ok=True)
+    (retrained / "assets" / "note.txt").write_text("trained again")
+
+    second = push_model(retrained, store, MODEL_NAME, tmp_mlflow_uri, run)
+
+    client = tracking.client(tmp_mlflow_uri)
+    assert (first.model_version, second.model_version) == ("1", "2")
+    assert _versions(client) == ["1", "2"]
+    assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == "2"
+    storage.verify_dir(second.store_uri, _checksums(retrained))
+
+
+def test_a_retry_does_not_finish_a_version_whose_files_a_rollback_deleted(
+    saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = str(tmp_path / "store")
+    first = push_model(saved_model, store, MODEL_NAME, tmp_mlflow_uri, _new_pipeline_run(tmp_mlflow_uri))
+    run = _new_pipeline_run(tmp_mlflow_uri)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise MlflowException("registry went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MlflowClient, "set_registered_model_alias", refuse)
+        patch.setattr(MlflowClient, "delete_model_version", refuse)
+        with pytest.raises(MlflowException, match="registry went away") as raised:
+            push_model(saved_model, store, MODEL_NAME, tmp_mlflow_uri, run)
+    assert "rollback: could not delete model version taxi-classifier/2" in raised.value.__notes__[0]
+    client = tracking.client(tmp_mlflow_uri)
+    assert client.get_model_version(MODEL_NAME, "2").tags["push_state"] == "staged"  # its files are gone
+
+    retried = push_model(saved_model, store, MODEL_NAME, tmp_mlflow_uri, run)
+
+    assert (retried.model_version, retried.champion) == ("3", True)
+    assert _versions(client) == [first.model_version, "3"]  # the broken version was swept
+    storage.verify_dir(retried.store_uri, _checksums(saved_model))
+    assert {path.name for path in (tmp_path / "store" / MODEL_NAME).iterdir()} == {
+        first.store_uri.rsplit("/", 1)[1],
+        retried.store_uri.rsplit("/", 1)[1],
+    }
 
 
 def test_a_directory_without_saved_model_is_refused(tmp_path: Path, tmp_mlflow_uri: str) -> None:

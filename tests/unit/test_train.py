@@ -96,3 +96,19 @@ def test_feature_signature_agrees_with_csv_signature_and_ignores_row_order(expor
     np.testing.assert_allclose(_predict_csv(model, rows[::-1]), from_csv[::-1], rtol=1e-6)
     # behaviour: a big red basket scores higher than a small blue one
     assert from_csv[0] > from_csv[1]
+
+
+def test_the_same_data_and_seed_train_the_same_model(exported, tmp_path):
+    """Beam's file order does not matter: a second transform and training reproduce the first model."""
+    root, first = exported
+    again = tmp_path / "again"
+    data = root / "shop.csv"
+    run_transform(str(data), SPEC, again / "graph", again / "examples", again / "eval.csv")
+    hyperparameters = Hyperparameters(epochs=8, batch_size=64, hidden_units=(16,), early_stopping_patience=2)
+    second = train_model(SPEC, again / "graph", again / "examples", again / "model", hyperparameters)
+    assert second.history == first.history
+    rows = _rows(50, seed=3)
+    np.testing.assert_array_equal(
+        _predict_csv(tf.saved_model.load(str(again / "model")), rows),
+        _predict_csv(tf.saved_model.load(str(root / "model")), rows),
+    )

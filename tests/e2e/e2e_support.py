@@ -1,0 +1,101 @@
+"""What the end-to-end tests share: a workspace of stores, and editing a CSV file column by column."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from components.common import tracking
+from components.common.settings import Settings
+
+Rows = list[list[str]]
+Edit = Callable[[list[str], Rows], tuple[list[str], Rows]]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One MLflow store, model store and pipeline root shared by a module's runs, on one dataset."""
+
+    root: Path
+    dataset: str
+    data: Path
+
+    def settings(self, data: Path | None = None) -> Settings:
+        return Settings.from_env(
+            {
+                "DATASET": self.dataset,
+                "DATA_URI": str(data or self.data),
+                "MLFLOW_TRACKING_URI": f"sqlite:///{self.root}/mlflow.db",
+                "MODEL_STORE_URI": str(self.root / "model-store"),
+                "PIPELINE_ROOT": str(self.root / "kfp"),
+            }
+        )
+
+    def champion(self):
+        settings = self.settings()
+        return tracking.client(settings.mlflow_tracking_uri).get_model_version_by_alias(settings.model_name, "champion")
+
+    def versions(self) -> list:
+        settings = self.settings()
+        return tracking.client(settings.mlflow_tracking_uri).search_model_versions(f"name = '{settings.model_name}'")
+
+    def store_files(self) -> set[Path]:
+        return {path for path in Path(self.settings().model_store_uri).rglob("*") if path.is_file()}
+
+
+def rewrite(source: Path, target: Path, edit: Edit) -> Path:
+    with source.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = edit(rows[0], rows[1:])
+    with target.open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *body])
+    return target
+
+
+def set_column(name: str, value: str | Callable[[str], str], every: int = 1, first: int = 1) -> Edit:
+    """Set `name` in `first` of every `every` rows."""
+
+    def edit(header: list[str], body: Rows) -> tuple[list[str], Rows]:
+        position = header.index(name)
+        for number, row in enumerate(body):
+            if number % every < first:
+                row[position] = value(row[position]) if callable(value) else value
+        return header, body
+
+    return edit
+
+
+def drop_column(name: str) -> Edit:
+    def edit(header: list[str], body: Rows) -> tuple[list[str], Rows]:
+        position = header.index(name)
+        keep = [i for i in range(len(header)) if i != position]
+        return [header[i] for i in keep], [[row[i] for i in keep] for row in body]
+
+    return edit
+
+
+def repeat_column(name: str) -> Edit:
+    """The header names `name` twice: its values, then the same column again at the end."""
+
+    def edit(header: list[str], body: Rows) -> tuple[list[str], Rows]:
+        position = header.index(name)
+        return [*header, name], [[*row, row[position]] for row in body]
+
+    return edit
+
+
+def shuffle_column(name: str, seed: int = 0) -> Edit:
+    """The column's values permuted across rows: a label shuffled so, no feature says anything about it."""
+    import random
+
+    def edit(header: list[str], body: Rows) -> tuple[list[str], Rows]:
+        position = header.index(name)
+        values = [row[position] for row in body]
+        random.Random(seed).shuffle(values)
+        for row, value in zip(body, values):
+            row[position] = value
+        return header, body
+
+    return edit
