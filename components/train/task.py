@@ -4,9 +4,9 @@ Uses every visible GPU through MirroredStrategy with mixed precision, and the
 CPU otherwise. Early stopping watches the transform's validation split (chosen by
 row hash), so the eval split stays untouched for evaluation.
 
-A rerun on the same transformed data gives the same model: the examples are parsed
-once and put in a fixed order (sorted by their values, whatever order Beam wrote
-them in), the seed is a pipeline parameter, and TensorFlow's ops run deterministically.
+A rerun on the same transformed data gives the same model, bit for bit: the examples
+are parsed once and put in a fixed order (sorted by their values, whatever order Beam
+wrote them in), the seed is a pipeline parameter, and TensorFlow's ops run deterministically.
 """
 
 from __future__ import annotations

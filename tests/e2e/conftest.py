@@ -3,8 +3,6 @@
 Where it is absent the module is not collected at all: every test that is collected runs.
 """
 
-from pathlib import Path
-
-TAXI_CSV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "chicago_taxi" / "data.csv"
+from e2e_support import TAXI_CSV
 
 collect_ignore = [] if TAXI_CSV.is_file() else ["test_chicago_taxi.py"]

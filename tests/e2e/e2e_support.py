@@ -10,6 +10,9 @@ from typing import Callable
 from components.common import tracking
 from components.common.settings import Settings
 
+# Beside the project on developer machines only: the Chicago taxi module runs where it exists.
+TAXI_CSV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "chicago_taxi" / "data.csv"
+
 Rows = list[list[str]]
 Edit = Callable[[list[str], Rows], tuple[list[str], Rows]]
 

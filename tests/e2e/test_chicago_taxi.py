@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
-from conftest import TAXI_CSV
-from e2e_support import Workspace
+from e2e_support import TAXI_CSV, Workspace
 
 from pipelines.arguments import Overrides
 from pipelines.local_runner import run_locally

@@ -154,11 +154,16 @@ def test_the_drift_check_finds_the_champions_baseline(first_run, workspace, tmp_
 
 
 def test_a_rerun_on_the_same_data_gives_the_same_model(first_run, workspace):
-    """Row-hash splits, a fixed example order and the seed: the same bytes give the same metrics, exactly."""
+    """Row-hash splits, a fixed example order and the seed: the same bytes give the same metrics.
+
+    To six significant digits, not bit for bit: tf.Transform's means and variances are summed in the order
+    Beam's bundles arrive, so their last float32 bit may differ between runs (training itself is exact).
+    """
     again = run_locally(workspace.settings(), Overrides(**QUICK))
-    assert again.metrics == first_run.metrics
-    assert again.blessed and again.model_version == str(int(first_run.model_version) + 1)
-    assert workspace.champion().version == again.model_version
+    assert again.metrics.keys() == first_run.metrics.keys()
+    assert again.metrics == pytest.approx(first_run.metrics, rel=1e-6, abs=0)
+    assert again.blessed and int(again.model_version) == int(first_run.model_version) + 1
+    assert str(workspace.champion().version) == str(again.model_version)
 
 
 def test_labels_shuffled_are_not_blessed_with_every_bound_off(first_run, workspace, tmp_path):

@@ -144,7 +144,8 @@ def test_the_object_store_config_map_is_where_every_task_reads_it(
     rendered: dict[str, list[dict[str, Any]]], overlay: str, compiled_pipeline: list[dict[str, Any]]
 ) -> None:
     """Each overlay makes the ConfigMap, by its exact name, in the pipeline namespace, with only known keys."""
-    config_map = _by_id(rendered[overlay])[f"ConfigMap/{cluster.PIPELINE_NAMESPACE}/{object_store.OBJECT_STORE_CONFIG_MAP}"]
+    name = f"ConfigMap/{cluster.PIPELINE_NAMESPACE}/{object_store.OBJECT_STORE_CONFIG_MAP}"
+    config_map = _by_id(rendered[overlay])[name]
     assert set(config_map["data"]) <= set(object_store.OBJECT_STORE_VARIABLES)
     assert config_map["data"]["AWS_DEFAULT_REGION"]
     _, executors = _train_config(compiled_pipeline)

@@ -39,15 +39,13 @@ class TrainingData:
     numeric: str
 
 
-@pytest.fixture(params=["bundled", "shared"])
+@pytest.fixture(params=["bundled", *(["shared"] if SHARED_TAXI_CSV.is_file() else [])])
 def training_data(request: pytest.FixtureRequest) -> TrainingData:
     """The default dataset as `make data` writes it; again the Chicago taxi file, as an extra run where present."""
     if request.param == "bundled":
         return TrainingData(
             request.getfixturevalue("bundled_dataset"), DEFAULT_DATASET, 10_000, "tip", "company", "distance"
         )
-    if not SHARED_TAXI_CSV.is_file():
-        pytest.skip(f"extra run: the Chicago taxi file is not at {SHARED_TAXI_CSV}")
     return TrainingData(SHARED_TAXI_CSV, "chicago_taxi", 15_002, "tips", "payment_type", "fare")
 
 
@@ -167,3 +165,30 @@ def test_unreadable_new_data_names_the_file(tmp_path, installed_penguins):
         read_new_data(empty, baseline, str(empty))
     with pytest.raises(ValueError, match=r"baseline .*missing\.json: no such file"):
         load_baseline(str(tmp_path / "missing.json"), "sqlite:///unused.db", "unused", tmp_path)
+
+
+def test_the_drift_check_reads_s3_data_from_the_endpoint_it_is_given(
+    installed_penguins, tmp_path, tmp_mlflow_uri, s3_endpoint
+):
+    """The s3_endpoint fixture clears AWS_ENDPOINT_URL: only the step's parameter names moto."""
+    import boto3
+
+    from components.monitor.task import run_monitor_step
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.create_bucket(Bucket="batches")
+    for name, path in (("new.csv", installed_penguins.skewed), ("reference.csv", installed_penguins.reference)):
+        s3.put_object(Bucket="batches", Key=f"penguins/{name}", Body=path.read_bytes())
+    result = run_monitor_step(
+        data_uri="s3://batches/penguins/new.csv",
+        baseline_uri="s3://batches/penguins/reference.csv",
+        tracking_uri=tmp_mlflow_uri,
+        model_name="unused",
+        experiment="",
+        pipeline_job_name="s3-drift",
+        retrain_on_drift=False,
+        report_path=tmp_path / "report.html",
+        summary_path=tmp_path / "summary.json",
+        s3_endpoint_url=s3_endpoint,
+    )
+    assert result.report.drifted_features == [installed_penguins.planted_column]
