@@ -25,7 +25,7 @@ def evaluate(
     classification_metrics: Output[ClassificationMetrics],
     report: Output[HTML],
 ) -> bool:
-    """Score the eval split, gate against thresholds, the prior and the champion; returns whether it is blessed.
+    """Score and explain the eval split, gate (thresholds, prior, champion, slices); returns whether it is blessed.
 
     The blessing is the single return value (not a named output) because kfp.local
     resolves a dsl.If condition only on a task's single output.
@@ -55,7 +55,15 @@ def evaluate(
             s3_endpoint_url=s3_endpoint_url,
         )
         Path(report.path).write_text(
-            html_report(f"{dataset} evaluation", result.metrics, result.decision, result.plots, result.slices),
+            html_report(
+                f"{dataset} evaluation",
+                result.metrics,
+                result.decision,
+                result.plots,
+                result.slices,
+                result.slice_gaps,
+                result.importance,
+            ),
             encoding="utf-8",
         )
     for name, value in result.metrics.headline().items():

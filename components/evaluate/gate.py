@@ -1,4 +1,4 @@
-"""The blessing gate: absolute bounds, the prior, and the champion, on metrics of the same rows.
+"""The blessing gate: absolute bounds, the prior, the champion and the spec's slice bounds, on the same rows.
 
 It fails closed. A candidate is blessed only when every check it can run passes *and* every check it
 should run could be run: a champion that exists but could not be fetched, verified or scored is a
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 
-from components.common.specs.base import GateThresholds
+from components.common.specs.base import GateThresholds, SliceGate
 from components.evaluate.metrics import BinaryMetrics
+from components.evaluate.slices import MIN_SLICE_EXAMPLES, SliceGap, column_slices, slice_gaps
 
 # The gate's absolute bounds are the spec's own type, so a spec's defaults pass straight in.
 Thresholds = GateThresholds
@@ -86,6 +88,8 @@ def gate(
     champion: ChampionScore,
     allow_unscored_champion: bool = False,
     notes: tuple[str, ...] = (),
+    slice_gate: SliceGate | None = None,
+    slices: Mapping[str, BinaryMetrics] | None = None,
 ) -> GateDecision:
     """Bless only if every check passes.
 
@@ -95,7 +99,8 @@ def gate(
       whatever the bounds say. Accuracy is reported against the majority class but not gated: on
       imbalanced data a useful model often keeps the majority's accuracy at the 0.5 cut.
     - The champion, when there is one: no worse by more than `tolerance` in ROC AUC and log loss.
-    An undefined AUC (one class only) fails every AUC check.
+    - The spec's `slice_gate`, when it has one, on the measured `slices` ("column=value" keys).
+    An undefined AUC (one class only) fails every AUC check, except within a slice: there it is reported.
     """
     checks = [
         _absolute("roc_auc", candidate.roc_auc, ">=", thresholds.min_roc_auc, "min_roc_auc"),
@@ -112,6 +117,8 @@ def gate(
     ]
     info = [f"INFO: accuracy {candidate.accuracy:.4f}, majority-class accuracy {prior.accuracy:.4f} (not gated)"]
     checks += _champion_checks(candidate, tolerance, champion, allow_unscored_champion)
+    if slice_gate is not None:
+        checks += _slice_checks(slice_gate, slices or {})
     passed = all(ok for ok, _ in checks)
     lead = [line for line in (champion.note, *notes) if line]
     return GateDecision(blessed=passed, reasons=[*lead, *(reason for _, reason in checks), *info])
@@ -140,6 +147,39 @@ def _champion_checks(
             f"{label} log_loss {_fmt(best.log_loss)} + {tolerance:g}",
         ),
     ]
+
+
+def _slice_checks(slice_gate: SliceGate, slices: Mapping[str, BinaryMetrics]) -> list[tuple[bool, str]]:
+    """A floor per slice and a cap on each column's gap; what cannot be measured is an INFO line, not a check."""
+    checks: list[tuple[bool, str]] = []
+    gaps = slice_gaps(slices, slice_gate.columns)
+    for column in slice_gate.columns:
+        measured = column_slices(slices, column)
+        if not measured:
+            checks.append((True, f"INFO: no slice of {column} has {MIN_SLICE_EXAMPLES} examples or more: not gated"))
+        if slice_gate.min_roc_auc is not None:
+            for key, metrics in measured.items():
+                if metrics.roc_auc is None:
+                    checks.append((True, f"INFO: slice {key} holds one class, roc_auc undefined: not gated"))
+                else:
+                    checks.append(
+                        _check(f"slice {key} roc_auc", metrics.roc_auc, ">=", slice_gate.min_roc_auc, "slice floor")
+                    )
+        if slice_gate.max_roc_auc_gap is not None:
+            checks.append(_gap_check(column, gaps.get(column), slices, slice_gate.max_roc_auc_gap))
+    return checks
+
+
+def _gap_check(
+    column: str, gap: SliceGap | None, slices: Mapping[str, BinaryMetrics], bound: float
+) -> tuple[bool, str]:
+    if gap is None:
+        return True, f"INFO: roc_auc gap across {column} not gated: fewer than two slices with a roc_auc"
+    ok = gap.gap <= bound
+    return ok, (
+        f"{'PASS' if ok else 'FAIL'}: roc_auc gap {gap.gap:.4f} across {column} <= {bound:.4f} (max gap): "
+        f"worst {gap.worst} {_fmt(slices[gap.worst].roc_auc)}, best {gap.best} {_fmt(slices[gap.best].roc_auc)}"
+    )
 
 
 def _absolute(metric: str, value: float | None, op: str, bound: float, bound_name: str) -> tuple[bool, str]:

@@ -14,15 +14,19 @@ from typing import Mapping
 from matplotlib.figure import Figure
 
 from components.evaluate.gate import GateDecision
+from components.evaluate.importance import Importance
 from components.evaluate.metrics import BinaryMetrics
+from components.evaluate.slices import SliceGap
 
 
-def write_plots(metrics: BinaryMetrics, output_dir: Path) -> dict[str, Path]:
-    """ROC curve (when defined), confusion matrix and reliability curve; returns name -> PNG path."""
+def write_plots(metrics: BinaryMetrics, output_dir: Path, importance: Mapping[str, Importance]) -> dict[str, Path]:
+    """ROC curve and importance (when defined), confusion matrix, reliability curve; returns name -> PNG path."""
     output_dir.mkdir(parents=True, exist_ok=True)
     plots = {"confusion_matrix": _confusion_figure(metrics), "calibration": _calibration_figure(metrics)}
     if metrics.roc is not None:
         plots["roc_curve"] = _roc_figure(metrics)
+    if importance:
+        plots["importance"] = _importance_figure(importance)
     paths = {}
     for name, figure in plots.items():
         paths[name] = output_dir / f"{name}.png"
@@ -73,14 +77,33 @@ def _calibration_figure(metrics: BinaryMetrics) -> Figure:
     return figure
 
 
+def _importance_figure(importance: Mapping[str, Importance]) -> Figure:
+    """Horizontal bars, most important on top, with the interval as error bars."""
+    names = list(importance)[::-1]
+    means = [importance[name].mean for name in names]
+    errors = [
+        [importance[name].mean - importance[name].ci_low for name in names],
+        [importance[name].ci_high - importance[name].mean for name in names],
+    ]
+    figure = Figure(figsize=(6, 1.5 + 0.3 * len(names)))
+    axes = figure.subplots()
+    axes.barh(names, means, xerr=errors, capsize=3)
+    axes.axvline(0, color="grey", linewidth=0.8)
+    metric = next(iter(importance.values())).metric
+    axes.set(xlabel=f"drop in {metric} when the column is shuffled", title="Permutation importance")
+    return figure
+
+
 def html_report(
     title: str,
     metrics: BinaryMetrics,
     decision: GateDecision,
     plots: Mapping[str, Path],
     slices: Mapping[str, BinaryMetrics],
+    slice_gaps: Mapping[str, SliceGap],
+    importance: Mapping[str, Importance],
 ) -> str:
-    """A self-contained page: headline metrics, gate reasons, per-slice table, plots as base64 PNGs."""
+    """A self-contained page: headline metrics, gate reasons, slices and their gaps, importance, plots."""
     verdict = "BLESSED" if decision.blessed else "NOT BLESSED"
     headline = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{value:.4f}</td></tr>" for name, value in metrics.headline().items()
@@ -91,6 +114,16 @@ def html_report(
         f"<td>{'n/a' if m.roc_auc is None else f'{m.roc_auc:.4f}'}</td>"
         f"<td>{m.accuracy:.4f}</td><td>{m.log_loss:.4f}</td></tr>"
         for name, m in slices.items()
+    )
+    gap_rows = "".join(
+        f"<tr><td>{html.escape(column)}</td><td>{gap.gap:.4f}</td>"
+        f"<td>{html.escape(gap.best)}</td><td>{html.escape(gap.worst)}</td></tr>"
+        for column, gap in slice_gaps.items()
+    )
+    importance_rows = "".join(
+        f"<tr><td>{html.escape(column)}</td><td>{value.mean:.4f}</td>"
+        f"<td>[{value.ci_low:.4f}, {value.ci_high:.4f}]</td></tr>"
+        for column, value in importance.items()
     )
     images = "".join(
         f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
@@ -104,5 +137,9 @@ def html_report(
         f"<h2>Gate</h2><ul>{reasons}</ul>"
         "<h2>Slices</h2><table border='1'><tr><th>slice</th><th>examples</th><th>roc_auc</th>"
         f"<th>accuracy</th><th>log_loss</th></tr>{slice_rows}</table>"
+        "<h3>ROC AUC gap between the best and the worst slice</h3><table border='1'><tr><th>column</th>"
+        f"<th>gap</th><th>best</th><th>worst</th></tr>{gap_rows}</table>"
+        "<h2>Permutation importance</h2><p>Drop in ROC AUC when a column is shuffled, with its interval.</p>"
+        f"<table border='1'><tr><th>column</th><th>mean</th><th>interval</th></tr>{importance_rows}</table>"
         f"<h2>Plots</h2>{images}</body></html>"
     )

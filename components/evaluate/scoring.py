@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -28,6 +28,8 @@ PROBABILITY = "probability"
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 # Set by push on every version: the SHA-256 of its MANIFEST.sha256.
 MANIFEST_DIGEST_TAG = "manifest_sha256"
+# Dense raw columns in, P(positive) per row out.
+Scorer = Callable[[Mapping[str, tf.Tensor]], np.ndarray]
 
 
 class CorruptChampionError(RuntimeError):
@@ -38,31 +40,45 @@ class UnscorableModelError(ValueError):
     """A model's signature does not fit the rows, or its output is not a probability per row."""
 
 
-def predict_probabilities(model_dir: Path, dense: Mapping[str, tf.Tensor], batch_size: int = 4096) -> np.ndarray:
-    """P(positive) per row from the SavedModel's serving signature, fed the columns it declares."""
+def load_scorer(model_dir: Path, batch_size: int = 4096) -> Scorer:
+    """The SavedModel's serving signature, loaded once: dense raw columns in, P(positive) per row out.
+
+    It is fed the columns it declares; rows that lack one, or hold it in another type, cannot be scored.
+    """
     serve = tf.saved_model.load(str(model_dir)).signatures[SERVING_SIGNATURE]
     wanted: dict[str, tf.TensorSpec] = serve.structured_input_signature[1]
-    missing = sorted(name for name in wanted if name not in dense)
-    if missing:
-        raise UnscorableModelError(f"its signature needs column(s) {missing}, which the eval rows do not have")
-    mistyped = [
-        f"{name} ({spec.dtype.name}; the rows hold {dense[name].dtype.name})"
-        for name, spec in wanted.items()
-        if spec.dtype != dense[name].dtype
-    ]
-    if mistyped:
-        raise UnscorableModelError(f"its signature wants other types for: {', '.join(mistyped)}")
-    rows = int(next(iter(dense.values())).shape[0])
-    batches = []
-    for start in range(0, rows, batch_size):
-        outputs = serve(**{name: dense[name][start : start + batch_size] for name in wanted})
-        if PROBABILITY not in outputs:
-            raise UnscorableModelError(f"its signature answers {sorted(outputs)}, not {PROBABILITY!r}")
-        batches.append(outputs[PROBABILITY].numpy().reshape(-1))
-    probabilities = np.concatenate(batches).astype(np.float64)
-    if probabilities.shape != (rows,) or not np.all((probabilities >= 0) & (probabilities <= 1)):
-        raise UnscorableModelError(f"it gave {probabilities.shape[0]} values for {rows} rows, or some outside [0, 1]")
-    return probabilities
+
+    def score(dense: Mapping[str, tf.Tensor]) -> np.ndarray:
+        missing = sorted(name for name in wanted if name not in dense)
+        if missing:
+            raise UnscorableModelError(f"its signature needs column(s) {missing}, which the eval rows do not have")
+        mistyped = [
+            f"{name} ({spec.dtype.name}; the rows hold {dense[name].dtype.name})"
+            for name, spec in wanted.items()
+            if spec.dtype != dense[name].dtype
+        ]
+        if mistyped:
+            raise UnscorableModelError(f"its signature wants other types for: {', '.join(mistyped)}")
+        rows = int(next(iter(dense.values())).shape[0])
+        batches = []
+        for start in range(0, rows, batch_size):
+            outputs = serve(**{name: dense[name][start : start + batch_size] for name in wanted})
+            if PROBABILITY not in outputs:
+                raise UnscorableModelError(f"its signature answers {sorted(outputs)}, not {PROBABILITY!r}")
+            batches.append(outputs[PROBABILITY].numpy().reshape(-1))
+        probabilities = np.concatenate(batches).astype(np.float64)
+        if probabilities.shape != (rows,) or not np.all((probabilities >= 0) & (probabilities <= 1)):
+            raise UnscorableModelError(
+                f"it gave {probabilities.shape[0]} values for {rows} rows, or some outside [0, 1]"
+            )
+        return probabilities
+
+    return score
+
+
+def predict_probabilities(model_dir: Path, dense: Mapping[str, tf.Tensor], batch_size: int = 4096) -> np.ndarray:
+    """P(positive) per row from the SavedModel's serving signature, fed the columns it declares."""
+    return load_scorer(model_dir, batch_size)(dense)
 
 
 def score_champion(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,15 @@ from kfp import dsl
 from components.common import tracking
 from components.common.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
+from components.common.specs.base import SliceGate
 from components.common.specs.modeldata_taxi import SPEC
 from components.evaluate import component
 from components.evaluate.gate import DISABLED, ChampionScore, Prior, Thresholds, gate
+from components.evaluate.importance import ImportanceSettings, _interval, permutation_importance
 from components.evaluate.metrics import MAX_ROC_POINTS, BinaryMetrics, binary_metrics, calibration, thinned_roc_curve
+from components.evaluate.report import html_report
+from components.evaluate.scoring import load_scorer
+from components.evaluate.slices import slice_gaps, slice_metrics
 from components.evaluate.task import GateSettings, mlflow_metric_name, run_evaluate_step
 from components.push.task import push_model
 from pipelines.datasets import bundled_datasets, materialize_dataset
@@ -345,7 +351,10 @@ def test_step_without_champion_blesses_and_logs_everything(models, eval_csv, mlf
     artifacts = {a.path for a in client.list_artifacts(result.step_run_id, "evaluation")}
     assert artifacts == {
         f"evaluation/{n}"
-        for n in ("roc_curve.png", "confusion_matrix.png", "calibration.png", "metrics.json", "decision.txt")
+        for n in (
+            *("roc_curve.png", "confusion_matrix.png", "calibration.png", "importance.png"),
+            *("metrics.json", "decision.txt", "importance.json"),
+        )
     }
     for plot in result.plots.values():
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -394,9 +403,7 @@ def test_a_champion_whose_files_are_gone_is_not_a_pass(models, eval_csv, mlflow_
     assert "champion version 1 could not be scored" in failure and "StorageError" in failure
 
 
-def test_a_champion_needing_a_column_the_data_lacks_is_refused_unless_allowed(
-    models, eval_csv, mlflow_store, tmp_path
-):
+def test_a_champion_needing_a_column_the_data_lacks_is_refused_unless_allowed(models, eval_csv, mlflow_store, tmp_path):
     _push_champion(mlflow_store, _save_model(tmp_path / "fare-model", FareModel()), tmp_path / "store")
     refused = _evaluate(models, eval_csv, mlflow_store, tmp_path)
     assert not refused.decision.blessed
@@ -452,4 +459,188 @@ def test_kfp_component_fills_its_outputs(models, eval_csv, mlflow_store, tmp_pat
     assert 2 < len(points) <= MAX_ROC_POINTS and all(math.isfinite(p["confidenceThreshold"]) for p in points)
     assert len(classification.metadata["confusionMatrix"]["rows"]) == 2
     page = Path(report.path).read_text()
-    assert "evaluation: BLESSED" in page and page.count("data:image/png;base64,") == 3
+    assert "evaluation: BLESSED" in page and page.count("data:image/png;base64,") == 4
+
+
+def test_a_champion_on_s3_is_fetched_from_the_endpoint_the_step_is_given(
+    models, eval_csv, mlflow_store, tmp_path, s3_endpoint
+):
+    """The s3_endpoint fixture clears AWS_ENDPOINT_URL: only the step's parameter names moto."""
+    import boto3
+
+    uri, run_id, model_name = mlflow_store
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="champions")
+    pushed = push_model(
+        models["champion"],
+        "s3://champions/models",
+        model_name,
+        uri,
+        tracking.start_pipeline_run(uri, "push", "p", {}),
+        endpoint_url=s3_endpoint,
+    )
+    assert pushed.store_uri.startswith("s3://champions/")
+    settings = GateSettings(LENIENT)
+    result = run_evaluate_step(
+        models["candidate"], eval_csv, "modeldata_taxi", uri, run_id, model_name, settings, tmp_path, s3_endpoint
+    )
+    assert result.champion_version == "1" and result.champion_metrics is not None
+    assert any("scored on the same rows" in reason for reason in result.decision.reasons)
+
+
+# --- explanations: permutation importance through the serving model ----------------------------
+
+
+def _eval_rows(eval_csv: Path) -> tuple[dict[str, tf.Tensor], np.ndarray]:
+    dense = parse_csv_rows(tf.constant(eval_csv.read_text().splitlines()[1:]), SPEC)
+    return dense, np.asarray(SPEC.label.derive(dense)).astype(np.int64)
+
+
+def test_importance_of_a_column_the_model_ignores_is_zero_and_distance_matters_most(models, eval_csv, tmp_path):
+    dense, labels = _eval_rows(eval_csv)
+    by_distance = _save_model(tmp_path / "distance-only", scale=1.0, hour_weight=0.0, flash_cab_bonus=0.0)
+    importance = permutation_importance(load_scorer(by_distance), dense, labels, SPEC.feature_columns)
+    assert list(importance) == sorted(importance, key=lambda column: -importance[column].mean)
+    assert list(importance)[0] == "distance" and importance["distance"].ci_low > 0.1
+    # Its logit has no hour or company term (and no model here reads local, dow or month): shuffling changes nothing.
+    for ignored in ("hour", "company", "local", "dow", "month"):
+        assert importance[ignored].mean == 0.0
+        assert importance[ignored].ci_low <= 0.0 <= importance[ignored].ci_high
+    assert {value.metric for value in importance.values()} == {"roc_auc"}
+    # The champion also ignores the hour, but knows that Flash Cab riders always tip.
+    champion = permutation_importance(load_scorer(models["champion"]), dense, labels, ["hour", "company"])
+    assert champion["hour"].mean == 0.0 and champion["company"].ci_low > 0
+
+
+def test_importance_is_seeded_subsampled_and_has_a_t_interval(models, eval_csv):
+    dense, labels = _eval_rows(eval_csv)
+    score = load_scorer(models["candidate"])
+    settings = ImportanceSettings(max_rows=100, repeats=3, seed=4)
+    first = permutation_importance(score, dense, labels, ["distance", "hour"], settings)
+    assert first == permutation_importance(score, dense, labels, ["distance", "hour"], settings)
+    scored_rows = []
+    permutation_importance(
+        lambda rows: scored_rows.append(len(rows["distance"])) or score(rows), dense, labels, ["hour"], settings
+    )
+    assert scored_rows == [100] * (1 + settings.repeats)
+    drops = np.array([0.1, 0.2, 0.3])
+    width = 2.0 * 0.1 / math.sqrt(3) * 4.302652729911275  # t(0.975, 2 degrees of freedom)
+    interval = _interval(drops, 0.95)
+    assert interval.mean == pytest.approx(0.2)
+    assert interval.ci_high - interval.ci_low == pytest.approx(width)
+    with pytest.raises(ValueError, match="repeats >= 2"):
+        ImportanceSettings(repeats=1)
+
+
+def test_importance_of_one_class_rows_is_empty(models, eval_csv):
+    dense, labels = _eval_rows(eval_csv)
+    assert permutation_importance(load_scorer(models["champion"]), dense, np.ones_like(labels), ["hour"]) == {}
+
+
+# --- slices: gaps and the gate's slice checks ---------------------------------------------------
+
+
+def _slices(**aucs: str) -> dict[str, BinaryMetrics]:
+    """ "column=value" -> metrics on 20 rows scoring 'good' (AUC 1.0), 'fair', or 'reversed' (AUC 0.0)."""
+    scores = {
+        "good": np.r_[np.linspace(0.05, 0.4, 10), np.linspace(0.6, 0.95, 10)],
+        "fair": np.r_[np.linspace(0.1, 0.6, 10), np.linspace(0.4, 0.9, 10)],
+    }
+    scores["reversed"] = scores["good"][::-1]
+    return {key.replace("__", "="): binary_metrics(LABELS, scores[quality]) for key, quality in aucs.items()}
+
+
+def test_slice_gaps_name_the_best_and_the_worst_slice_per_column():
+    slices = _slices(area__a="good", area__b="fair", area__c="reversed", plan__yes="good")
+    gaps = slice_gaps(slices, ["area", "plan"])
+    assert set(gaps) == {"area"}  # one slice of plan: no gap
+    assert gaps["area"].to_dict() == {"gap": 1.0, "best": "area=a", "worst": "area=c", "metric": "roc_auc"}
+
+
+def test_a_slice_under_the_floor_fails_the_gate_naming_it():
+    slices = _slices(area__a="good", area__b="reversed", plan__yes="good")
+    decision = _gate(_scored("good"), slice_gate=SliceGate(min_roc_auc=0.7, columns=("area",)), slices=slices)
+    assert not decision.blessed
+    assert "PASS: slice area=a roc_auc 1.0000 >= 0.7000 (slice floor)" in decision.reasons
+    assert "FAIL: slice area=b roc_auc 0.0000 >= 0.7000 (slice floor)" in decision.reasons
+    assert not any("plan=yes" in reason for reason in decision.reasons)  # plan is not gated
+
+
+def test_a_gap_over_the_maximum_fails_the_gate_naming_the_worst_slice():
+    slices = _slices(area__a="good", area__b="fair")
+    fair_auc = slices["area=b"].roc_auc
+    decision = _gate(_scored("good"), slice_gate=SliceGate(max_roc_auc_gap=0.05, columns=("area",)), slices=slices)
+    assert not decision.blessed
+    [failure] = [reason for reason in decision.reasons if reason.startswith("FAIL")]
+    assert failure.startswith(f"FAIL: roc_auc gap {1 - fair_auc:.4f} across area <= 0.0500 (max gap): worst area=b")
+    wide = SliceGate(max_roc_auc_gap=0.5, columns=("area",))
+    assert _gate(_scored("good"), slice_gate=wide, slices=slices).blessed
+
+
+def test_small_and_one_class_slices_are_reported_not_gated():
+    labels = np.r_[np.zeros(20), np.ones(20), np.zeros(5), np.ones(5)].astype(int)
+    probabilities = np.r_[np.linspace(0.05, 0.4, 20), np.linspace(0.6, 0.95, 20), np.full(5, 0.9), np.full(5, 0.1)]
+    measured, skipped = slice_metrics(labels, probabilities, {"area": np.array(["a"] * 40 + ["tiny"] * 10)})
+    assert set(measured) == {"area=a"} and skipped == {"area=tiny": 10}
+    strict = SliceGate(min_roc_auc=0.99, max_roc_auc_gap=0.0, columns=("area",))
+    decision = _gate(_scored("good"), slice_gate=strict, slices=measured)
+    assert decision.blessed  # area=a passes; the tiny slice (AUC 0 on its rows) is not measured, so not gated
+    assert any(r.startswith("INFO: roc_auc gap across area not gated") for r in decision.reasons)
+    one_class = {"area=a": binary_metrics(np.ones(40, dtype=int), np.linspace(0.05, 0.95, 40))}
+    decision = _gate(_scored("good"), slice_gate=strict, slices=one_class)
+    assert decision.blessed
+    assert "INFO: slice area=a holds one class, roc_auc undefined: not gated" in decision.reasons
+
+
+def test_a_spec_slice_gate_covers_all_slice_columns_unless_it_names_some():
+    assert replace(SPEC, slice_gate=SliceGate(min_roc_auc=0.6)).slice_gate.columns == SPEC.slice_columns
+    assert replace(SPEC, slice_gate=SliceGate(max_roc_auc_gap=0.1, columns=("local",))).slice_gate.columns == ("local",)
+    with pytest.raises(ValueError, match=r"\['hour'\] are not slice_columns"):
+        replace(SPEC, slice_gate=SliceGate(min_roc_auc=0.6, columns=("hour",)))
+    with pytest.raises(ValueError, match="neither"):
+        replace(SPEC, slice_gate=SliceGate())
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        replace(SPEC, slice_gate=SliceGate(max_roc_auc_gap=1.5))
+
+
+# --- the step: importance and slice gaps in metrics.json, MLflow and the report -------------------
+
+
+def test_step_writes_importance_and_slice_gaps_to_metrics_json_mlflow_and_the_report(
+    models, eval_csv, mlflow_store, tmp_path
+):
+    uri, _, _ = mlflow_store
+    result = _evaluate(models, eval_csv, mlflow_store, tmp_path)
+    written = json.loads(result.metrics_file.read_text())
+    assert set(written["importance"]) == set(SPEC.feature_columns)
+    for value in written["importance"].values():
+        assert set(value) == {"mean", "ci_low", "ci_high", "metric"} and value["metric"] == "roc_auc"
+        assert value["ci_low"] <= value["mean"] <= value["ci_high"]
+    assert next(iter(written["importance"])) == "distance"
+    assert written["importance_method"]["rows"] == 150 and written["importance_method"]["repeats"] == 5
+    # Flash Cab holds one class and Sun Taxi is too small: company has one comparable slice, so no gap.
+    assert set(written["slice_gaps"]) == {"local"}
+    gap = written["slice_gaps"]["local"]
+    assert set(gap) == {"gap", "best", "worst", "metric"} and gap["metric"] == "roc_auc"
+    aucs = {key: written["slices"][key]["roc_auc"] for key in ("local=yes", "local=no")}
+    assert gap["best"] == max(aucs, key=aucs.get) and gap["gap"] == pytest.approx(
+        abs(aucs["local=yes"] - aucs["local=no"])
+    )
+
+    step = tracking.client(uri).get_run(result.step_run_id).data
+    assert step.metrics["importance.distance"] == pytest.approx(result.importance["distance"].mean)
+    assert step.metrics["slice_gap.local.roc_auc"] == pytest.approx(gap["gap"])
+    assert step.params["importance_max_rows"] == "20000"
+    page = html_report(
+        "t", result.metrics, result.decision, result.plots, result.slices, result.slice_gaps, result.importance
+    )
+    assert "Permutation importance" in page and "<td>distance</td>" in page and f"<td>{gap['worst']}</td>" in page
+
+
+def test_step_gates_the_spec_slice_gate_naming_the_slice(models, eval_csv, mlflow_store, tmp_path, monkeypatch):
+    gated = replace(SPEC, slice_gate=SliceGate(min_roc_auc=0.99, columns=("local",)))
+    monkeypatch.setattr("components.evaluate.task.get_spec", lambda name: gated)
+    result = _evaluate(models, eval_csv, mlflow_store, tmp_path)
+    assert not result.decision.blessed
+    failures = [reason for reason in result.decision.reasons if reason.startswith("FAIL")]
+    assert failures and all(reason.startswith("FAIL: slice local=") for reason in failures)
+    assert json.loads(result.metrics_file.read_text())["blessed"] is False

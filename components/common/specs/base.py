@@ -9,7 +9,7 @@ they cannot drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Mapping
 
 RawType = Literal["float", "int", "string"]
@@ -133,6 +133,21 @@ class GateThresholds:
 
 
 @dataclass(frozen=True)
+class SliceGate:
+    """Bounds on ROC AUC (the headline metric) within the slices of some slice columns.
+
+    `min_roc_auc` is a floor for every slice; `max_roc_auc_gap` caps best minus worst slice within one
+    column. Either may be None (not checked), not both. `columns` are slice columns of the spec; empty
+    means all of them (the spec fills them in). Slices with too few examples, or one class only, are
+    reported and not gated.
+    """
+
+    min_roc_auc: float | None = None
+    max_roc_auc_gap: float | None = None
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     name: str
     description: str
@@ -151,6 +166,9 @@ class DatasetSpec:
     eval_fraction: float = 0.2
     # Rows (chosen by a hash of each row, like the eval split) that training holds out for early stopping.
     validation_fraction: float = 0.1
+    slice_gate: SliceGate | None = None
+    # What the data cannot tell a reader of the model card (components/push/model_card.py), one sentence each.
+    known_limits: tuple[str, ...] = ()
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -170,6 +188,22 @@ class DatasetSpec:
             raise ValueError(f"spec {self.name}: eval_fraction must be in (0, 1)")
         if not 0.0 < self.validation_fraction < 1.0 - self.eval_fraction:
             raise ValueError(f"spec {self.name}: validation_fraction must be in (0, 1 - eval_fraction)")
+        if self.slice_gate is not None:
+            self._check_slice_gate(self.slice_gate)
+
+    def _check_slice_gate(self, slice_gate: SliceGate) -> None:
+        """Its columns must be slice columns (none named means all of them) and its bounds in [0, 1]."""
+        if not slice_gate.columns:
+            slice_gate = replace(slice_gate, columns=self.slice_columns)
+            object.__setattr__(self, "slice_gate", slice_gate)
+        stray = sorted(set(slice_gate.columns) - set(self.slice_columns))
+        if stray:
+            raise ValueError(f"spec {self.name}: slice_gate column(s) {stray} are not slice_columns")
+        bounds = [bound for bound in (slice_gate.min_roc_auc, slice_gate.max_roc_auc_gap) if bound is not None]
+        if not bounds:
+            raise ValueError(f"spec {self.name}: slice_gate sets neither min_roc_auc nor max_roc_auc_gap")
+        if not all(0.0 <= bound <= 1.0 for bound in bounds):
+            raise ValueError(f"spec {self.name}: slice_gate bounds must be in [0, 1]")
 
     @property
     def column_names(self) -> list[str]:
