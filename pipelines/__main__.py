@@ -48,6 +48,7 @@ def _compile(settings: Settings, args: argparse.Namespace) -> int:
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from pipelines.arguments import Overrides
     from pipelines.local_runner import PipelineFailed, run_locally
+    from pipelines.step_capture import capture_for_cli
 
     bundled = _bundled_data_path(settings)
     if bundled is not None and not bundled.exists():
@@ -69,7 +70,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     )
     print(f"dataset {settings.dataset} from {settings.data_uri}; MLflow at {settings.mlflow_tracking_uri}")
     try:
-        summary = run_locally(settings, overrides)
+        summary = run_locally(settings, overrides, capture_for_cli(settings))
     except PipelineFailed as failure:
         print("\n== pipeline FAILED ==", file=sys.stderr)
         print(failure.summary.render() if failure.summary else str(failure), file=sys.stderr)
@@ -80,20 +81,63 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _mlflow_ui(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve the MLflow UI, and only it; Ctrl-C or SIGTERM stops every process it started.
+
+    By default MLflow 3's server starts four uvicorn workers and a job-execution consumer (huey) with
+    workers of its own, for GenAI jobs this project never runs: about fifteen processes. One worker and
+    MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false leave two, `mlflow server` and its uvicorn. They run in a
+    session of their own (a Ctrl-C reaches only this process), whose process group is stopped on the
+    way out: SIGTERM, then SIGKILL to whatever is left after 10 s.
+    """
+    import os
+    import signal
+    import time
+
     command = [
         sys.executable,
         "-m",
         "mlflow",
-        "ui",
+        "server",
         "--backend-store-uri",
         settings.mlflow_tracking_uri,
         "--host",
         "127.0.0.1",
         "--port",
         str(args.port),
+        "--workers",
+        "1",
     ]
-    print(f"MLflow UI on http://127.0.0.1:{args.port} over {settings.mlflow_tracking_uri}")
-    return subprocess.call(command)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, interrupt) for number in stopping}
+    print(f"MLflow UI on http://127.0.0.1:{args.port} over {settings.mlflow_tracking_uri} (Ctrl-C stops it)")
+    sys.stdout.flush()
+    server = subprocess.Popen(
+        command, env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, start_new_session=True
+    )
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for number in stopping:
+            signal.signal(number, signal.SIG_IGN)
+        for kill in (signal.SIGTERM, signal.SIGKILL):
+            deadline = time.monotonic() + 10
+            try:
+                os.killpg(server.pid, kill)
+                while time.monotonic() < deadline:
+                    server.poll()  # reaps the group's leader, which would otherwise linger as a zombie
+                    os.killpg(server.pid, 0)
+                    time.sleep(0.1)
+            except ProcessLookupError:
+                break
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        print("MLflow UI stopped")
 
 
 def _compile_monitoring(settings: Settings, args: argparse.Namespace) -> int:
@@ -107,11 +151,17 @@ def _compile_monitoring(settings: Settings, args: argparse.Namespace) -> int:
 def _monitor(settings: Settings, args: argparse.Namespace) -> int:
     """Drift check of DATA_URI against the baseline; exit 0 either way (the verdict is the output), 1 on error."""
     from pipelines.monitoring_runner import run_monitoring_locally
+    from pipelines.step_capture import capture_for_cli
 
     print(f"drift check of {settings.data_uri}; MLflow at {settings.mlflow_tracking_uri}")
     try:
         outcome = run_monitoring_locally(
-            settings, args.baseline, args.retrain_on_drift, args.train_data_uri, args.report_dir
+            settings,
+            args.baseline,
+            args.retrain_on_drift,
+            args.train_data_uri,
+            args.report_dir,
+            capture_for_cli(settings),
         )
     except RuntimeError as failure:
         print(f"\n== monitoring FAILED ==\n{failure}", file=sys.stderr)
@@ -139,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     compile_ = commands.add_parser("compile", help="write the compiled pipeline spec (YAML)")
     compile_.add_argument("--output", type=Path, default=COMPILED_SPEC)
     compile_.set_defaults(handler=_compile)
-    run = commands.add_parser("run", help="run the training pipeline locally with kfp.local")
+    run = commands.add_parser(
+        "run", help="run the training pipeline locally with kfp.local (VERBOSE=1: every step's output)"
+    )
     run.add_argument("--epochs", type=int, help="override EPOCHS")
     run.add_argument("--min-roc-auc", type=_bound, help="gate: lowest acceptable ROC AUC ('off' disables it)")
     run.add_argument("--min-accuracy", type=_bound, help="gate: lowest acceptable accuracy ('off' disables it)")
@@ -153,10 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--seed", type=int, help="training seed (the same seed and data give the same model)")
     run.set_defaults(handler=_run)
-    ui = commands.add_parser("mlflow-ui", help="serve the MLflow UI on 127.0.0.1 over the local store")
+    ui = commands.add_parser("mlflow-ui", help="serve the MLflow UI on 127.0.0.1 over the local store (one worker)")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(handler=_mlflow_ui)
-    monitor = commands.add_parser("monitor", help="run the drift check (monitoring pipeline) locally with kfp.local")
+    monitor = commands.add_parser(
+        "monitor", help="run the drift check (monitoring pipeline) locally with kfp.local (VERBOSE=1: all output)"
+    )
     monitor.add_argument("--baseline", default="", help="baseline.json, runs:/ URI or CSV (default: the champion's)")
     monitor.add_argument("--retrain-on-drift", action="store_true", help="run the training pipeline on drift")
     monitor.add_argument("--train-data-uri", help="data a retrain trains on (default: DATA_URI)")

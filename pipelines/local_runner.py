@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 
@@ -9,6 +10,7 @@ from kfp import local
 
 from components.common.settings import Settings
 from pipelines.arguments import Overrides, pipeline_arguments
+from pipelines.step_capture import StepCapture
 from pipelines.summary import RunSummary, find_latest_pipeline_run, mark_failed_if_running, summarize
 from pipelines.training_pipeline import build_training_pipeline
 
@@ -19,20 +21,28 @@ class PipelineFailed(RuntimeError):
         self.summary = summary
 
 
-def run_locally(settings: Settings, overrides: Overrides | None = None) -> RunSummary:
-    """Run end to end; returns the summary, or raises PipelineFailed carrying the failed run's summary."""
+def run_locally(
+    settings: Settings, overrides: Overrides | None = None, capture: StepCapture | None = None
+) -> RunSummary:
+    """Run end to end; returns the summary, or raises PipelineFailed carrying the failed run's summary.
+
+    With a `capture`, each step's output goes to its log and the screen shows a line per step;
+    without one, kfp.local streams everything (the tests, `VERBOSE=1`).
+    """
     # The steps name their cluster images; locally they run in this environment by design.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root)
     started_ms = int(time.time() * 1000)
-    try:
-        outputs = build_training_pipeline(retry_failed_steps=False)(
-            **pipeline_arguments(settings, overrides or Overrides())
-        )
-    except RuntimeError as failure:
-        run_id = find_latest_pipeline_run(settings.mlflow_tracking_uri, settings.mlflow_experiment, started_ms)
-        if run_id:
-            mark_failed_if_running(settings.mlflow_tracking_uri, run_id, str(failure))
-        summary = summarize(settings.mlflow_tracking_uri, run_id, settings.model_name) if run_id else None
-        raise PipelineFailed(summary, str(failure)) from failure
-    return summarize(settings.mlflow_tracking_uri, outputs.outputs["mlflow_run_id"], settings.model_name)
+    # The summary is read inside the capture too: MLflow's download bars belong in the run's log.
+    with capture if capture is not None else contextlib.nullcontext():
+        try:
+            outputs = build_training_pipeline(retry_failed_steps=False)(
+                **pipeline_arguments(settings, overrides or Overrides())
+            )
+        except RuntimeError as failure:
+            run_id = find_latest_pipeline_run(settings.mlflow_tracking_uri, settings.mlflow_experiment, started_ms)
+            if run_id:
+                mark_failed_if_running(settings.mlflow_tracking_uri, run_id, str(failure))
+            summary = summarize(settings.mlflow_tracking_uri, run_id, settings.model_name) if run_id else None
+            raise PipelineFailed(summary, str(failure)) from failure
+        return summarize(settings.mlflow_tracking_uri, outputs.outputs["mlflow_run_id"], settings.model_name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import warnings
@@ -13,6 +14,7 @@ from kfp import local
 from components.common.settings import Settings
 from pipelines.arguments import monitoring_arguments
 from pipelines.monitoring_pipeline import build_monitoring_pipeline
+from pipelines.step_capture import StepCapture
 
 
 @dataclass(frozen=True)
@@ -29,13 +31,18 @@ def run_monitoring_locally(
     retrain_on_drift: bool,
     training_data_uri: str | None,
     report_dir: Path,
+    capture: StepCapture | None = None,
 ) -> MonitoringOutcome:
-    """Run the check (and the retrain it may trigger); copy the report and summary into `report_dir`."""
+    """Run the check (and the retrain it may trigger); copy the report and summary into `report_dir`.
+
+    `capture` as for pipelines.local_runner.run_locally: a line per step, each step's output in its log.
+    """
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root)
-    outputs = build_monitoring_pipeline(retry_failed_steps=False)(
-        **monitoring_arguments(settings, baseline_uri, retrain_on_drift, training_data_uri)
-    ).outputs
+    with capture if capture is not None else contextlib.nullcontext():
+        outputs = build_monitoring_pipeline(retry_failed_steps=False)(
+            **monitoring_arguments(settings, baseline_uri, retrain_on_drift, training_data_uri)
+        ).outputs
     report_dir.mkdir(parents=True, exist_ok=True)
     summary = Path(shutil.copyfile(outputs["drift_summary"].path, report_dir / "drift_summary.json"))
     report = Path(shutil.copyfile(outputs["report"].path, report_dir / "drift_report.html"))

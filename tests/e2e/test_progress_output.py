@@ -2,6 +2,7 @@
 
 Two runs of the real CLI on the bundled default dataset: one that succeeds (two epochs), one on a file
 without the `company` column, which fails at validate and must say why and where its log is at the end.
+Two epochs learn little, so the successful run lifts the gate's bounds: push must run and print its line.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ pytestmark = pytest.mark.e2e
 
 STEPS = ("validate", "transform", "train", "evaluate", "push")
 DURATION = r"(\d+\.\d|\d+m\d\d)s"
+LIFTED_GATE = ["--min-roc-auc", "off", "--min-accuracy", "off", "--max-log-loss", "off", "--baseline-margin", "-1"]
 
 
-def run_cli(root: Path, data: Path) -> tuple[int, list[str]]:
+def run_cli(root: Path, data: Path, *arguments: str) -> tuple[int, list[str]]:
     env = {
         **{name: value for name, value in os.environ.items() if name not in ("VERBOSE", "DATASET")},
         "DATA_URI": str(data),
@@ -34,7 +36,7 @@ def run_cli(root: Path, data: Path) -> tuple[int, list[str]]:
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines", "run"],
+        [sys.executable, "-m", "pipelines", "run", *arguments],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -42,11 +44,12 @@ def run_cli(root: Path, data: Path) -> tuple[int, list[str]]:
         text=True,
         timeout=900,
     )
+    print(done.stdout)  # shown with the test's report (pytest -rP) and on failure
     return done.returncode, done.stdout.splitlines()
 
 
 def test_a_successful_run_prints_a_line_per_step_in_at_most_forty_lines(tmp_path, bundled_dataset):
-    code, lines = run_cli(tmp_path, bundled_dataset)
+    code, lines = run_cli(tmp_path, bundled_dataset, *LIFTED_GATE)
     printed = "\n".join(lines)
     assert code == 0, printed
     assert len(lines) <= 40, printed
