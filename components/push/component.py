@@ -1,7 +1,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Input, Model
+from kfp.dsl import HTML, Input, Model, Output
 
 from components.common.images import PIPELINE_IMAGE
 
@@ -14,9 +14,11 @@ def push(
     mlflow_tracking_uri: str,
     mlflow_run_id: str,
     s3_endpoint_url: str,
+    model_card: Output[HTML],
 ) -> NamedTuple("PushOutputs", [("model_version", str), ("store_uri", str)]):
     """Copy the blessed SavedModel to the model store and make it the registry's champion.
 
+    `model_card` is the version's HTML model card, the same page as its MLflow artifact.
     An empty `s3_endpoint_url` falls back to MLFLOW_S3_ENDPOINT_URL, then AWS_ENDPOINT_URL.
     """
     from collections import namedtuple
@@ -31,6 +33,7 @@ def push(
         mlflow_tracking_uri,
         mlflow_run_id,
         endpoint_url=s3_endpoint_url or None,
+        card_path=Path(model_card.path),
     )
     outputs = namedtuple("PushOutputs", ["model_version", "store_uri"])
     return outputs(result.model_version, result.store_uri)

@@ -26,6 +26,10 @@ compared it against (the pipeline run's `evaluate.champion_version`); otherwise
 it stays registered and published but unpromoted, tagged with the reason, since
 it was never scored against the newer champion. So the champion is always a
 blessed model that beat, on the same rows, the model it replaced.
+
+Each version is tagged with its lineage as validate recorded it (data digest, spec fingerprint, code
+version) and described by its model card (components/push/model_card.py), built before any upload and
+written before the alias moves: a card that cannot be built or written fails the push, rolled back.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from components.push.leftovers import (
     sweep_orphans,
 )
 from components.push.lock import ChampionLock
+from components.push.model_card import ModelCard, build_card, write_card
 
 logger = logging.getLogger(__name__)
 
@@ -88,19 +93,26 @@ def push_model(
     tracking_uri: str,
     pipeline_run_id: str,
     endpoint_url: str | None = None,
+    card_path: Path | None = None,
 ) -> PushResult:
-    """Publish `model_dir` as a version of `model_name`, champion if the gate's baseline still holds."""
+    """Publish `model_dir` as a version of `model_name`, champion if the gate's baseline still holds.
+
+    `card_path`, when given, receives the version's HTML model card (the KFP component's HTML output).
+    """
     client = tracking.client(tracking_uri)
     with tracking.step_run(tracking_uri, pipeline_run_id, "push"):
         if not (model_dir / "saved_model.pb").is_file():
             raise ValueError(f"{model_dir} is not a TensorFlow SavedModel: no saved_model.pb in it")
         baseline = gate_baseline(client, pipeline_run_id)
+        card = build_card(client, pipeline_run_id, model_name)
         mlflow.log_params({"model_name": model_name})
         checksums = storage.dir_checksums(model_dir)
         earlier = earlier_attempt(client, model_name, pipeline_run_id, checksums, endpoint_url)
         if earlier is not None and earlier.tags.get(PUSH_STATE_TAG) == PUBLISHED:
             logger.info("pipeline run %s pushed these files before, as version %s", pipeline_run_id, earlier.version)
             version, decision = earlier, earlier.tags.get(tracking.CHAMPION_DECISION_TAG, "")
+            if card_path is not None:
+                card_path.write_text(card.html(str(version.version)), encoding="utf-8")
         else:
             destination = version_uri(model_store_uri, model_name, pipeline_run_id)
             version, decision = _publish(
@@ -114,6 +126,8 @@ def push_model(
                 baseline,
                 earlier,
                 endpoint_url,
+                card,
+                card_path,
             )
         promoted = decision.startswith(PROMOTED)
         mlflow.log_params({"store_uri": version.source, "model_version": version.version, "champion": promoted})
@@ -139,6 +153,8 @@ def _publish(
     baseline: str | None,
     earlier: ModelVersion | None,
     endpoint_url: str | None,
+    card: ModelCard,
+    card_path: Path | None,
 ) -> tuple[ModelVersion, str]:
     """Upload to `destination` and register, or finish `earlier` (staged by this run); returns it and the decision."""
     undo: list[tuple[str, Callable[[], object]]] = []
@@ -156,7 +172,7 @@ def _publish(
             lock.check()
             if earlier is None:
                 version = _create_version(
-                    client, model_name, destination, pipeline_run_id, checksums, baseline, lock.epoch
+                    client, model_name, destination, pipeline_run_id, checksums, baseline, lock.epoch, card.lineage_tags
                 )
                 undo.append(
                     (
@@ -169,6 +185,7 @@ def _publish(
                 version = earlier
                 client.set_model_version_tag(model_name, version.version, LOCK_EPOCH_TAG, str(lock.epoch))
             _wait_until_ready(client, version)
+            write_card(client, card, version, card_path)
             promote, decision = _champion_decision(client, model_name, str(version.version), baseline)
             if promote:
                 lock.check()
@@ -258,6 +275,7 @@ def _create_version(
     checksums: dict[str, str],
     baseline: str | None,
     epoch: int,
+    lineage: dict[str, str],
 ) -> ModelVersion:
     # Waiting is done by the caller: if MLflow waited here and timed out, the
     # version number needed to delete the half-made version would be lost.
@@ -272,6 +290,7 @@ def _create_version(
             PUSH_STATE_TAG: STAGED,
             EVALUATED_AGAINST_TAG: baseline or "not recorded",
             LOCK_EPOCH_TAG: str(epoch),
+            **lineage,
         },
         await_creation_for=0,
     )

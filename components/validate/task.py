@@ -26,9 +26,11 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from mlflow.entities import Param
 
 from components.common import tracking
+from components.common.images import image_version
 from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import DatasetSpec, RawType
 from components.monitor.baseline import log_training_baseline
+from components.validate.lineage import data_lineage
 from components.validate.raw_file import DataValidationError, check_bytes, content_digest
 from components.validate.report import ExpectationOutcome, ValidationSummary, outcome_of, write_outputs
 
@@ -262,6 +264,8 @@ def run_validate_step(
 
     The content digest of exactly the bytes validated is logged (params `data_sha256`, `data_size`) and
     returned with the spec's fingerprint: transform refuses a file whose content differs, or another spec.
+    Params `spec_fingerprint` and `code_version` and, once the file passed, an MLflow dataset input
+    record the rest of the lineage that push copies onto the registered version.
     An empty `s3_endpoint_url` means AWS itself.
     """
     spec = get_spec(dataset)
@@ -274,11 +278,17 @@ def run_validate_step(
     )
     with (
         tempfile.TemporaryDirectory(prefix="validate-") as scratch,
-        tracking.step_run(tracking_uri, run_id, "validate"),
+        tracking.step_run(tracking_uri, run_id, "validate") as step,
     ):
         data_path = _local_copy(data_uri, Path(scratch), s3_endpoint_url)
         digest = content_digest(data_path)
-        pinned = {"data_sha256": digest.sha256, "data_size": digest.size}
+        fingerprint = spec_fingerprint(dataset)
+        pinned = {
+            "data_sha256": digest.sha256,
+            "data_size": digest.size,
+            "spec_fingerprint": fingerprint,
+            "code_version": image_version(),
+        }
         mlflow.log_params(pinned)
         pipeline_params = [Param(key, str(value)) for key, value in pinned.items()]
         tracking.client(tracking_uri).log_batch(run_id, params=pipeline_params)
@@ -289,8 +299,11 @@ def run_validate_step(
                 _log_to_mlflow(error.summary, report_path, summary_path)
             raise
         _log_to_mlflow(summary, report_path, summary_path)
+        dataset_input = data_lineage(data_uri, spec, digest.sha256, summary.row_count)
+        for logged_on in (run_id, step.info.run_id):
+            tracking.client(tracking_uri).log_inputs(logged_on, datasets=[dataset_input])
         log_training_baseline(data_path, spec, data_uri, tracking_uri, run_id)
-    return ValidateOutcome(summary.row_count, run_id, digest.sha256, digest.size, spec_fingerprint(dataset))
+    return ValidateOutcome(summary.row_count, run_id, digest.sha256, digest.size, fingerprint)
 
 
 def _local_copy(data_uri: str, scratch: Path, endpoint_url: str) -> Path:

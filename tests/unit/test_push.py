@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import mlflow
 import pytest
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
@@ -16,7 +17,9 @@ from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
 from components.push import leftovers, task
+from components.push.model_card import ModelCardError
 from components.push.task import PushResult, push_model
+from components.validate.task import run_validate_step
 
 MODEL_NAME = "taxi-classifier"
 
@@ -310,7 +313,7 @@ def test_a_directory_without_saved_model_is_refused(tmp_path: Path, tmp_mlflow_u
 def test_component_body_pushes_and_returns_version_and_store_uri(
     saved_model: Path, tmp_path: Path, tmp_mlflow_uri: str
 ) -> None:
-    from kfp.dsl import Model
+    from kfp.dsl import HTML, Model
 
     from components.push.component import push
 
@@ -321,8 +324,76 @@ def test_component_body_pushes_and_returns_version_and_store_uri(
         mlflow_tracking_uri=tmp_mlflow_uri,
         mlflow_run_id=_new_pipeline_run(tmp_mlflow_uri),
         s3_endpoint_url="",
+        model_card=HTML(uri=str(tmp_path / "model_card.html")),
     )
 
     assert outputs.model_version == "1"
     assert outputs.store_uri.startswith(f"{(tmp_path / 'store').as_uri()}/{MODEL_NAME}/")
     storage.verify_dir(outputs.store_uri, _checksums(saved_model))
+    assert "<title>Model card: taxi-classifier version 1</title>" in (tmp_path / "model_card.html").read_text()
+
+
+LINEAGE = ("dataset", "data_sha256", "data_size", "spec_fingerprint", "code_version")
+
+
+def test_the_version_carries_its_lineage_and_its_model_card(
+    saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path, bundled_dataset: Path
+) -> None:
+    validated = run_validate_step(
+        str(bundled_dataset), "modeldata_taxi", tmp_mlflow_uri, "push-tests", "job-lineage",
+        tmp_path / "report.html", tmp_path / "summary.json",
+    )  # fmt: skip
+    card_path = tmp_path / "card.html"
+
+    result = push_model(
+        saved_model, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, validated.mlflow_run_id, card_path=card_path
+    )
+
+    client = tracking.client(tmp_mlflow_uri)
+    version = client.get_model_version(MODEL_NAME, result.model_version)
+    params = client.get_run(validated.mlflow_run_id).data.params
+    assert {key: version.tags[key] for key in LINEAGE} == {key: params[key] for key in LINEAGE}
+    assert version.tags["data_sha256"] == hashlib.sha256(bundled_dataset.read_bytes()).hexdigest()
+    assert version.description.startswith(f"# Model card: {MODEL_NAME} version 1\n")
+    assert validated.data_sha256 in version.description
+    assert "No evaluate step on record: pushed without a gate." in version.description
+    (step,) = client.search_runs([client.get_run(validated.mlflow_run_id).info.experiment_id], "tags.step = 'push'")
+    logged = Path(client.download_artifacts(step.info.run_id, "model_card/model_card.html", str(tmp_path)))
+    assert logged.read_text() == card_path.read_text()
+    assert f"<title>Model card: {MODEL_NAME} version 1</title>" in logged.read_text()
+
+
+def test_a_card_that_cannot_be_built_fails_the_push_before_the_registry_is_touched(
+    saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path
+) -> None:
+    run_id = _new_pipeline_run(tmp_mlflow_uri)
+    with tracking.step_run(tmp_mlflow_uri, run_id, "evaluate"):
+        mlflow.log_text('{"metrics": {"roc_auc": 0.8', "evaluation/metrics.json")  # cut short
+
+    with pytest.raises(ModelCardError, match="cannot build the model card: evaluation/metrics.json of run"):
+        push_model(saved_model, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, run_id)
+
+    client = tracking.client(tmp_mlflow_uri)
+    assert client.search_registered_models() == []  # no version, no alias, not even the champion lock
+    assert not (tmp_path / "store").exists()
+    assert client.get_run(run_id).info.status == RunStatus.to_string(RunStatus.FAILED)
+
+
+def test_a_card_that_cannot_be_written_rolls_the_push_back(
+    saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = str(tmp_path / "store")
+    first = push_model(saved_model, store, MODEL_NAME, tmp_mlflow_uri, _new_pipeline_run(tmp_mlflow_uri))
+    before = _stored_names(store, None)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise MlflowException("registry went away")
+
+    monkeypatch.setattr(MlflowClient, "update_model_version", refuse)
+    with pytest.raises(MlflowException, match="registry went away"):
+        push_model(saved_model, store, MODEL_NAME, tmp_mlflow_uri, _new_pipeline_run(tmp_mlflow_uri))
+
+    client = tracking.client(tmp_mlflow_uri)
+    assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == first.model_version
+    assert _versions(client) == ["1"]
+    assert _stored_names(store, None) == before

@@ -16,6 +16,7 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from components.common import tracking
+from components.common.images import image_version
 from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import Column, DatasetSpec, GateThresholds, Label, Numeric
 from components.validate.report import ValidationSummary
@@ -305,7 +306,8 @@ def test_run_validate_step_opens_the_pipeline_run_and_logs_the_validate_run(tmp_
     pipeline, step = step_runs(mlflow_uri, run_id)
     assert pipeline.info.status == RunStatus.to_string(RunStatus.RUNNING)  # later steps still to come
     pinned = {"data_sha256": expected_digest, "data_size": str(data.stat().st_size)}
-    assert pipeline.data.params == {"dataset": "modeldata_taxi", "data_uri": str(data), **pinned}
+    lineage = {"spec_fingerprint": spec_fingerprint("modeldata_taxi"), "code_version": image_version()}
+    assert pipeline.data.params == {"dataset": "modeldata_taxi", "data_uri": str(data), **pinned, **lineage}
     assert {key: step.data.params[key] for key in pinned} == pinned
     assert pipeline.data.tags[tracking.PIPELINE_JOB_TAG] == "job-ok"
     assert pipeline.data.tags[tracking.DATASET_TAG] == "modeldata_taxi"
@@ -382,3 +384,43 @@ def test_component_wraps_the_step(tmp_path: Path, mlflow_uri: str) -> None:
     assert set(component.component_spec.outputs) == {
         "report", "summary", "row_count", "mlflow_run_id", "data_sha256", "data_size", "spec_fingerprint"
     }  # fmt: skip
+
+
+def test_the_pipeline_run_and_the_validate_run_record_the_file_as_their_input_dataset(
+    tmp_path: Path, mlflow_uri: str
+) -> None:
+    data = write(tmp_path, modeldata_csv(1000))
+    outcome = run_validate_step(
+        str(data), "modeldata_taxi", mlflow_uri, "validate-lineage", "job-lineage",
+        tmp_path / "report.html", tmp_path / "summary.json",
+    )  # fmt: skip
+
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    pipeline, step = step_runs(mlflow_uri, outcome.mlflow_run_id)
+    sha256 = hashlib.sha256(data.read_bytes()).hexdigest()
+    for run in (pipeline, step):
+        (entry,) = client.get_run(run.info.run_id).inputs.dataset_inputs
+        assert {tag.key: tag.value for tag in entry.tags} == {"mlflow.data.context": "training", "data_sha256": sha256}
+        dataset = entry.dataset
+        assert (dataset.name, dataset.digest, dataset.source_type) == ("modeldata_taxi", sha256[:12], "local")
+        assert json.loads(dataset.source) == {"uri": str(data)}
+        assert json.loads(dataset.profile) == {"num_rows": 1000, "num_elements": 7000}
+        columns = json.loads(dataset.schema)["mlflow_colspec"]
+        assert [(column["name"], column["type"]) for column in columns] == [
+            ("tip", "string"), ("distance", "double"), ("company", "string"), ("local", "string"),
+            ("dow", "string"), ("month", "string"), ("hour", "long"),
+        ]  # fmt: skip
+
+
+def test_a_file_that_fails_validation_is_not_recorded_as_an_input(tmp_path: Path, mlflow_uri: str) -> None:
+    data = write(tmp_path, modeldata_csv(1000).replace(",Mon,", ",Funday,"))
+    with pytest.raises(DataValidationError):
+        run_validate_step(
+            str(data), "modeldata_taxi", mlflow_uri, "validate-no-lineage", "job-no-lineage",
+            tmp_path / "report.html", tmp_path / "summary.json",
+        )  # fmt: skip
+
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("validate-no-lineage").experiment_id])
+    assert [run.info.run_name for run in runs] == ["validate", "job-no-lineage"]
+    assert [run.inputs.dataset_inputs for run in runs] == [[], []]

@@ -1,0 +1,117 @@
+"""The model card's building blocks: a section that renders as Markdown or HTML, and its table rows.
+
+Every value is text by the time it is in a section, so rendering cannot fail once a card is built.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from components.common.specs.base import Bucketized, Categorical, Feature, LatLongCross, Numeric, TimestampParts
+
+# Metric in metrics.json -> the gate's absolute bound on it and the bound's direction.
+BOUNDS = {"roc_auc": ("min_roc_auc", ">="), "accuracy": ("min_accuracy", ">="), "log_loss": ("max_log_loss", "<=")}
+CARD_METRICS = ("roc_auc", "accuracy", "precision", "recall", "log_loss", "expected_calibration_error", "positive_rate")
+NONE = "—"
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    lines: tuple[str, ...] = ()
+    header: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    bullets: tuple[str, ...] = ()
+
+    def markdown(self, max_rows: int) -> str:
+        """GitHub-flavoured Markdown (as MLflow's registry UI renders it), at most `max_rows` table rows."""
+        parts = [f"## {markdown_text(self.title)}", *(markdown_text(line) for line in self.lines)]
+        if self.header and self.rows:
+            table = [_md_row(self.header), "|" + "---|" * len(self.header)]
+            table += [_md_row(row) for row in self.rows[:max_rows]]
+            parts.append("\n".join(table))
+            if len(self.rows) > max_rows:
+                parts.append(f"*{len(self.rows) - max_rows} more rows in the HTML card.*")
+        if self.bullets:
+            parts.append("\n".join(f"- {markdown_text(item)}" for item in self.bullets))
+        return "\n\n".join(parts)
+
+    def html(self) -> str:
+        parts = [f"<h2>{html.escape(self.title)}</h2>", *(f"<p>{html.escape(line)}</p>" for line in self.lines)]
+        if self.header and self.rows:
+            head = "".join(f"<th>{html.escape(name)}</th>" for name in self.header)
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in self.rows)
+            parts.append(f"<table><tr>{head}</tr>{body}</table>")
+        if self.bullets:
+            parts.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in self.bullets) + "</ul>")
+        return "<section>" + "\n".join(parts) + "</section>"
+
+
+def markdown_text(text: str) -> str:
+    """Text that Markdown shows as written: no tags, emphasis or table breaks out of it."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for special in ("\\", "|", "*", "`"):
+        text = text.replace(special, "\\" + special)
+    return " ".join(text.split())
+
+
+def _md_row(cells: tuple[str, ...]) -> str:
+    return "| " + " | ".join(markdown_text(value) for value in cells) + " |"
+
+
+def cell(value: Any) -> str:
+    """A figure as the card shows it: floats to four places, nothing as a dash."""
+    if value is None:
+        return NONE
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def metric_rows(
+    metrics: Mapping[str, Any],
+    thresholds: Mapping[str, float],
+    champion: Mapping[str, Any] | None,
+    prior: Mapping[str, float],
+) -> tuple[tuple[str, ...], ...]:
+    """One row per headline metric: the candidate, the gate's absolute bound, the champion, the prior."""
+    rows = []
+    for name in CARD_METRICS:
+        bound = NONE
+        if name in BOUNDS:
+            key, op = BOUNDS[name]
+            bound = "off" if thresholds[key] < 0 else f"{op} {thresholds[key]:g}"
+        champion_value = _metric(champion, name) if champion else None
+        rows.append((name, cell(_metric(metrics, name)), bound, cell(champion_value), cell(prior.get(name))))
+    return tuple(rows)
+
+
+def _metric(metrics: Mapping[str, Any], name: str) -> Any:
+    if name == "expected_calibration_error":
+        return metrics["calibration"][name]
+    return metrics[name]
+
+
+def slice_rows(slices: Mapping[str, Mapping[str, Any]]) -> tuple[tuple[str, ...], ...]:
+    return tuple(
+        (key, cell(m["example_count"]), cell(m["roc_auc"]), cell(m["accuracy"]), cell(m["log_loss"]))
+        for key, m in slices.items()
+    )
+
+
+def feature_role(feature: Feature) -> str:
+    """What the transform makes of the raw column(s), in words."""
+    if isinstance(feature, Numeric):
+        return f"numeric{', log1p' if feature.log else ''}, z-scored; missing as {feature.default:g}"
+    if isinstance(feature, Categorical):
+        top = f"top {feature.top_k} " if feature.top_k else ""
+        return f"categorical: {top}vocabulary of the train split, {feature.oov_buckets} out-of-vocabulary bucket(s)"
+    if isinstance(feature, Bucketized):
+        return f"{feature.num_buckets} quantile buckets; missing as {feature.default:g}"
+    if isinstance(feature, TimestampParts):
+        return f"Unix time as {', '.join(feature.parts)} (UTC)"
+    if isinstance(feature, LatLongCross):
+        return f"{feature.num_buckets} x {feature.num_buckets} grid cell of the latitude and longitude"
+    raise TypeError(f"unknown feature kind {feature!r}")
