@@ -13,38 +13,24 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Iterator, NamedTuple
 
-import great_expectations as gx
-import great_expectations.expectations as gxe
 import mlflow
 import pandas as pd
-from great_expectations.core.expectation_validation_result import ExpectationValidationResult
-from great_expectations.data_context.types.base import ProgressBarsConfig
 from mlflow.entities import Param
 
 from components.common import tracking
 from components.common.images import image_version
 from components.common.specs import get_spec, spec_fingerprint
-from components.common.specs.base import DatasetSpec, RawType
+from components.common.specs.base import DatasetSpec
 from components.monitor.baseline import log_training_baseline
 from components.validate.lineage import data_lineage
 from components.validate.raw_file import DataValidationError, check_bytes, content_digest
 from components.validate.report import ExpectationOutcome, ValidationSummary, outcome_of, write_outputs
+from components.validate.suite import build_suite, run_suite_on_chunks
 
 logger = logging.getLogger(__name__)
-
-# Dtypes the GX type expectation accepts. A float column whose values are all whole
-# numbers is read as int64. String columns are read as `object` (see read_raw_csv),
-# for which GX checks each non-null value's Python type.
-TYPE_LISTS: dict[RawType, list[str]] = {
-    "float": ["float64", "int64"],
-    "int": ["int64", "Int64Dtype"],
-    "string": ["str"],
-}
-
 
 # Rows per batch the suite checks at a time; a file with no more rows is checked as one frame.
 CHUNK_ROWS = 250_000
@@ -97,107 +83,6 @@ def _restore_integer_columns(frame: pd.DataFrame, spec: DatasetSpec) -> None:
         values = frame[column.name].dropna()
         if (values % 1 == 0).all():
             frame[column.name] = frame[column.name].astype("Int64")
-
-
-def build_suite(spec: DatasetSpec) -> gx.ExpectationSuite:
-    """The spec's expectations, each with the GX severity of its column."""
-    expectations: list[gxe.Expectation] = [
-        gxe.ExpectTableRowCountToBeBetween(min_value=spec.min_rows, max_value=spec.max_rows)
-    ]
-    for column in spec.columns:
-        common: dict[str, Any] = {"column": column.name, "severity": column.severity}
-        expectations.append(gxe.ExpectColumnToExist(**common))
-        expectations.append(gxe.ExpectColumnValuesToBeInTypeList(type_list=TYPE_LISTS[column.dtype], **common))
-        if column.max_null_fraction < 1.0:
-            expectations.append(gxe.ExpectColumnValuesToNotBeNull(mostly=1.0 - column.max_null_fraction, **common))
-        if column.min_value is not None or column.max_value is not None:
-            expectations.append(
-                gxe.ExpectColumnValuesToBeBetween(
-                    min_value=column.min_value, max_value=column.max_value, mostly=column.range_mostly, **common
-                )
-            )
-        if column.allowed_values is not None:
-            expectations.append(
-                gxe.ExpectColumnValuesToBeInSet(
-                    value_set=list(column.allowed_values), mostly=column.allowed_mostly, **common
-                )
-            )
-    return gx.ExpectationSuite(name=f"{spec.name}_raw", expectations=expectations)
-
-
-@dataclass(frozen=True)
-class SuiteRun:
-    """The suite's results over every batch of a file, in suite order, and what the batches held."""
-
-    results: list[ExpectationValidationResult]
-    row_count: int
-    columns: list[str]
-
-
-def run_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite) -> list[ExpectationValidationResult]:
-    """Run the suite on one frame; results in suite order."""
-    return run_suite_on_chunks([frame], suite).results
-
-
-def run_suite_on_chunks(frames: Iterable[pd.DataFrame], suite: gx.ExpectationSuite) -> SuiteRun:
-    """Run the suite on each frame in a throwaway in-memory GX context and merge the results per expectation.
-
-    One frame gives GX's results unchanged; see `_merge` for several.
-    """
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas("raw")
-        .add_dataframe_asset("raw_csv")
-        .add_batch_definition_whole_dataframe("whole_file")
-    )
-    saved = context.suites.add(suite)
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name=suite.name, data=batch, suite=saved))
-    per_expectation: dict[str | None, list[ExpectationValidationResult]] = {}
-    row_count, columns = 0, []
-    for frame in frames:
-        row_count += len(frame)
-        columns = columns or [str(name) for name in frame.columns]
-        result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
-        for item in result.results:
-            per_expectation.setdefault(item.expectation_config.id, []).append(item)
-    # GX groups results by metric; the report reads better in the spec's column order.
-    results = [_merge(per_expectation[expectation.id], row_count) for expectation in saved.expectations]
-    return SuiteRun(results, row_count, columns)
-
-
-def _merge(results: list[ExpectationValidationResult], row_count: int) -> ExpectationValidationResult:
-    """One result for the whole file from one result per batch.
-
-    The row count is the file's. Per-row expectations add up their counts and judge
-    `mostly` on the totals. Others (a column present, its dtype, an evaluation error)
-    take the first batch that failed, if any.
-    """
-    if len(results) == 1:
-        return results[0]
-    first = results[0]
-    config = first.expectation_config
-    if config.type == "expect_table_row_count_to_be_between":
-        low, high = config.kwargs.get("min_value"), config.kwargs.get("max_value")
-        success = (low is None or row_count >= low) and (high is None or row_count <= high)
-        return ExpectationValidationResult(
-            success=success, expectation_config=config, result={"observed_value": row_count}
-        )
-    if not all("element_count" in (item.result or {}) for item in results):
-        return next((item for item in results if not item.success), first)
-    merged: dict[str, Any] = {
-        key: sum(item.result.get(key, 0) for item in results)
-        for key in ("element_count", "unexpected_count", "missing_count")
-        if key in first.result
-    }
-    # Null checks count every row; the other per-row expectations count the non-null ones.
-    considered = merged["element_count"] - merged.get("missing_count", 0)
-    unexpected = merged["unexpected_count"]
-    merged["unexpected_percent"] = 100 * unexpected / considered if considered else 0.0
-    merged["partial_unexpected_list"] = [v for item in results for v in item.result["partial_unexpected_list"]][:20]
-    mostly = config.kwargs.get("mostly") or 1.0
-    success = considered == 0 or (considered - unexpected) / considered >= mostly
-    return ExpectationValidationResult(success=success, expectation_config=config, result=merged)
 
 
 def validate_data(data_path: Path, spec: DatasetSpec, report_html: Path, summary_json: Path) -> ValidationSummary:

@@ -18,7 +18,7 @@ from bench.report import fmt, table, write_report
 from components.common.specs import get_spec
 from components.common.specs.base import Column, DatasetSpec, GateThresholds, Label, Numeric
 from components.validate.report import outcome_of
-from components.validate.task import build_suite, run_suite, run_suite_on_chunks
+from components.validate.suite import build_suite, run_suite, run_suite_on_chunks
 
 
 def test_growth_exponent_recovers_a_power_law() -> None:
