@@ -146,9 +146,16 @@ def test_the_mlflow_ui_listens_on_loopback_only(monkeypatch: pytest.MonkeyPatch)
     from pipelines import __main__ as cli
 
     started: list[list[str]] = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda command: started.append(command) or 0)
+    real_popen = cli.subprocess.Popen
 
-    cli._mlflow_ui(Settings.from_env({}), argparse.Namespace(port=5555))
+    def record_then_run_true(command: list[str], **options: object):
+        """Records the server's command line and starts `true` in its place, in a session of its own."""
+        started.append(command)
+        return real_popen(["true"], start_new_session=True)
+
+    monkeypatch.setattr(cli.subprocess, "Popen", record_then_run_true)
+
+    assert cli._mlflow_ui(Settings.from_env({}), argparse.Namespace(port=5555)) == 0
 
     (command,) = started
     assert command[command.index("--host") + 1] == "127.0.0.1"
