@@ -32,7 +32,7 @@ def test_relative_paths_become_absolute_and_uris_stay(tmp_path, monkeypatch):
     [
         (
             {"DATASET": "penguins"},
-            "unknown DATASET 'penguins'; expected one of ['chicago_taxi', 'flights', 'modeldata_taxi']",
+            "unknown DATASET 'penguins'; expected one of ['chicago_taxi', 'flights', 'mlc_churn', 'modeldata_taxi']",
         ),
         ({"DATASET": "chicago_taxi"}, "DATASET=chicago_taxi ships no data: set DATA_URI"),
         ({"EPOCHS": "ten"}, "EPOCHS must be a positive integer, got 'ten'"),
