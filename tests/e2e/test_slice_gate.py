@@ -7,10 +7,8 @@ ranking is chance. The run's absolute bounds are off, so the slice gate (and the
 
 from __future__ import annotations
 
-import random
-
 import pytest
-from e2e_support import Edit, Rows, Workspace, rewrite
+from e2e_support import Workspace, rewrite, shuffle_column
 
 from components.common.specs import get_spec
 from pipelines.arguments import Overrides
@@ -23,21 +21,6 @@ DATASET, SLICE_COLUMN, SLICE_VALUE = "mlc_churn", "area_code", "area_code_510"
 BOUNDS_OFF = Overrides(epochs=3, min_roc_auc=-1.0, min_accuracy=-1.0, max_log_loss=-1.0)
 
 
-def shuffle_label_within(column: str, value: str, label: str = "churn", seed: int = 0) -> Edit:
-    """The label permuted among the rows whose `column` is `value`: the slice keeps its churn rate, not its signal."""
-
-    def edit(header: list[str], body: Rows) -> tuple[list[str], Rows]:
-        where, position = header.index(column), header.index(label)
-        rows = [row for row in body if row[where] == value]
-        labels = [row[position] for row in rows]
-        random.Random(seed).shuffle(labels)
-        for row, shuffled in zip(rows, labels):
-            row[position] = shuffled
-        return header, body
-
-    return edit
-
-
 def test_the_spec_gates_the_slice_this_test_breaks():
     slice_gate = get_spec(DATASET).slice_gate
     assert slice_gate is not None and SLICE_COLUMN in slice_gate.columns
@@ -46,7 +29,7 @@ def test_the_spec_gates_the_slice_this_test_breaks():
 def test_a_candidate_much_worse_on_one_slice_is_refused_naming_it(tmp_path):
     clean = materialize_dataset(DATASET, tmp_path / "data" / f"{DATASET}.csv")
     broken = rewrite(
-        clean, tmp_path / "data" / "one-slice-shuffled.csv", shuffle_label_within(SLICE_COLUMN, SLICE_VALUE)
+        clean, tmp_path / "data" / "one-slice-shuffled.csv", shuffle_column("churn", within=(SLICE_COLUMN, SLICE_VALUE))
     )
     workspace = Workspace(tmp_path / "workspace", DATASET, broken)
 
