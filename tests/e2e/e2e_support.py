@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -104,3 +105,20 @@ def shuffle_column(name: str, seed: int = 0, within: tuple[str, str] | None = No
         return header, body
 
     return edit
+
+
+def score_variants(model_dir: str, data: Path, row: int, column: str, values: tuple[str, ...]):
+    """The pushed model's probabilities for data row `row` (0 = first after the header) with `column` set to
+    each of `values` in turn, through its raw-CSV signature."""
+    import tensorflow as tf
+
+    header, *rows = data.read_text().splitlines()
+    columns = next(csv.reader([header]))
+    original = dict(zip(columns, next(csv.reader([rows[row]]))))
+    lines = []
+    for value in values:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="").writerow([{**original, column: value}[name] for name in columns])
+        lines.append(buffer.getvalue())
+    model = tf.saved_model.load(model_dir)
+    return model.signatures["predict_csv"](csv_rows=tf.constant(lines))["probability"].numpy()

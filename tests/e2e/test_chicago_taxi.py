@@ -6,13 +6,10 @@ one checks that a wide real file goes through, is blessed against its prior, and
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import pytest
-import tensorflow as tf
-from e2e_support import TAXI_CSV, Workspace
+from e2e_support import TAXI_CSV, Workspace, score_variants
 
 from pipelines.arguments import Overrides
 from pipelines.local_runner import run_locally
@@ -44,16 +41,8 @@ def test_the_taxi_file_is_validated_trained_blessed_and_pushed(first_run, worksp
 
 
 def test_pushed_model_scores_card_payers_above_cash_payers(first_run):
-    model = tf.saved_model.load(first_run.store_uri.removeprefix("file://"))
-    header, *rows = TAXI_CSV.read_text().splitlines()
-    columns = next(csv.reader([header]))
     # The same trip paid by credit card and by cash: card payers record tips, so they score higher.
-    trip = dict(zip(columns, next(csv.reader([rows[1]]))))
-    lines = []
-    for payment in ("Credit Card", "Cash"):
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="").writerow([{**trip, "payment_type": payment}[c] for c in columns])
-        lines.append(buffer.getvalue())
-    probability = model.signatures["predict_csv"](csv_rows=tf.constant(lines))["probability"].numpy()
+    model_dir = first_run.store_uri.removeprefix("file://")
+    probability = score_variants(model_dir, TAXI_CSV, 1, "payment_type", ("Credit Card", "Cash"))
     assert probability.shape == (2,) and ((0 <= probability) & (probability <= 1)).all()
     assert probability[0] > probability[1] + 0.2

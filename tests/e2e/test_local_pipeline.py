@@ -7,16 +7,21 @@ crown anything over a champion they cannot score, and leave the champion where i
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import shutil
 import urllib.request
 from pathlib import Path
 
 import pytest
-import tensorflow as tf
-from e2e_support import Workspace, drop_column, repeat_column, rewrite, set_column, shuffle_column
+from e2e_support import (
+    Workspace,
+    drop_column,
+    repeat_column,
+    rewrite,
+    score_variants,
+    set_column,
+    shuffle_column,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from components.common import run_metrics, tracking
@@ -131,16 +136,8 @@ def test_first_run_pushed_its_metrics_to_the_pushgateway(first_run, pushgateway)
 
 def test_pushed_model_answers_raw_rows_with_what_it_learned(first_run, workspace):
     """The same customer with and without an international plan: the plan's holders churn far more often."""
-    model = tf.saved_model.load(first_run.store_uri.removeprefix("file://"))
-    header, *rows = workspace.data.read_text().splitlines()
-    columns = next(csv.reader([header]))
-    customer = dict(zip(columns, next(csv.reader([rows[0]]))))
-    lines = []
-    for plan in ("yes", "no"):
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="").writerow([{**customer, "international_plan": plan}[c] for c in columns])
-        lines.append(buffer.getvalue())
-    probability = model.signatures["predict_csv"](csv_rows=tf.constant(lines))["probability"].numpy()
+    model_dir = first_run.store_uri.removeprefix("file://")
+    probability = score_variants(model_dir, workspace.data, 0, "international_plan", ("yes", "no"))
     assert probability.shape == (2,) and ((0 <= probability) & (probability <= 1)).all()
     assert probability[0] > probability[1]
 
