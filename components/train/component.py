@@ -20,12 +20,18 @@ def train(
     dropout: float,
     early_stopping_patience: int,
     seed: int,
+    model_builder: str,
     model: Output[Model],
 ) -> float:
-    """Keras on the transformed data (GPUs when present); exports the raw-in SavedModel. Returns best val AUC."""
+    """The builder's Keras model on the transformed data (GPUs when present); exports the raw-in SavedModel.
+
+    `model_builder` (empty: the spec's) is a built-in name or `package.module:function` in the image.
+    Returns the best value of the validation metric that early stopping watched.
+    """
     from pathlib import Path
 
-    from components.train.task import Hyperparameters, run_train_step
+    from components.train.hyperparameters import Hyperparameters
+    from components.train.task import run_train_step
 
     result = run_train_step(
         dataset=dataset,
@@ -44,6 +50,14 @@ def train(
         tracking_uri=mlflow_tracking_uri,
         pipeline_run_id=mlflow_run_id,
         transform_outputs=dict(transformed_examples.metadata),
+        model_builder=model_builder,
     )
-    model.metadata.update({"framework": "tensorflow", "device": result.device, "epochs_run": result.epochs_run})
-    return result.best_val_auc
+    model.metadata.update(
+        {
+            "framework": "tensorflow",
+            "device": result.device,
+            "epochs_run": result.epochs_run,
+            "model_builder": result.model_builder,
+        }
+    )
+    return result.best_val_metric

@@ -1,6 +1,8 @@
-"""Train the Keras model on tf.Transform output and export a raw-in serving SavedModel.
+"""Train the builder's Keras model on tf.Transform output and export a raw-in serving SavedModel.
 
-Uses every visible GPU through MirroredStrategy with mixed precision, and the
+The model comes from the spec's builder (or the run's `model_builder`), checked against the task
+before any training; the task (components.tasks) gives its loss, metrics and what early stopping
+watches. Uses every visible GPU through MirroredStrategy with mixed precision, and the
 CPU otherwise. Early stopping watches the transform's validation split (chosen by
 row hash), so the eval split stays untouched for evaluation.
 
@@ -15,7 +17,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import keras
 import mlflow
@@ -24,31 +26,31 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.common import tracking
+from components.common.feature_info import TransformedFeature
 from components.common.specs import get_spec
-from components.common.specs.base import DatasetSpec, Numeric
-from components.train.model import ServingModule, build_model
-from components.transform.features import categorical_cardinalities, transformed_names
+from components.common.specs.base import DatasetSpec
+from components.tasks import Task, task_of
+from components.train.builders import build_checked
+from components.train.hyperparameters import Hyperparameters
+from components.train.model import ServingModule, scaled
+from components.transform.features import transformed_features
 from components.transform.layout import TRAIN, TRANSFORMED_FILE_SUFFIX, VALIDATION
 
-
-@dataclass(frozen=True)
-class Hyperparameters:
-    epochs: int = 20
-    batch_size: int = 256
-    learning_rate: float = 0.003
-    hidden_units: tuple[int, ...] = (64, 32)
-    dropout: float = 0.1
-    early_stopping_patience: int = 3
-    seed: int = 0
+__all__ = ["Hyperparameters", "TrainResult", "run_train_step", "train_model"]
 
 
 @dataclass(frozen=True)
 class TrainResult:
+    """`early_stopping_metric` is the validation metric early stopping watched (the task's), and
+    `best_val_metric` its best value; the weights kept are that epoch's."""
+
     device: str
     replicas: int
     mixed_precision: bool
+    model_builder: str
     epochs_run: int
-    best_val_auc: float
+    early_stopping_metric: str
+    best_val_metric: float
     best_val_loss: float
     train_seconds: float
     history: dict[str, list[float]] = field(repr=False)
@@ -81,28 +83,53 @@ def _split_in_fixed_order(examples_dir: Path, split: str, feature_spec: dict) ->
     columns = {name: np.concatenate(chunks) if chunks else np.array([]) for name, chunks in parsed.items()}
     if not len(next(iter(columns.values()))):
         raise ValueError(f"{examples_dir}: the {split} split is empty; the data has too few rows")
-    order = np.lexsort([columns[name] for name in sorted(columns)])
-    return {name: values[order] for name, values in columns.items()}
+    return {name: values[_value_order(columns)] for name, values in columns.items()}
 
 
-def _datasets(
-    examples_dir: Path, tft_output: tft.TFTransformOutput, label: str, batch_size: int, seed: int
-) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    feature_spec = tft_output.transformed_feature_spec()
+def _value_order(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Row order sorted by every value of every column (a sequence feature's positions one by one)."""
+    keys: list[np.ndarray] = []
+    for name in sorted(columns):
+        values = columns[name]
+        keys.extend(values.reshape(values.shape[0], -1).T)
+    return np.lexsort(keys)
 
-    def features_and_label(split: str) -> tf.data.Dataset:
+
+@dataclass(frozen=True)
+class Split:
+    """One split's transformed features and labels, in the fixed order."""
+
+    features: dict[str, np.ndarray]
+    labels: np.ndarray
+
+    @classmethod
+    def read(cls, examples_dir: Path, split: str, feature_spec: dict, label: str) -> Split:
         columns = _split_in_fixed_order(examples_dir, split, feature_spec)
         labels = columns.pop(label)
-        return tf.data.Dataset.from_tensor_slices((columns, labels))
+        return cls(columns, labels)
 
-    train = (
-        features_and_label(TRAIN)
-        .shuffle(50_000, seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
+    def dataset(self, model_inputs: Sequence[str]) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices(({name: self.features[name] for name in model_inputs}, self.labels))
+
+
+def _build_model(
+    builder: str,
+    task: Task,
+    features: Sequence[TransformedFeature],
+    hyperparameters: Hyperparameters,
+    train_labels: np.ndarray,
+) -> keras.Model:
+    """The builder's model, checked; with the task's output scale after it; compiled with the task's loss."""
+    model = build_checked(builder, features, task, hyperparameters)
+    output_scale = task.output_scale(train_labels)
+    if output_scale is not None:
+        model = scaled(model, *output_scale)
+    model.compile(
+        optimizer=keras.optimizers.Adam(hyperparameters.learning_rate),
+        loss=task.loss(),
+        metrics=task.keras_metrics(),
     )
-    validation = features_and_label(VALIDATION).batch(batch_size).cache()
-    return train, validation.prefetch(tf.data.AUTOTUNE)
+    return model
 
 
 def train_model(
@@ -111,40 +138,53 @@ def train_model(
     examples_dir: Path,
     export_dir: Path,
     hyperparameters: Hyperparameters,
+    model_builder: str = "",
 ) -> TrainResult:
+    """Train and export; `model_builder` (a name or `package.module:function`) overrides the spec's."""
     keras.utils.set_random_seed(hyperparameters.seed)
     tf.config.experimental.enable_op_determinism()
+    builder = model_builder or spec.model_builder
+    task = task_of(spec)
     tft_output = tft.TFTransformOutput(str(transform_graph_dir))
-    numeric = [transformed_names(f)[0] for f in spec.features if isinstance(f, Numeric)]
-    cardinalities = categorical_cardinalities(spec, tft_output)
+    feature_spec = tft_output.transformed_feature_spec()
+    train_split = Split.read(examples_dir, TRAIN, feature_spec, spec.label.name)
+    validation_split = Split.read(examples_dir, VALIDATION, feature_spec, spec.label.name)
+    features = transformed_features(spec, tft_output)
+    model_inputs = [feature.name for feature in features]
     strategy, device, mixed_precision = _strategy()
     with strategy.scope():
-        model = build_model(
-            numeric,
-            cardinalities,
-            hyperparameters.hidden_units,
-            hyperparameters.dropout,
-            hyperparameters.learning_rate,
-        )
-    train, validation = _datasets(
-        examples_dir, tft_output, spec.label.name, hyperparameters.batch_size, hyperparameters.seed
+        model = _build_model(builder, task, features, hyperparameters, train_split.labels)
+    train = (
+        train_split.dataset(model_inputs)
+        .shuffle(50_000, seed=hyperparameters.seed, reshuffle_each_iteration=True)
+        .batch(hyperparameters.batch_size)
+        .prefetch(tf.data.AUTOTUNE)
     )
+    validation = validation_split.dataset(model_inputs).batch(hyperparameters.batch_size).cache()
+    monitor = task.early_stopping_monitor
     stop_early = keras.callbacks.EarlyStopping(
-        monitor="val_auc", mode="max", patience=hyperparameters.early_stopping_patience, restore_best_weights=True
+        monitor=monitor,
+        mode="max" if task.early_stopping_maximise else "min",
+        patience=hyperparameters.early_stopping_patience,
+        restore_best_weights=True,
     )
     started = time.perf_counter()
     history = model.fit(
         train, validation_data=validation, epochs=hyperparameters.epochs, callbacks=[stop_early], verbose=2
     )
     train_seconds = time.perf_counter() - started
-    ServingModule(model, [*numeric, *cardinalities], tft_output, spec).export(str(export_dir))
-    best = max(range(len(history.history["val_auc"])), key=history.history["val_auc"].__getitem__)
+    ServingModule(model, model_inputs, tft_output, spec, task).export(str(export_dir))
+    curve = history.history[monitor]
+    pick = max if task.early_stopping_maximise else min
+    best = pick(range(len(curve)), key=curve.__getitem__)
     return TrainResult(
         device=device,
         replicas=strategy.num_replicas_in_sync,
         mixed_precision=mixed_precision,
+        model_builder=builder,
         epochs_run=len(history.history["loss"]),
-        best_val_auc=float(history.history["val_auc"][best]),
+        early_stopping_metric=monitor,
+        best_val_metric=float(curve[best]),
         best_val_loss=float(history.history["val_loss"][best]),
         train_seconds=train_seconds,
         history={key: [float(value) for value in values] for key, values in history.history.items()},
@@ -160,8 +200,11 @@ def run_train_step(
     tracking_uri: str,
     pipeline_run_id: str,
     transform_outputs: Mapping[str, object] | None = None,
+    model_builder: str = "",
 ) -> TrainResult:
     """The pipeline step: train inside its MLflow run; log hyperparameters, curves and the model.
+
+    `model_builder` (empty: the spec's) is a built-in builder's name or `package.module:function`.
 
     `transform_outputs` (the transform's artifact metadata: rows per split, runner, data digest) is
     recorded first as the pipeline run's `transform` step: transform is cached, so it cannot log itself.
@@ -172,15 +215,22 @@ def run_train_step(
     with tracking.step_run(tracking_uri, pipeline_run_id, "train"):
         mlflow.log_params({key: str(value) for key, value in asdict(hyperparameters).items()})
         tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "train", asdict(hyperparameters))
-        result = train_model(spec, transform_graph_dir, examples_dir, export_dir, hyperparameters)
+        result = train_model(spec, transform_graph_dir, examples_dir, export_dir, hyperparameters, model_builder)
         for epoch in range(result.epochs_run):
             mlflow.log_metrics({key: values[epoch] for key, values in result.history.items()}, step=epoch)
         mlflow.log_params(
-            {"device": result.device, "replicas": result.replicas, "mixed_precision": result.mixed_precision}
+            {
+                "device": result.device,
+                "replicas": result.replicas,
+                "mixed_precision": result.mixed_precision,
+                "model_builder": result.model_builder,
+                "task": task_of(spec).kind,
+                "early_stopping_metric": result.early_stopping_metric,
+            }
         )
         mlflow.log_metrics(
             {
-                "best_val_auc": result.best_val_auc,
+                f"best_{result.early_stopping_metric}": result.best_val_metric,
                 "best_val_loss": result.best_val_loss,
                 "train_seconds": result.train_seconds,
             }

@@ -13,6 +13,8 @@ from typing import Callable
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from components.common.feature_info import TransformedFeature
+from components.tasks import task_of
 from components.common.specs.base import (
     Bucketized,
     Categorical,
@@ -54,13 +56,29 @@ def categorical_cardinalities(spec: DatasetSpec, tft_output: tft.TFTransformOutp
     return sizes
 
 
+def transformed_features(spec: DatasetSpec, tft_output: tft.TFTransformOutput) -> list[TransformedFeature]:
+    """What a model builder is given: every transformed feature's name, kind, dtype, shape and id count."""
+    cardinalities = categorical_cardinalities(spec, tft_output)
+    described: list[TransformedFeature] = []
+    for feature in spec.features:
+        for name in transformed_names(feature):
+            if isinstance(feature, Numeric):
+                described.append(TransformedFeature(name, "numeric", "float32"))
+            else:
+                described.append(TransformedFeature(name, "categorical", "int64", vocabulary_size=cardinalities[name]))
+    return described
+
+
 def make_preprocessing_fn(spec: DatasetSpec) -> Callable[[dict[str, tf.SparseTensor]], dict[str, tf.Tensor]]:
+    """Every spec feature's transformed features, and the label as the task encodes it."""
+    task = task_of(spec)
+
     def preprocessing_fn(inputs: dict[str, tf.SparseTensor]) -> dict[str, tf.Tensor]:
         outputs: dict[str, tf.Tensor] = {}
         for feature in spec.features:
             outputs.update(_transform_feature(feature, inputs))
         label_inputs = {name: _dense_raw(inputs[name]) for name in spec.label.source_columns}
-        outputs[spec.label.name] = spec.label.derive(label_inputs)
+        outputs[spec.label.name] = task.encode_label(spec.label.derive(label_inputs))
         return outputs
 
     return preprocessing_fn

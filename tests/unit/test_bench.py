@@ -16,7 +16,7 @@ from bench.measure import Spread, growth_exponent
 from bench.pipeline import step_of
 from bench.report import fmt, table, write_report
 from components.common.specs import get_spec
-from components.common.specs.base import Column, DatasetSpec, GateThresholds, Label, Numeric
+from components.common.specs.base import Column, DatasetSpec, Label, Numeric
 from components.validate.report import outcome_of
 from components.validate.suite import build_suite, run_suite, run_suite_on_chunks
 
@@ -123,7 +123,7 @@ SMALL = DatasetSpec(
     features=(Numeric("c"),),
     slice_columns=("c",),
     min_rows=30,
-    thresholds=GateThresholds(min_roc_auc=0.5, min_accuracy=0.5, max_log_loss=1.0),
+    thresholds={"roc_auc": 0.5, "accuracy": 0.5, "log_loss": 1.0},
 )
 
 

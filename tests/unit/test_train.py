@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
-from components.common.specs.base import Categorical, Column, DatasetSpec, GateThresholds, Label, Numeric
+from components.common.specs.base import Categorical, Column, DatasetSpec, Label, Numeric
 from components.train.task import Hyperparameters, train_model
 from components.transform.task import run_transform
 
@@ -30,7 +30,7 @@ SPEC = DatasetSpec(
     features=(Numeric("basket", log=True), Categorical("colour")),
     slice_columns=("colour",),
     min_rows=10,
-    thresholds=GateThresholds(0.5, 0.5, 1.0),
+    thresholds={"roc_auc": 0.5, "accuracy": 0.5, "log_loss": 1.0},
 )
 
 
@@ -69,7 +69,7 @@ def test_training_reports_what_it_did(exported):
     assert result.device == "CPU" and result.replicas == 1 and not result.mixed_precision
     assert 1 <= result.epochs_run <= 8
     assert len(result.history["val_auc"]) == result.epochs_run
-    assert result.best_val_auc > 0.85
+    assert result.early_stopping_metric == "val_auc" and result.best_val_metric > 0.85
 
 
 def test_served_model_learns_the_signal_from_raw_rows(exported):

@@ -15,7 +15,7 @@ from components.common.specs.base import (
     Categorical,
     Column,
     DatasetSpec,
-    GateThresholds,
+   
     Label,
     LatLongCross,
     Numeric,
@@ -53,7 +53,7 @@ TINY_SPEC = DatasetSpec(
     ),
     slice_columns=(),
     min_rows=1,
-    thresholds=GateThresholds(0.5, 0.5, 1.0),
+    thresholds={"roc_auc": 0.5, "accuracy": 0.5, "log_loss": 1.0},
     eval_fraction=0.25,
     validation_fraction=0.2,
 )

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from components.common import tracking
 from components.common.images import image_version
 from components.common.specs import get_spec, spec_fingerprint
-from components.common.specs.base import Column, DatasetSpec, GateThresholds, Label, Numeric
+from components.common.specs.base import Column, DatasetSpec, Label, Numeric
 from components.validate.report import ValidationSummary
 from components.validate.task import DataValidationError, read_raw_csv, run_validate_step, validate_data
 
@@ -36,7 +36,7 @@ TINY = DatasetSpec(
     features=(Numeric("hour"),),
     slice_columns=("payment",),
     min_rows=5,
-    thresholds=GateThresholds(min_roc_auc=0.5, min_accuracy=0.5, max_log_loss=1.0),
+    thresholds={"roc_auc": 0.5, "accuracy": 0.5, "log_loss": 1.0},
 )
 HEADER = "fare,hour,payment,note,tips"
 

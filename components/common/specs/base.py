@@ -2,9 +2,9 @@
 
 A spec names the raw columns (in file order) with their types and data
 expectations, how the label is derived, the role each feature plays in the
-transform, the columns to slice evaluation by, and the default gate thresholds.
-Validation, transform, training, evaluation and serving all build from it, so
-they cannot drift apart.
+transform, the task (binary, multiclass or regression), the model builder, the columns to slice
+evaluation by, and the default gate thresholds. Validation, transform, training, evaluation and serving
+all build from it, so they cannot drift apart. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -97,7 +97,56 @@ class LatLongCross:
     kind: Literal["latlong"] = "latlong"
 
 
-Feature = Numeric | Categorical | Bucketized | TimestampParts | LatLongCross
+@dataclass(frozen=True)
+class Text:
+    """Free text, tokenised inside the transform graph (serving takes the raw string).
+
+    Lower-cased, punctuation stripped, split on whitespace; the vocabulary is the `vocab_size` most
+    frequent tokens (or n-grams) of the training split, the rest share `oov_buckets` ids. As
+    `bag_of_words`, the row's distinct n-grams (1 to `ngrams` tokens) are a bag of ids; as `sequence`,
+    the first `sequence_length` tokens are ids in order, padded. Id 0 is padding in both forms.
+    """
+
+    column: str
+    mode: Literal["bag_of_words", "sequence"] = "bag_of_words"
+    ngrams: int = 1
+    vocab_size: int = 10_000
+    sequence_length: int = 64
+    oov_buckets: int = 1
+    kind: Literal["text"] = "text"
+
+
+Feature = Numeric | Categorical | Bucketized | TimestampParts | LatLongCross | Text
+
+
+@dataclass(frozen=True)
+class Binary:
+    """Two classes: `Label.derive` returns 1 for the positive class and 0 otherwise (int64)."""
+
+    kind: Literal["binary"] = "binary"
+
+
+@dataclass(frozen=True)
+class Multiclass:
+    """One of `classes`: `Label.derive` returns the class name (a string tensor).
+
+    The order of `classes` is the order of the model's probabilities and of its class ids.
+    """
+
+    classes: tuple[str, ...]
+    kind: Literal["multiclass"] = "multiclass"
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A number: `Label.derive` returns it (float64). With `log_target` the model learns log1p of a
+    non-negative target and reports on the original scale (serving, metrics and the gate)."""
+
+    log_target: bool = False
+    kind: Literal["regression"] = "regression"
+
+
+TaskKind = Binary | Multiclass | Regression
 
 # Takes and returns TensorFlow tensors; typed loosely so that reading a spec does not import TensorFlow.
 LabelFn = Callable[[Mapping[str, Any]], Any]
@@ -105,11 +154,12 @@ LabelFn = Callable[[Mapping[str, Any]], Any]
 
 @dataclass(frozen=True)
 class Label:
-    """How the binary label is derived from raw columns.
+    """How the label is derived from raw columns.
 
     `derive` takes dense raw tensors (missing numbers are NaN, missing strings
-    are empty) of its `source_columns` and returns 0/1 as int64. The
-    `outcome_columns` record the outcome itself and can never be features.
+    are empty) of its `source_columns` and returns what the spec's task expects
+    (see Binary, Multiclass, Regression). The `outcome_columns` record the outcome
+    itself and can never be features.
     """
 
     name: str
@@ -120,30 +170,17 @@ class Label:
 
 
 @dataclass(frozen=True)
-class GateThresholds:
-    """Absolute floors (and a log-loss ceiling) a candidate model must meet to be blessed.
-
-    A negative bound is off. A spec's defaults must each be beyond what the label's base rate achieves
-    (a test checks the bundled specs); the gate also always asks for a win over that prior.
-    """
-
-    min_roc_auc: float
-    min_accuracy: float
-    max_log_loss: float
-
-
-@dataclass(frozen=True)
 class SliceGate:
-    """Bounds on ROC AUC (the headline metric) within the slices of some slice columns.
+    """Bounds on the task's headline metric (ROC AUC, log loss, RMSE) within the slices of some columns.
 
-    `min_roc_auc` is a floor for every slice; `max_roc_auc_gap` caps best minus worst slice within one
-    column. Either may be None (not checked), not both. `columns` are slice columns of the spec; empty
-    means all of them (the spec fills them in). Slices with too few examples, or one class only, are
-    reported and not gated.
+    `bound` is a floor for every slice when higher is better (a ceiling when lower is better); `max_gap`
+    caps best minus worst slice within one column. Either may be None (not checked), not both. `columns`
+    are slice columns of the spec; empty means all of them (the spec fills them in). Slices with too few
+    examples, or where the metric is undefined, are reported and not gated.
     """
 
-    min_roc_auc: float | None = None
-    max_roc_auc_gap: float | None = None
+    bound: float | None = None
+    max_gap: float | None = None
     columns: tuple[str, ...] = ()
 
 
@@ -156,7 +193,13 @@ class DatasetSpec:
     features: tuple[Feature, ...]
     slice_columns: tuple[str, ...]
     min_rows: int
-    thresholds: GateThresholds
+    # Metric name -> the gate's bound: a floor where higher is better, a ceiling where lower is (the task
+    # says which). A metric left out is not bounded. Each default must be beyond what the label's prior
+    # achieves (a test checks the bundled specs); the gate also always asks for a win over that prior.
+    thresholds: Mapping[str, float]
+    task: TaskKind = Binary()
+    # A built-in builder's name (components.train.builders) or `package.module:function`.
+    model_builder: str = "wide_and_deep"
     # How far the model must beat the label's prior: ROC AUC >= 0.5 + margin, log loss <= prior's x (1 - margin).
     baseline_margin: float = 0.01
     default_data_uri: str | None = None
@@ -190,6 +233,35 @@ class DatasetSpec:
             raise ValueError(f"spec {self.name}: validation_fraction must be in (0, 1 - eval_fraction)")
         if self.slice_gate is not None:
             self._check_slice_gate(self.slice_gate)
+        self._check_task()
+
+    def _check_task(self) -> None:
+        """Validation must refuse a label the task cannot take: a missing one, another class, a non-number.
+
+        So a multiclass label column allows exactly the classes, in every row; a regression one is
+        numeric; neither may be empty; and both checks are critical.
+        """
+        if isinstance(self.task, Binary):
+            return
+        if isinstance(self.task, Multiclass) and (
+            len(set(self.task.classes)) != len(self.task.classes) or len(self.task.classes) < 2
+        ):
+            raise ValueError(f"spec {self.name}: Multiclass needs two or more distinct class names")
+        for name in self.label.source_columns:
+            column = self.column(name)
+            if column.max_null_fraction > 0 or column.severity != "critical":
+                raise ValueError(f"spec {self.name}: label column {name!r} must be critical with max_null_fraction 0")
+            if isinstance(self.task, Regression) and column.dtype == "string":
+                raise ValueError(f"spec {self.name}: regression label column {name!r} must be float or int")
+            if isinstance(self.task, Multiclass) and (
+                column.allowed_values is None
+                or set(column.allowed_values) != set(self.task.classes)
+                or column.allowed_mostly != 1.0
+            ):
+                raise ValueError(
+                    f"spec {self.name}: label column {name!r} must declare allowed_values = the task's classes "
+                    f"{list(self.task.classes)} with allowed_mostly 1.0, so validation refuses any other class"
+                )
 
     def _check_slice_gate(self, slice_gate: SliceGate) -> None:
         """Its columns must be slice columns (none named means all of them) and its bounds in [0, 1]."""
@@ -199,11 +271,10 @@ class DatasetSpec:
         stray = sorted(set(slice_gate.columns) - set(self.slice_columns))
         if stray:
             raise ValueError(f"spec {self.name}: slice_gate column(s) {stray} are not slice_columns")
-        bounds = [bound for bound in (slice_gate.min_roc_auc, slice_gate.max_roc_auc_gap) if bound is not None]
-        if not bounds:
-            raise ValueError(f"spec {self.name}: slice_gate sets neither min_roc_auc nor max_roc_auc_gap")
-        if not all(0.0 <= bound <= 1.0 for bound in bounds):
-            raise ValueError(f"spec {self.name}: slice_gate bounds must be in [0, 1]")
+        if slice_gate.bound is None and slice_gate.max_gap is None:
+            raise ValueError(f"spec {self.name}: slice_gate sets neither bound nor max_gap")
+        if slice_gate.max_gap is not None and slice_gate.max_gap < 0:
+            raise ValueError(f"spec {self.name}: slice_gate max_gap must be >= 0")
 
     @property
     def column_names(self) -> list[str]:

@@ -5,7 +5,6 @@ from components.common.specs.base import (
     Categorical,
     Column,
     DatasetSpec,
-    GateThresholds,
     Label,
     LatLongCross,
     Numeric,
@@ -98,5 +97,5 @@ SPEC = DatasetSpec(
     ),
     slice_columns=("payment_type", "trip_start_day"),
     min_rows=1000,
-    thresholds=GateThresholds(min_roc_auc=0.93, min_accuracy=0.85, max_log_loss=0.4),
+    thresholds={"roc_auc": 0.93, "accuracy": 0.85, "log_loss": 0.4},
 )
