@@ -60,13 +60,12 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     overrides = Overrides(
         epochs=args.epochs,
-        min_roc_auc=args.min_roc_auc,
-        min_accuracy=args.min_accuracy,
-        max_log_loss=args.max_log_loss,
+        thresholds=dict(args.threshold or ()),
         champion_tolerance=args.champion_tolerance,
         baseline_margin=args.baseline_margin,
         allow_unscored_champion=args.allow_unscored_champion or None,
         seed=args.seed,
+        model_builder=args.model_builder,
     )
     print(f"dataset {settings.dataset} from {settings.data_uri}; MLflow at {settings.mlflow_tracking_uri}")
     try:
@@ -170,14 +169,17 @@ def _monitor(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _bound(text: str) -> float:
-    """A gate bound: a number, or 'off' (the gate's DISABLED value)."""
-    if text.lower() == "off":
-        return -1.0
+def _threshold(text: str) -> tuple[str, float | None]:
+    """A gate bound `METRIC=VALUE`, or `METRIC=off` to leave that metric unbounded."""
+    metric, equals, value = text.partition("=")
+    if not equals or not metric:
+        raise argparse.ArgumentTypeError(f"expected METRIC=VALUE or METRIC=off, got {text!r}")
+    if value.lower() == "off":
+        return metric, None
     try:
-        return float(text)
+        return metric, float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'off', got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{metric}: expected a number or 'off', got {value!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,9 +195,16 @@ def main(argv: list[str] | None = None) -> int:
         "run", help="run the training pipeline locally with kfp.local (VERBOSE=1: every step's output)"
     )
     run.add_argument("--epochs", type=int, help="override EPOCHS")
-    run.add_argument("--min-roc-auc", type=_bound, help="gate: lowest acceptable ROC AUC ('off' disables it)")
-    run.add_argument("--min-accuracy", type=_bound, help="gate: lowest acceptable accuracy ('off' disables it)")
-    run.add_argument("--max-log-loss", type=_bound, help="gate: highest acceptable log loss ('off' disables it)")
+    run.add_argument(
+        "--threshold",
+        type=_threshold,
+        action="append",
+        metavar="METRIC=VALUE",
+        help="gate: bound a metric of the task (a floor or a ceiling, as the metric goes), or METRIC=off; repeatable",
+    )
+    run.add_argument(
+        "--model-builder", help="a built-in builder (wide_and_deep, mlp) or package.module:function (default: the spec's)"
+    )
     run.add_argument("--champion-tolerance", type=float, help="gate: how much worse than the champion is allowed")
     run.add_argument("--baseline-margin", type=float, help="gate: how far the model must beat the base-rate prior")
     run.add_argument(

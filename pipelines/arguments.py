@@ -2,30 +2,58 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
 
 from components.common.settings import Settings
 from components.common.specs import get_spec
+from components.tasks import task_of
+from components.train.hyperparameters import Hyperparameters
+
+# Hyperparameters a spec may default (epochs is the run's: EPOCHS or --epochs).
+SPEC_HYPERPARAMETERS = frozenset(f.name for f in fields(Hyperparameters)) - {"epochs"}
 
 
 @dataclass(frozen=True)
 class Overrides:
-    """What a user may change on the command line for one run."""
+    """What a user may change on the command line for one run.
+
+    `thresholds` maps a metric to its new bound, or to None to leave that metric unbounded.
+    """
 
     epochs: int | None = None
-    min_roc_auc: float | None = None
-    min_accuracy: float | None = None
-    max_log_loss: float | None = None
+    thresholds: Mapping[str, float | None] = field(default_factory=dict)
     champion_tolerance: float | None = None
     baseline_margin: float | None = None
     allow_unscored_champion: bool | None = None
     seed: int | None = None
+    model_builder: str | None = None
+
+
+def gate_thresholds(dataset: str, overrides: Mapping[str, float | None]) -> dict[str, float]:
+    """The spec's default bounds with the run's changes; a metric the task does not have is refused."""
+    task = task_of(get_spec(dataset))
+    unknown = sorted(set(overrides) - set(task.directions))
+    if unknown:
+        raise ValueError(
+            f"threshold(s) {unknown} are not metrics of {dataset}'s {task.kind} task; expected some of "
+            f"{sorted(task.directions)}"
+        )
+    merged: dict[str, float | None] = {**get_spec(dataset).thresholds, **overrides}
+    return {name: float(bound) for name, bound in merged.items() if bound is not None}
+
+
+def spec_hyperparameters(dataset: str) -> dict[str, Any]:
+    spec = get_spec(dataset)
+    stray = sorted(set(spec.hyperparameters) - SPEC_HYPERPARAMETERS)
+    if stray:
+        raise ValueError(f"spec {dataset}: hyperparameters {stray} unknown; expected some of {sorted(SPEC_HYPERPARAMETERS)}")
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in spec.hyperparameters.items()}
 
 
 def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -> dict[str, Any]:
+    overrides = overrides or Overrides()
     spec = get_spec(settings.dataset)
-    thresholds = spec.thresholds
     arguments: dict[str, Any] = {
         "dataset": settings.dataset,
         "data_uri": settings.data_uri,
@@ -35,12 +63,17 @@ def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -
         "model_name": settings.model_name,
         "s3_endpoint_url": settings.s3_endpoint_url,
         "epochs": settings.epochs,
-        "min_roc_auc": thresholds.min_roc_auc,
-        "min_accuracy": thresholds.min_accuracy,
-        "max_log_loss": thresholds.max_log_loss,
+        "thresholds": gate_thresholds(settings.dataset, overrides.thresholds),
         "baseline_margin": spec.baseline_margin,
+        **spec_hyperparameters(settings.dataset),
     }
-    arguments.update({key: value for key, value in vars(overrides or Overrides()).items() if value is not None})
+    arguments.update(
+        {
+            key: value
+            for key, value in vars(overrides).items()
+            if value is not None and key != "thresholds" and value != ""
+        }
+    )
     return arguments
 
 
@@ -56,12 +89,11 @@ def monitoring_arguments(
         "dataset": settings.dataset,
         "training_data_uri": training_data_uri or settings.data_uri,
         "model_store_uri": settings.model_store_uri,
-        "min_roc_auc": training["min_roc_auc"],
-        "min_accuracy": training["min_accuracy"],
-        "max_log_loss": training["max_log_loss"],
+        "thresholds": training["thresholds"],
         "training_experiment": settings.mlflow_experiment,
         "baseline_uri": baseline_uri,
         "retrain_on_drift": retrain_on_drift,
         "s3_endpoint_url": settings.s3_endpoint_url,
         "epochs": settings.epochs,
+        **{name: training[name] for name in ("batch_size", "hidden_units") if name in training},
     }

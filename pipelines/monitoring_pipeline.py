@@ -4,7 +4,7 @@ The training branch is the training pipeline itself, nested, so a drift found on
 retrain on `training_data_uri` in the same run.
 """
 
-from typing import NamedTuple
+from typing import Dict, List, NamedTuple
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, graph_component
@@ -34,15 +34,16 @@ def build_monitoring_pipeline(
         dataset: str,
         training_data_uri: str,
         model_store_uri: str,
-        min_roc_auc: float,
-        min_accuracy: float,
-        max_log_loss: float,
+        thresholds: Dict[str, float],
         training_experiment: str,
         baseline_uri: str = "",
         mlflow_experiment: str = "",
         retrain_on_drift: bool = False,
         s3_endpoint_url: str = "",
         epochs: int = 20,
+        batch_size: int = 256,
+        hidden_units: List[int] = [64, 32],  # noqa: B006 (KFP records the default; it is never mutated)
+        model_builder: str = "",
         train_gpus: int = 1,
     ) -> NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)]):
         monitor_task = on_the_network(
@@ -66,11 +67,12 @@ def build_monitoring_pipeline(
                 mlflow_experiment=training_experiment,
                 model_store_uri=model_store_uri,
                 model_name=model_name,
-                min_roc_auc=min_roc_auc,
-                min_accuracy=min_accuracy,
-                max_log_loss=max_log_loss,
+                thresholds=thresholds,
                 s3_endpoint_url=s3_endpoint_url,
                 epochs=epochs,
+                batch_size=batch_size,
+                hidden_units=hidden_units,
+                model_builder=model_builder,
                 train_gpus=train_gpus,
             )
         MonitoringOutputs = NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)])

@@ -39,7 +39,7 @@ from kfp.local import executor_input_utils, status, task_dispatcher
 from components.common import tracking
 from components.common.settings import PROJECT_ROOT, Settings
 from pipelines.progress import StepDisplay, StepResult, explain_failure
-from pipelines.summary import HEADLINE_METRICS
+from pipelines.summary import summary_metrics
 
 LOG_ROOT = PROJECT_ROOT / "build" / "logs"
 Outputs = Mapping[str, Any]
@@ -50,9 +50,10 @@ Figures = Callable[[str, Outputs], tuple[str, list[str]]]
 class StepFigures:
     """The headline of each step of the training and monitoring pipelines; see the module's docstring."""
 
-    def __init__(self, tracking_uri: str, model_name: str) -> None:
+    def __init__(self, tracking_uri: str, model_name: str, dataset: str) -> None:
         self._tracking_uri = tracking_uri
         self._model_name = model_name
+        self._metrics = summary_metrics(dataset)
         # Validate opens the pipeline's MLflow run; evaluate's reasons are read under it.
         self._pipeline_run_id: str | None = None
         self._readers: dict[str, Callable[[Outputs], tuple[str, list[str]]]] = {
@@ -91,11 +92,12 @@ class StepFigures:
         model = outputs["model"].metadata
         epochs = int(model["epochs_run"])
         plural = "" if epochs == 1 else "s"
-        return f"{epochs} epoch{plural} on {model['device']}, best val AUC {outputs['Output']:.4f}", []
+        watched = model.get("early_stopping_metric", "validation metric")
+        return f"{epochs} epoch{plural} on {model['device']}, best {watched} {outputs['Output']:.4f}", []
 
     def _evaluate(self, outputs: Outputs) -> tuple[str, list[str]]:
         values = outputs["metrics"].metadata
-        metrics = "  ".join(f"{name} {values[name]:.4f}" for name in HEADLINE_METRICS if name in values)
+        metrics = "  ".join(f"{name} {values[name]:.4f}" for name in self._metrics if name in values)
         verdict = "blessed" if outputs["Output"] else "NOT blessed"
         reasons = [line for line in self._gate_reasons() if line.startswith(("FAIL", "WAIVED"))]
         return f"{metrics}; {verdict}", [f"gate {reason}" for reason in reasons]
@@ -223,4 +225,4 @@ def capture_for_cli(settings: Settings, environ: Mapping[str, str] = os.environ)
     """The capture `make run` and `make monitor` use; none with VERBOSE=1, which streams everything."""
     if environ.get("VERBOSE", "") not in ("", "0"):
         return None
-    return StepCapture(LOG_ROOT, StepFigures(settings.mlflow_tracking_uri, settings.model_name))
+    return StepCapture(LOG_ROOT, StepFigures(settings.mlflow_tracking_uri, settings.model_name, settings.dataset))

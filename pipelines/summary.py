@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from components.common import tracking
+from components.common.specs import get_spec
+from components.tasks import task_of
 
-HEADLINE_METRICS = ("roc_auc", "accuracy", "precision", "recall", "log_loss")
 STEP_ORDER = ("validate", "transform", "train", "evaluate", "push")
 
 
@@ -69,7 +70,12 @@ def mark_failed_if_running(tracking_uri: str, mlflow_run_id: str, cause: str) ->
         client.set_terminated(mlflow_run_id, "FAILED")
 
 
-def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str) -> RunSummary:
+def summary_metrics(dataset: str) -> tuple[str, ...]:
+    """The metrics a run's closing lines show: those the gate can bound for the dataset's task."""
+    return tuple(task_of(get_spec(dataset)).directions)
+
+
+def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str, dataset: str) -> RunSummary:
     client = tracking.client(tracking_uri)
     run = client.get_run(mlflow_run_id)
     children = client.search_runs(
@@ -89,7 +95,7 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str) -> RunSumm
         mlflow_run_id=mlflow_run_id,
         status=run.info.status,
         rows_validated=int(rows) if rows is not None else None,
-        metrics={name: run.data.metrics[name] for name in HEADLINE_METRICS if name in run.data.metrics},
+        metrics={name: run.data.metrics[name] for name in summary_metrics(dataset) if name in run.data.metrics},
         blessed=None if blessed_metric is None else bool(blessed_metric),
         model_version=version.version if version else None,
         store_uri=version.tags.get(tracking.STORE_URI_TAG) if version else None,

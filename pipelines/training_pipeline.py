@@ -13,7 +13,7 @@ never cached: it is the check that the data at DATA_URI is still what it was, an
 MLflow run. Train, evaluate (which must see the current champion) and push are per run.
 """
 
-from typing import List, NamedTuple
+from typing import Dict, List, NamedTuple
 
 from kfp import dsl, kubernetes
 from kfp.dsl import PipelineTask, graph_component
@@ -95,7 +95,7 @@ def build_training_pipeline(
     """
     retries, train_retries = (RETRIES, TRAIN_RETRIES) if retry_failed_steps else (0, 0)
 
-    @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and push a TensorFlow classifier from raw CSV.")
+    @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and push a TensorFlow model (any task, any builder) from raw CSV.")
     def training_pipeline(
         dataset: str,
         data_uri: str,
@@ -103,9 +103,7 @@ def build_training_pipeline(
         mlflow_experiment: str,
         model_store_uri: str,
         model_name: str,
-        min_roc_auc: float,
-        min_accuracy: float,
-        max_log_loss: float,
+        thresholds: Dict[str, float],
         champion_tolerance: float = 0.01,
         baseline_margin: float = 0.02,
         allow_unscored_champion: bool = False,
@@ -119,6 +117,7 @@ def build_training_pipeline(
         dropout: float = 0.1,
         early_stopping_patience: int = 3,
         seed: int = 0,
+        model_builder: str = "",
         train_gpus: int = 1,
     ) -> NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)]):
         validate_task = validate(
@@ -155,6 +154,7 @@ def build_training_pipeline(
             dropout=dropout,
             early_stopping_patience=early_stopping_patience,
             seed=seed,
+            model_builder=model_builder,
         )
         on_the_network(train_task, train_retries).set_caching_options(enable_caching=False)
         _on_a_gpu_node(train_task, train_gpus, gpu_node_label_key, gpu_node_label_value)
@@ -165,9 +165,7 @@ def build_training_pipeline(
             model_name=model_name,
             mlflow_tracking_uri=mlflow_tracking_uri,
             mlflow_run_id=mlflow_run_id,
-            min_roc_auc=min_roc_auc,
-            min_accuracy=min_accuracy,
-            max_log_loss=max_log_loss,
+            thresholds=thresholds,
             champion_tolerance=champion_tolerance,
             baseline_margin=baseline_margin,
             allow_unscored_champion=allow_unscored_champion,

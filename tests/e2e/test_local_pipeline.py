@@ -36,8 +36,8 @@ pytestmark = pytest.mark.e2e
 DATASET, ROWS = "mlc_churn", 5000
 # Three epochs keep the test short and reach ROC AUC ~0.76; the bounds sit under that and above the prior
 # (14% churn: accuracy 0.859, log loss 0.407), which the gate's baseline rule checks with margin 0.05.
-QUICK = dict(epochs=3, min_roc_auc=0.7, min_accuracy=0.86, max_log_loss=0.38)
-OFF = dict(epochs=3, min_roc_auc=-1.0, min_accuracy=-1.0, max_log_loss=-1.0)
+QUICK = dict(epochs=3, thresholds={"roc_auc": 0.7, "accuracy": 0.86, "log_loss": 0.38})
+OFF = dict(epochs=3, thresholds={"roc_auc": None, "accuracy": None, "log_loss": None})
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +77,10 @@ def test_first_run_logs_metrics_params_digest_and_artifacts(first_run, workspace
     run = client.get_run(first_run.mlflow_run_id)
     for name in ("roc_auc", "accuracy", "log_loss", "precision", "recall"):
         assert name in run.data.metrics, name
-    assert run.data.metrics["roc_auc"] >= QUICK["min_roc_auc"]
+    assert run.data.metrics["roc_auc"] >= QUICK["thresholds"]["roc_auc"]
     assert run.data.params["dataset"] == DATASET
     assert run.data.params["train.epochs"] == "3" and run.data.params["train.seed"] == "0"
-    assert run.data.params["evaluate.min_roc_auc"] == str(QUICK["min_roc_auc"])
+    assert run.data.params["evaluate.threshold.roc_auc"] == str(QUICK["thresholds"]["roc_auc"])
     assert run.data.params["evaluate.baseline_margin"] == "0.05"
     assert run.data.params["data_size"] == str(workspace.data.stat().st_size)
     children = {
@@ -121,7 +121,7 @@ def test_first_run_pushed_its_metrics_to_the_pushgateway(first_run, pushgateway)
     assert [samples[("tabular_mlops_step_success", step, None)] for step in steps] == [1.0] * 5
     assert samples[("tabular_mlops_validation_rows", "validate", None)] == ROWS
     assert samples[("tabular_mlops_eval_metric", "evaluate", "roc_auc")] == pytest.approx(first_run.metrics["roc_auc"])
-    assert samples[("tabular_mlops_eval_floor", "evaluate", "roc_auc")] == QUICK["min_roc_auc"]
+    assert samples[("tabular_mlops_eval_floor", "evaluate", "roc_auc")] == QUICK["thresholds"]["roc_auc"]
     assert samples[("tabular_mlops_model_version", "push", None)] == int(first_run.model_version)
     assert samples[("tabular_mlops_model_pushed", None, None)] == 1.0
     # Every metric the training and model dashboards chart came from this one run.

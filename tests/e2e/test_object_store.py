@@ -20,7 +20,7 @@ from pipelines.monitoring_runner import run_monitoring_locally
 
 pytestmark = pytest.mark.e2e
 
-QUICK = Overrides(epochs=3, min_roc_auc=0.7, min_accuracy=0.86, max_log_loss=0.38)
+QUICK = Overrides(epochs=3, thresholds={"roc_auc": 0.7, "accuracy": 0.86, "log_loss": 0.38})
 
 
 def test_every_step_reaches_the_store_through_the_run_parameter(s3_endpoint, tmp_path):

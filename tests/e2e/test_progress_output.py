@@ -22,7 +22,10 @@ pytestmark = pytest.mark.e2e
 
 STEPS = ("validate", "transform", "train", "evaluate", "push")
 DURATION = r"(\d+\.\d|\d+m\d\d)s"
-LIFTED_GATE = ["--min-roc-auc", "off", "--min-accuracy", "off", "--max-log-loss", "off", "--baseline-margin", "-1"]
+LIFTED_GATE = [
+    *("--threshold", "roc_auc=off", "--threshold", "accuracy=off", "--threshold", "log_loss=off"),
+    *("--baseline-margin", "-1"),
+]
 
 
 def run_cli(root: Path, data: Path, *arguments: str) -> tuple[int, list[str]]:

@@ -18,7 +18,7 @@ from pipelines.local_runner import run_locally
 pytestmark = pytest.mark.e2e
 
 DATASET, SLICE_COLUMN, SLICE_VALUE = "mlc_churn", "area_code", "area_code_510"
-BOUNDS_OFF = Overrides(epochs=3, min_roc_auc=-1.0, min_accuracy=-1.0, max_log_loss=-1.0)
+BOUNDS_OFF = Overrides(epochs=3, thresholds={"roc_auc": None, "accuracy": None, "log_loss": None})
 
 
 def test_the_spec_gates_the_slice_this_test_breaks():

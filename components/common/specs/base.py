@@ -101,10 +101,14 @@ class LatLongCross:
 class Text:
     """Free text, tokenised inside the transform graph (serving takes the raw string).
 
-    Lower-cased, punctuation stripped, split on whitespace; the vocabulary is the `vocab_size` most
-    frequent tokens (or n-grams) of the training split, the rest share `oov_buckets` ids. As
-    `bag_of_words`, the row's distinct n-grams (1 to `ngrams` tokens) are a bag of ids; as `sequence`,
-    the first `sequence_length` tokens are ids in order, padded. Id 0 is padding in both forms.
+    Lower-cased, Unicode punctuation and symbols turned into spaces, split on whitespace. Either way the
+    result is `sequence_length` int64 ids per row, 0 being padding (a missing text is all padding):
+    - `sequence`: the first `sequence_length` tokens, in order. The vocabulary is the `vocab_size` tokens
+      most frequent in the training split.
+    - `bag_of_words`: the row's distinct n-grams of 1 to `ngrams` tokens, each once (a set, not counts),
+      in text order (at each token, its 1-gram, then its 2-gram...), the first `sequence_length` of them.
+      The vocabulary is the `vocab_size` n-grams found in the most training rows (document frequency).
+    Tokens outside the vocabulary share `oov_buckets` ids (hashed).
     """
 
     column: str
@@ -114,6 +118,15 @@ class Text:
     sequence_length: int = 64
     oov_buckets: int = 1
     kind: Literal["text"] = "text"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("bag_of_words", "sequence"):
+            raise ValueError(f"Text({self.column!r}): mode must be 'bag_of_words' or 'sequence', not {self.mode!r}")
+        if self.mode == "sequence" and self.ngrams != 1:
+            raise ValueError(f"Text({self.column!r}): ngrams applies to mode 'bag_of_words'; a sequence is of tokens")
+        for name in ("ngrams", "vocab_size", "sequence_length", "oov_buckets"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Text({self.column!r}): {name} must be at least 1, not {getattr(self, name)}")
 
 
 Feature = Numeric | Categorical | Bucketized | TimestampParts | LatLongCross | Text
@@ -210,6 +223,9 @@ class DatasetSpec:
     # Rows (chosen by a hash of each row, like the eval split) that training holds out for early stopping.
     validation_fraction: float = 0.1
     slice_gate: SliceGate | None = None
+    # Training defaults for this data (names of components.train.hyperparameters.Hyperparameters fields,
+    # e.g. a small batch for a small dataset); the run's own arguments override them.
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     # What the data cannot tell a reader of the model card (components/push/model_card.py), one sentence each.
     known_limits: tuple[str, ...] = ()
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
