@@ -11,6 +11,10 @@ step clears when the step next succeeds. The MLflow run id is the `pipeline_run`
 
 The figures are read back from what the step logged to MLflow (its nested run's metrics and
 params), so the steps themselves only call `tracking.step_run` and `tracking.finish_pipeline_run`.
+Which evaluation metrics there are, and whether a bound is a floor or a ceiling, is the dataset's
+task's to say (`components.tasks`): binary, multiclass and regression runs push their own metric
+names under the same Prometheus metrics, told apart by the `metric` label, and `model_task_info`
+names each dataset's task and headline metric.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from mlflow.tracking import MlflowClient
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from components.common import tracking
+from components.common.specs import get_spec
+from components.tasks import Task, task_of
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +45,14 @@ PREFIX = "tabular_mlops_"
 PIPELINE_TAG = "pipeline"
 TRAINING_PIPELINE = "training"
 PUSH_TIMEOUT_S = 5.0
+# The evaluate step logs each gate bound as the param `threshold.<metric>`.
+THRESHOLD_PARAM = "threshold."
+# Train logs the best validation value of each metric early stopping watched as `best_val_<metric>`.
+BEST_VALIDATION = "best_val_"
+# Every task's metrics count the examples they scored (TaskMetrics.example_count).
+EXAMPLE_COUNT = "example_count"
+# Steps whose figures are named by the dataset's task.
+TASK_STEPS = ("evaluate", "push")
 
 _RUN = ("pipeline_run",)
 # Every metric the project emits, with its help text and labels (beyond the grouping key). One
@@ -52,13 +66,14 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "validation_expectations_failed": ("Expectations that failed, warnings included", _RUN),
     "validation_critical_failures": ("Critical expectations that failed (they fail the run)", _RUN),
     "transform_rows": ("Rows the transform step wrote, per split", (*_RUN, "split")),
-    "train_metric": ("Training figures: best validation AUC and loss, seconds", (*_RUN, "metric")),
-    "eval_metric": ("Evaluation metric of the latest candidate model on the eval split", (*_RUN, "metric")),
+    "train_metric": ("Training figures: best validation value of each watched metric, seconds", (*_RUN, "metric")),
+    "eval_metric": ("The task's metrics of the latest candidate model on the eval split", (*_RUN, "metric")),
     "eval_floor": ("The gate's lowest acceptable value of the metric", (*_RUN, "metric")),
     "eval_ceiling": ("The gate's highest acceptable value of the metric", (*_RUN, "metric")),
     "model_blessed": ("1 if the gate blessed the latest candidate model, else 0", _RUN),
+    "model_task_info": ("1; its labels name the model's task and headline metric", (*_RUN, "task", "headline_metric")),
     "model_version": ("Registry version number of the latest pushed model", (*_RUN, "model")),
-    "champion_metric": ("Evaluation metric of each pushed model version", (*_RUN, "model", "version", "metric")),
+    "champion_metric": ("The task's metrics of each pushed model version", (*_RUN, "model", "version", "metric")),
     "model_pushed": ("1 if the latest finished pipeline run pushed a model, else 0", _RUN),
     "pipeline_duration_seconds": ("Wall time of the latest finished pipeline run", _RUN),
     "pipeline_last_success_timestamp_seconds": ("When a pipeline run last finished without error", _RUN),
@@ -74,7 +89,8 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "drift_last_check_timestamp_seconds": ("When the latest drift check ended (Unix time)", _RUN),
 }  # fmt: skip
 
-# MLflow metric of a step -> (Prometheus metric, extra label values).
+# MLflow metric of a step -> (Prometheus metric, extra label values); train's and evaluate's metric names vary
+# (by task) and are picked in `step_metrics`.
 _STEP_FIGURES: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
     "validate": {
         "rows": ("validation_rows", {}),
@@ -86,22 +102,8 @@ _STEP_FIGURES: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
         "train_rows": ("transform_rows", {"split": "train"}),
         "eval_rows": ("transform_rows", {"split": "eval"}),
     },
-    "train": {name: ("train_metric", {"metric": name}) for name in ("best_val_auc", "best_val_loss", "train_seconds")},
-    "evaluate": {
-        "blessed": ("model_blessed", {}),
-        **{
-            name: ("eval_metric", {"metric": name})
-            for name in ("roc_auc", "accuracy", "precision", "recall", "log_loss", "expected_calibration_error")
-        },
-    },
+    "evaluate": {"blessed": ("model_blessed", {})},
 }
-# Gate params of the evaluate step -> (Prometheus metric, the metric they bound).
-_GATE_BOUNDS = {
-    "min_roc_auc": ("eval_floor", "roc_auc"),
-    "min_accuracy": ("eval_floor", "accuracy"),
-    "max_log_loss": ("eval_ceiling", "log_loss"),
-}
-CHAMPION_METRICS = ("roc_auc", "accuracy", "log_loss")
 
 
 class MetricSet:
@@ -149,8 +151,12 @@ def step_metrics(
     metrics: Mapping[str, float],
     params: Mapping[str, str],
     parent_metrics: Mapping[str, float],
+    task: Task | None = None,
 ) -> MetricSet:
-    """The group of one step run, from what it logged to MLflow (and, for push, its pipeline's metrics)."""
+    """The group of one step run, from what it logged to MLflow (and, for push, its pipeline's metrics).
+
+    `task` (the dataset's) names the figures of the `TASK_STEPS`; the other steps need none.
+    """
     found = MetricSet()
     run = {"pipeline_run": pipeline_run}
     found.set("step_success", float(succeeded), **run)
@@ -159,18 +165,39 @@ def step_metrics(
     for mlflow_name, (name, labels) in _STEP_FIGURES.get(step, {}).items():
         if mlflow_name in metrics:
             found.set(name, metrics[mlflow_name], **run, **labels)
+    if step == "train":
+        for name in sorted(metrics):
+            if name.startswith(BEST_VALIDATION) or name == "train_seconds":
+                found.set("train_metric", metrics[name], **run, metric=name)
+    if step in TASK_STEPS and task is None:
+        raise ValueError(f"the {step} step's figures are named by the dataset's task, and none was given")
     if step == "evaluate":
-        for param, (name, metric) in _GATE_BOUNDS.items():
-            if param in params:
-                found.set(name, float(params[param]), **run, metric=metric)
+        _evaluation_figures(found, run, metrics, params, task)
     if step == "push" and succeeded and "model_version" in params:
-        model = {"model": params.get("model_name", "")}
-        found.set("model_version", float(params["model_version"]), **run, **model)
-        for metric in CHAMPION_METRICS:
+        model, version = params.get("model_name", ""), params["model_version"]
+        found.set("model_version", float(version), **run, model=model)
+        for metric in task.directions:
             if metric in parent_metrics:
-                version = params["model_version"]
-                found.set("champion_metric", parent_metrics[metric], **run, **model, version=version, metric=metric)
+                found.set("champion_metric", parent_metrics[metric], **run, model=model, version=version, metric=metric)
     return found
+
+
+def _evaluation_figures(
+    found: MetricSet, run: Mapping[str, str], metrics: Mapping[str, float], params: Mapping[str, str], task: Task
+) -> None:
+    """The task's metrics the candidate scored, the gate's bound of each, and which task it is."""
+    found.set("model_task_info", 1.0, **run, task=task.kind, headline_metric=task.headline_metric)
+    for metric in (*task.directions, EXAMPLE_COUNT):
+        if metric in metrics:
+            found.set("eval_metric", metrics[metric], **run, metric=metric)
+    for param, bound in params.items():
+        if not param.startswith(THRESHOLD_PARAM):
+            continue
+        metric = param.removeprefix(THRESHOLD_PARAM)
+        if metric not in task.directions:
+            known = sorted(task.directions)
+            raise ValueError(f"param {param}: {metric!r} is not a metric of the {task.kind} task, which has {known}")
+        found.set("eval_floor" if task.directions[metric] else "eval_ceiling", float(bound), **run, metric=metric)
 
 
 def push_step(client: MlflowClient, parent: Run, step: str, started: float, succeeded: bool) -> None:
@@ -179,6 +206,7 @@ def push_step(client: MlflowClient, parent: Run, step: str, started: float, succ
         return
     try:
         step_run = _latest_step_run(parent, step)
+        dataset, pipeline = _dataset_and_pipeline(parent)
         metrics = step_metrics(
             step,
             parent.info.run_id,
@@ -188,11 +216,12 @@ def push_step(client: MlflowClient, parent: Run, step: str, started: float, succ
             step_run.data.metrics if step_run else {},
             step_run.data.params if step_run else {},
             client.get_run(parent.info.run_id).data.metrics if step == "push" else {},
+            task_of(get_spec(dataset)) if step in TASK_STEPS else None,
         )
     except Exception as error:  # noqa: BLE001 - monitoring must never fail a run
         logger.warning("run metrics of step %s not gathered: %s", step, error)
         return
-    push(metrics, grouping_key(*_dataset_and_pipeline(parent), step))
+    push(metrics, grouping_key(dataset, pipeline, step))
 
 
 def push_pipeline_finished(client: MlflowClient, pipeline_run_id: str) -> None:

@@ -1,9 +1,15 @@
 """The training data's baseline: what the drift check compares new data with.
 
-Per column: its kind (numeric or categorical), how it was read (number or text), its role
+Per column: its kind (numeric, categorical or text), how it was read (number or text), its role
 (feature, label or other), the null fraction, and for a numeric column its empirical CDF at up to
 `MAX_CDF_POINTS` points (every distinct value when there are fewer, quantiles otherwise) with
-min, max, mean and standard deviation; for a categorical column the count of each value.
+min, max, mean and standard deviation; for a categorical column the count of each value; for a
+free-text column (a spec's `Text` feature, whose every value may be new) the same profile as a
+numeric one, of the number of words per value.
+
+The label is one more column, of role label: a multiclass label (its column declares the classes
+as allowed values) is categorical, a regression target numeric, so the check compares the label's
+distribution whatever the task.
 
 It is built batch by batch (`BaselineBuilder.add`), so a file of any size is read in chunks; a
 numeric column keeps a uniform sample of at most `MAX_SAMPLE` values for its CDF, and its
@@ -26,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from components.common import tracking
-from components.common.specs.base import Categorical, DatasetSpec
+from components.common.specs.base import Categorical, DatasetSpec, Text
 
 BASELINE_ARTIFACT = "baseline.json"
 MAX_CDF_POINTS = 1001
@@ -36,7 +42,7 @@ MAX_CATEGORIES = 1000
 MAX_INFERRED_CATEGORIES = 20
 CSV_CHUNK_ROWS = 100_000
 
-Kind = Literal["numeric", "categorical"]
+Kind = Literal["numeric", "categorical", "text"]
 Role = Literal["feature", "label", "other"]
 ReadAs = Literal["number", "text"]
 
@@ -117,17 +123,28 @@ def infer_kind(values: pd.Series) -> tuple[Kind, ReadAs]:
 
 
 def spec_kinds(spec: DatasetSpec) -> dict[str, tuple[Kind, ReadAs, Role]]:
-    """Kind, reading and role of each spec column: text and vocabulary features are categorical."""
+    """Kind, reading and role of each spec column.
+
+    Free-text features are text; other strings, vocabulary features and columns with a declared set of
+    allowed values (codes, a multiclass label's classes, even when written as numbers) are categorical.
+    """
+    texts = {feature.column for feature in spec.features if isinstance(feature, Text)}
     vocabulary = {feature.column for feature in spec.features if isinstance(feature, Categorical)}
     features = set(spec.feature_columns)
     labels = set(spec.label.source_columns)
     found: dict[str, tuple[Kind, ReadAs, Role]] = {}
     for column in spec.columns:
         read_as: ReadAs = "text" if column.dtype == "string" else "number"
-        kind: Kind = "categorical" if read_as == "text" or column.name in vocabulary else "numeric"
+        categorical = read_as == "text" or column.name in vocabulary or column.allowed_values is not None
+        kind: Kind = "text" if column.name in texts else "categorical" if categorical else "numeric"
         role: Role = "feature" if column.name in features else "label" if column.name in labels else "other"
         found[column.name] = (kind, read_as, role)
     return found
+
+
+def word_counts(values: pd.Series) -> pd.Series:
+    """Words (whitespace-separated tokens) per value of a text column; a null stays null."""
+    return values.map(lambda value: float(len(str(value).split())), na_action="ignore").astype("float64")
 
 
 @dataclass
@@ -153,7 +170,8 @@ class _ColumnAccumulator:
             for value, count in texts.value_counts().items():
                 self.counts[value] = self.counts.get(value, 0) + int(count)
             return
-        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        numbers = word_counts(values) if self.kind == "text" else pd.to_numeric(values, errors="coerce")
+        numbers = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
         numbers = numbers[~np.isnan(numbers)]
         self.nulls += len(values) - len(numbers)
         if not len(numbers):

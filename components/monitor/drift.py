@@ -1,8 +1,10 @@
 """Compare a batch of new data (or logged serving requests) with the training baseline.
 
-Per feature and label column present in both (columns the model never reads are skipped):
+Per feature and label column present in both (columns the model never reads are skipped), so a
+multiclass label's class mix and a regression target's distribution are checked like any feature:
 
-- numeric: the two-sample Kolmogorov–Smirnov statistic against the baseline's CDF, its asymptotic
+- numeric, and the words per value of a free-text column: the two-sample Kolmogorov–Smirnov
+  statistic against the baseline's CDF, its asymptotic
   p-value, and the share of values far outside the baseline's range: more than `range_margin` of its
   width beyond min or max (a new sample's extremes fall just outside an old sample's range by chance;
   a scaled feature at -1 when training saw [0, 1] does not);
@@ -29,7 +31,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.special import kolmogorov
 from scipy.stats import chi2_contingency
 
-from components.monitor.baseline import Baseline, ColumnBaseline, category_texts
+from components.monitor.baseline import Baseline, ColumnBaseline, category_texts, word_counts
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class DriftThresholds:
 
 @dataclass(frozen=True)
 class FeatureDrift:
-    """One column's comparison; `statistic` is "ks" (numeric) or "jensen_shannon" (categorical)."""
+    """One column's comparison; `statistic` is "ks" (numeric, text) or "jensen_shannon" (categorical)."""
 
     name: str
     kind: str
@@ -149,6 +151,8 @@ def compare(baseline: Baseline, data: pd.DataFrame, data_source: str, thresholds
                     )
                 )
             features.append(_numeric_drift(column, numbers, thresholds))
+        elif column.kind == "text":
+            features.append(_numeric_drift(column, word_counts(values), thresholds))
         else:
             features.append(_categorical_drift(column, values, thresholds))
     known = {column.name for column in baseline.columns}
@@ -210,7 +214,8 @@ def _numeric_drift(column: ColumnBaseline, numbers: pd.Series, thresholds: Drift
         outside = (present < profile.min - margin) | (present > profile.max + margin)
         out_of_range = float(outside.mean())
         if score >= thresholds.ks and p_value < thresholds.p_value:
-            reasons.append(f"distribution shifted (KS {score:.3f}, p={p_value:.2g})")
+            shifted = "words per value" if column.kind == "text" else "distribution"
+            reasons.append(f"{shifted} shifted (KS {score:.3f}, p={p_value:.2g})")
         if out_of_range > thresholds.out_of_range_share:
             reasons.append(
                 f"{out_of_range:.1%} of values far outside the baseline range [{profile.min:.4g}, {profile.max:.4g}] "
@@ -218,7 +223,7 @@ def _numeric_drift(column: ColumnBaseline, numbers: pd.Series, thresholds: Drift
             )
     return FeatureDrift(
         name=column.name,
-        kind="numeric",
+        kind=column.kind,
         role=column.role,
         statistic="ks",
         score=score,

@@ -13,9 +13,11 @@ from penguins_data import PenguinFiles
 from prometheus_client.parser import text_string_to_metric_families
 
 from components.common import run_metrics
+from components.common.specs import get_spec
 from components.monitor.baseline import build_baseline
 from components.monitor.drift import DriftThresholds, compare
 from components.monitor.task import drift_metric_set
+from components.tasks import task_of
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "monitoring"
@@ -41,17 +43,37 @@ PROJECT_METRIC = re.compile(r"\btabular_mlops[a-zA-Z0-9_:]*")
 STEP_MLFLOW_METRICS = {
     "validate": {"rows": 100, "expectations_evaluated": 40, "expectations_failed": 1, "critical_failures": 0},
     "transform": {"train_rows": 80, "eval_rows": 20},
-    "train": {"best_val_auc": 0.9, "best_val_loss": 0.3, "train_seconds": 12.0},
-    "evaluate": {
-        "roc_auc": 0.91, "accuracy": 0.88, "precision": 0.8, "recall": 0.7, "log_loss": 0.3,
-        "expected_calibration_error": 0.02, "blessed": 1.0,
-    },
+    "train": {"best_val_auc": 0.9, "best_val_loss": 0.3, "train_seconds": 12.0, "epochs_run": 3},
     "push": {},
-}  # fmt: skip
-STEP_MLFLOW_PARAMS = {
-    "evaluate": {"min_roc_auc": "0.9", "min_accuracy": "0.85", "max_log_loss": "0.4"},
-    "push": {"model_name": "taxi-classifier", "model_version": "3"},
 }
+PUSH_PARAMS = {"model_name": "taxi-classifier", "model_version": "3"}
+# What the evaluate step logs per task (a dataset of each): the task's scalars and `blessed` as metrics, the
+# gate's bounds as `threshold.<metric>` params; and beside them figures that are not the task's metrics.
+EVALUATIONS: dict[str, tuple[dict[str, float], dict[str, str]]] = {
+    "chicago_taxi": (
+        {
+            "roc_auc": 0.91, "accuracy": 0.88, "precision": 0.8, "recall": 0.7, "log_loss": 0.3,
+            "expected_calibration_error": 0.02, "positive_rate": 0.4, "example_count": 3000.0, "blessed": 1.0,
+            "champion_roc_auc": 0.9, "slice.payment_type_Cash.roc_auc": 0.85, "importance_seconds": 2.0,
+        },
+        {"threshold.roc_auc": "0.93", "threshold.accuracy": "0.85", "threshold.log_loss": "0.4", "seed": "1"},
+    ),
+    "penguins": (
+        {
+            "accuracy": 0.97, "log_loss": 0.12, "macro_f1": 0.96, "weighted_f1": 0.97, "example_count": 68.0,
+            "precision.Adelie": 0.98, "recall.Adelie": 1.0, "precision.Gentoo": 1.0, "recall.Gentoo": 0.95,
+            "blessed": 1.0, "slice.island_Dream.log_loss": 0.2,
+        },
+        {"threshold.accuracy": "0.9", "threshold.log_loss": "0.4"},
+    ),
+    "ames": (
+        {
+            "rmse": 24000.0, "mae": 15000.0, "r2": 0.9, "mean_target": 180000.0, "mean_prediction": 179000.0,
+            "example_count": 586.0, "blessed": 0.0, "slice.Bldg_Type_Duplex.rmse": 30000.0,
+        },
+        {"threshold.r2": "0.88", "threshold.rmse": "30000"},
+    ),
+}  # fmt: skip
 
 
 def scrape(gateway: str) -> list[tuple[str, dict[str, str], float]]:
@@ -84,13 +106,23 @@ def names(metrics: run_metrics.MetricSet) -> set[str]:
     return {family.name for family in metrics.registry.collect()}
 
 
+def evaluation_metrics(dataset: str, pipeline_run: str = "run") -> run_metrics.MetricSet:
+    """The evaluate step's group for `dataset`'s entry of EVALUATIONS."""
+    metrics, params = EVALUATIONS[dataset]
+    task = task_of(get_spec(dataset))
+    return run_metrics.step_metrics("evaluate", pipeline_run, True, 0.0, 5.0, metrics, params, {}, task)
+
+
 def emitted_metric_names(finished_run: Run, penguins: PenguinFiles) -> set[str]:
     """Every metric name the code pushes: each step's group, a finished pipeline's, a drift check's on real data."""
     found: set[str] = set()
     for step, metrics in STEP_MLFLOW_METRICS.items():
+        params = PUSH_PARAMS if step == "push" else {}
         parent = {"roc_auc": 0.91, "accuracy": 0.88, "log_loss": 0.3}
-        params = STEP_MLFLOW_PARAMS.get(step, {})
-        found |= names(run_metrics.step_metrics(step, "run", True, 0.0, 5.0, metrics, params, parent))
+        task = task_of(get_spec("chicago_taxi"))
+        found |= names(run_metrics.step_metrics(step, "run", True, 0.0, 5.0, metrics, params, parent, task))
+    for dataset in EVALUATIONS:
+        found |= names(evaluation_metrics(dataset))
     found |= names(run_metrics.pipeline_finished_metrics(finished_run))
     full = pd.read_csv(penguins.reference)
     report = compare(

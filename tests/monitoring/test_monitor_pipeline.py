@@ -22,31 +22,42 @@ from components.monitor.drift import DriftThresholds, compare
 from components.monitor.task import load_baseline, read_new_data
 from components.validate.task import run_validate_step
 from pipelines.__main__ import main
-from pipelines.datasets import DEFAULT_DATASET
+from pipelines.datasets import DEFAULT_DATASET, materialize_dataset
 
 pytestmark = pytest.mark.monitoring
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """A training file and what the baseline must say of it."""
+    """A training file and what the baseline must say of it: its label column is of `label_kind`."""
 
     path: Path
     dataset: str
     rows: int
     label: str
+    label_kind: str
     categorical: str
     numeric: str
 
 
-@pytest.fixture(params=["bundled", *(["shared"] if SHARED_TAXI_CSV.is_file() else [])])
-def training_data(request: pytest.FixtureRequest) -> TrainingData:
-    """The default dataset as `make data` writes it; again the Chicago taxi file, as an extra run where present."""
-    if request.param == "bundled":
-        return TrainingData(
-            request.getfixturevalue("bundled_dataset"), DEFAULT_DATASET, 10_000, "tip", "company", "distance"
-        )
-    return TrainingData(SHARED_TAXI_CSV, "chicago_taxi", 15_002, "tips", "payment_type", "fare")
+# A bundled dataset of each task: binary (the default), multiclass, regression.
+BUNDLED = {
+    DEFAULT_DATASET: (10_000, "tip", "categorical", "company", "distance"),
+    "penguins": (344, "species", "categorical", "island", "bill_length_mm"),
+    "ames": (2_930, "Sale_Price", "numeric", "Neighborhood", "Gr_Liv_Area"),
+}
+
+
+@pytest.fixture(params=[*BUNDLED, *(["shared"] if SHARED_TAXI_CSV.is_file() else [])])
+def training_data(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TrainingData:
+    """A bundled dataset of each task as `make data` writes it; the Chicago taxi file too, where present."""
+    if request.param == "shared":
+        return TrainingData(SHARED_TAXI_CSV, "chicago_taxi", 15_002, "tips", "numeric", "payment_type", "fare")
+    if request.param == DEFAULT_DATASET:
+        path = request.getfixturevalue("bundled_dataset")
+    else:
+        path = materialize_dataset(request.param, tmp_path_factory.mktemp(request.param) / f"{request.param}.csv")
+    return TrainingData(path, request.param, *BUNDLED[request.param])
 
 
 def test_compiles_with_the_training_pipeline_under_the_drift_condition(tmp_path):
@@ -143,13 +154,15 @@ def test_the_training_runs_baseline_is_found_through_the_champion(training_data,
     label, categorical, numeric = training_data.label, training_data.categorical, training_data.numeric
     assert roles[categorical] == "feature" and roles[numeric] == "feature" and roles[label] == "label"
     assert baseline.column(categorical).kind == "categorical" and baseline.column(numeric).kind == "numeric"
+    assert baseline.column(label).kind == training_data.label_kind
 
     # The training data does not drift from its own baseline; a random sample of it, logged as requests
     # (JSON lines, no label), neither.
     same = compare(baseline, read_new_data(data, baseline, str(data)), str(data), DriftThresholds())
     assert not same.drifted, same.verdict()
     requests = tmp_path / "requests.jsonl"
-    rows = read_new_data(data, baseline, str(data)).drop(columns=[label]).sample(3000, random_state=0)
+    rows = read_new_data(data, baseline, str(data)).drop(columns=[label])
+    rows = rows.sample(min(3000, len(rows) // 2), random_state=0)
     rows.to_json(requests, orient="records", lines=True)
     logged = compare(baseline, read_new_data(requests, baseline, str(requests)), str(requests), DriftThresholds())
     assert not logged.drifted, logged.verdict()
