@@ -1,5 +1,7 @@
 """KFP wrapper of the evaluate step; the logic is in components.evaluate.task."""
 
+from typing import Dict
+
 from kfp import dsl
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
@@ -14,9 +16,7 @@ def evaluate(
     model_name: str,
     mlflow_tracking_uri: str,
     mlflow_run_id: str,
-    min_roc_auc: float,
-    min_accuracy: float,
-    max_log_loss: float,
+    thresholds: Dict[str, float],
     champion_tolerance: float,
     baseline_margin: float,
     allow_unscored_champion: bool,
@@ -27,13 +27,13 @@ def evaluate(
 ) -> bool:
     """Score and explain the eval split, gate (thresholds, prior, champion, slices); returns whether it is blessed.
 
+    `thresholds` maps a metric of the dataset's task to its bound (the task says floor or ceiling).
     The blessing is the single return value (not a named output) because kfp.local
     resolves a dsl.If condition only on a task's single output.
     """
     import tempfile
     from pathlib import Path
 
-    from components.evaluate.gate import Thresholds
     from components.evaluate.report import html_report
     from components.evaluate.task import GateSettings, run_evaluate_step
 
@@ -46,7 +46,7 @@ def evaluate(
             pipeline_run_id=mlflow_run_id,
             model_name=model_name,
             settings=GateSettings(
-                Thresholds(min_roc_auc, min_accuracy, max_log_loss),
+                dict(thresholds),
                 champion_tolerance=champion_tolerance,
                 baseline_margin=baseline_margin,
                 allow_unscored_champion=allow_unscored_champion,
@@ -57,6 +57,7 @@ def evaluate(
         Path(report.path).write_text(
             html_report(
                 f"{dataset} evaluation",
+                result.task,
                 result.metrics,
                 result.decision,
                 result.plots,
@@ -69,8 +70,5 @@ def evaluate(
     for name, value in result.metrics.headline().items():
         metrics.log_metric(name, value)
     metrics.log_metric("blessed", float(result.decision.blessed))
-    if result.metrics.roc is not None:
-        roc = result.metrics.roc
-        classification_metrics.log_roc_curve(roc.fpr, roc.tpr, roc.thresholds)
-    classification_metrics.log_confusion_matrix(["0", "1"], result.metrics.confusion_matrix)
+    result.task.log_kfp_metrics(result.metrics, classification_metrics)
     return result.decision.blessed

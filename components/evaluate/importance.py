@@ -1,9 +1,10 @@
 """Permutation importance of the raw feature columns, measured through the serving model.
 
 A column's values are shuffled across the rows, which keeps their distribution and cuts their tie to
-the row, and the rows are scored again: the drop in ROC AUC is what the model lost by not knowing that
-column. Each column is shuffled `repeats` times (one seeded generator, so a rerun gives the same
-figures); the interval is Student's t over the repeats, mean ± t(confidence, repeats - 1) · sd / √repeats.
+the row, and the rows are scored again: how much worse the task's headline metric gets (a drop in ROC
+AUC, a rise in log loss or RMSE) is what the model lost by not knowing that column. Each column is
+shuffled `repeats` times (one seeded generator, so a rerun gives the same figures); the interval is
+Student's t over the repeats, mean ± t(confidence, repeats - 1) · sd / √repeats.
 A column the model ignores loses exactly nothing: mean 0, interval [0, 0].
 
 The cost is 1 + columns × repeats scorings of at most `max_rows` rows (a seeded subsample of the eval
@@ -18,11 +19,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 from scipy import stats
-from sklearn.metrics import roc_auc_score
 
 from components.evaluate.scoring import Scorer
-
-IMPORTANCE_METRIC = "roc_auc"
+from components.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -38,10 +37,10 @@ class ImportanceSettings:
         if self.max_rows < 2 or self.repeats < 2 or not 0.0 < self.confidence < 1.0:
             raise ValueError(f"importance needs max_rows >= 2, repeats >= 2 and confidence in (0, 1): {self}")
 
-    def describe(self, rows: int) -> dict:
+    def describe(self, rows: int, metric: str) -> dict:
         """What metrics.json records next to the figures, so a reader knows what they rest on."""
         interval = f"{self.confidence:.0%} Student's t interval over the repeats"
-        return {**asdict(self), "rows": rows, "metric": IMPORTANCE_METRIC, "interval": interval}
+        return {**asdict(self), "rows": rows, "metric": metric, "interval": interval}
 
 
 DEFAULT_IMPORTANCE = ImportanceSettings()
@@ -49,12 +48,12 @@ DEFAULT_IMPORTANCE = ImportanceSettings()
 
 @dataclass(frozen=True)
 class Importance:
-    """The drop in `metric` when one column is shuffled: its mean over the repeats, and the interval."""
+    """How much worse `metric` gets when one column is shuffled: its mean over the repeats, and the interval."""
 
     mean: float
     ci_low: float
     ci_high: float
-    metric: str = IMPORTANCE_METRIC
+    metric: str
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,31 +62,33 @@ class Importance:
 def permutation_importance(
     score: Scorer,
     dense: Mapping[str, tf.Tensor],
-    labels: np.ndarray,
+    targets: np.ndarray,
     columns: Sequence[str],
+    task: Task,
     settings: ImportanceSettings = DEFAULT_IMPORTANCE,
 ) -> dict[str, Importance]:
-    """Importance per column, most important first; empty when the rows hold one class (no ROC AUC)."""
+    """Importance per column, most important first; empty where the headline is undefined (one class: no ROC AUC)."""
     rng = np.random.default_rng(settings.seed)
-    if labels.size > settings.max_rows:
-        keep = np.sort(rng.choice(labels.size, settings.max_rows, replace=False))
+    if targets.size > settings.max_rows:
+        keep = np.sort(rng.choice(targets.size, settings.max_rows, replace=False))
         dense = {name: tf.gather(values, keep) for name, values in dense.items()}
-        labels = labels[keep]
-    if np.unique(labels).size < 2:
+        targets = targets[keep]
+    baseline = task.headline_score(targets, score(dense))
+    if baseline is None:
         return {}
-    baseline = roc_auc_score(labels, score(dense))
     importance = {}
     for column in columns:
-        drops = [
-            baseline
-            - roc_auc_score(labels, score({**dense, column: tf.gather(dense[column], rng.permutation(labels.size))}))
-            for _ in range(settings.repeats)
-        ]
-        importance[column] = _interval(np.array(drops), settings.confidence)
+        losses = []
+        for _ in range(settings.repeats):
+            shuffled = {**dense, column: tf.gather(dense[column], rng.permutation(targets.size))}
+            value = task.headline_score(targets, score(shuffled))
+            # Positive when shuffling hurts, whichever way the metric is better.
+            losses.append(baseline - value if task.headline_higher_is_better else value - baseline)
+        importance[column] = _interval(np.array(losses), settings.confidence, task.headline_metric)
     return dict(sorted(importance.items(), key=lambda item: -item[1].mean))
 
 
-def _interval(drops: np.ndarray, confidence: float) -> Importance:
-    mean = float(drops.mean())
-    half_width = float(stats.t.ppf((1 + confidence) / 2, drops.size - 1) * drops.std(ddof=1) / np.sqrt(drops.size))
-    return Importance(mean=mean, ci_low=mean - half_width, ci_high=mean + half_width)
+def _interval(losses: np.ndarray, confidence: float, metric: str) -> Importance:
+    mean = float(losses.mean())
+    half_width = float(stats.t.ppf((1 + confidence) / 2, losses.size - 1) * losses.std(ddof=1) / np.sqrt(losses.size))
+    return Importance(mean=mean, ci_low=mean - half_width, ci_high=mean + half_width, metric=metric)

@@ -100,7 +100,7 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray) -> BinaryMetri
     return BinaryMetrics(
         example_count=int(labels.size),
         positive_rate=float(labels.mean()),
-        roc_auc=float(roc_auc_score(labels, probabilities)) if both_classes else None,
+        roc_auc=roc_auc(labels, probabilities),
         accuracy=float(accuracy_score(labels, predicted)),
         precision=float(precision_score(labels, predicted, zero_division=0)),
         recall=float(recall_score(labels, predicted, zero_division=0)),
@@ -109,6 +109,11 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray) -> BinaryMetri
         roc=thinned_roc_curve(labels, probabilities) if both_classes else None,
         confusion_matrix=confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
     )
+
+
+def roc_auc(labels: np.ndarray, probabilities: np.ndarray) -> float | None:
+    """ROC AUC, or None where the labels hold a single class."""
+    return float(roc_auc_score(labels, probabilities)) if np.unique(labels).size == 2 else None
 
 
 def calibration(labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> Calibration:

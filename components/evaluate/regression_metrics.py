@@ -38,7 +38,9 @@ def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> Regressi
     targets = np.asarray(targets, dtype=np.float64)
     predictions = np.asarray(predictions, dtype=np.float64)
     if targets.shape != predictions.shape or targets.ndim != 1 or targets.size == 0:
-        raise ValueError(f"need equal-length non-empty 1-D targets and predictions, got {targets.shape} and {predictions.shape}")
+        raise ValueError(
+            f"need equal-length non-empty 1-D targets and predictions, got {targets.shape} and {predictions.shape}"
+        )
     constant = bool(np.all(targets == targets[0]))
     return RegressionMetrics(
         example_count=int(targets.size),

@@ -3,7 +3,9 @@
 Both are scored through their `serving_default` signature, each fed exactly the raw columns its own
 signature declares, taken from the candidate's eval rows. So a champion trained on an older spec is
 scored on the columns it knows; one that needs a column the new data lacks (or gets it in another
-type) cannot be scored, and the gate refuses the candidate saying so.
+type) cannot be scored, and the gate refuses the candidate saying so. What a model must answer, and
+what evaluate scores of it, is the task's (`Task.predictions`): P(positive), per-class probabilities,
+or the value on the original scale.
 """
 
 from __future__ import annotations
@@ -20,15 +22,14 @@ from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
 from components.evaluate.gate import ChampionScore
-from components.evaluate.metrics import binary_metrics
+from components.tasks import Task
 
 SERVING_SIGNATURE = "serving_default"
-PROBABILITY = "probability"
 # Error codes MLflow's registry answers with when the model, or its alias, does not exist.
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 # Set by push on every version: the SHA-256 of its MANIFEST.sha256.
 MANIFEST_DIGEST_TAG = "manifest_sha256"
-# Dense raw columns in, P(positive) per row out.
+# Dense raw columns in, the task's predictions (one row per row) out.
 Scorer = Callable[[Mapping[str, tf.Tensor]], np.ndarray]
 
 
@@ -37,13 +38,14 @@ class CorruptChampionError(RuntimeError):
 
 
 class UnscorableModelError(ValueError):
-    """A model's signature does not fit the rows, or its output is not a probability per row."""
+    """A model's signature does not fit the rows, or its outputs are not what the task's models answer."""
 
 
-def load_scorer(model_dir: Path, batch_size: int = 4096) -> Scorer:
-    """The SavedModel's serving signature, loaded once: dense raw columns in, P(positive) per row out.
+def load_scorer(model_dir: Path, task: Task, batch_size: int = 4096) -> Scorer:
+    """The SavedModel's serving signature, loaded once: dense raw columns in, the task's predictions out.
 
-    It is fed the columns it declares; rows that lack one, or hold it in another type, cannot be scored.
+    It is fed the columns it declares; rows that lack one, or hold it in another type, cannot be scored,
+    nor can outputs the task refuses (UnscorableOutputError, a ValueError).
     """
     serve = tf.saved_model.load(str(model_dir)).signatures[SERVING_SIGNATURE]
     wanted: dict[str, tf.TensorSpec] = serve.structured_input_signature[1]
@@ -63,26 +65,30 @@ def load_scorer(model_dir: Path, batch_size: int = 4096) -> Scorer:
         batches = []
         for start in range(0, rows, batch_size):
             outputs = serve(**{name: dense[name][start : start + batch_size] for name in wanted})
-            if PROBABILITY not in outputs:
-                raise UnscorableModelError(f"its signature answers {sorted(outputs)}, not {PROBABILITY!r}")
-            batches.append(outputs[PROBABILITY].numpy().reshape(-1))
-        probabilities = np.concatenate(batches).astype(np.float64)
-        if probabilities.shape != (rows,) or not np.all((probabilities >= 0) & (probabilities <= 1)):
-            raise UnscorableModelError(
-                f"it gave {probabilities.shape[0]} values for {rows} rows, or some outside [0, 1]"
-            )
-        return probabilities
+            batches.append({name: value.numpy() for name, value in outputs.items()})
+        return task.predictions(_joined(batches), rows)
 
     return score
 
 
-def predict_probabilities(model_dir: Path, dense: Mapping[str, tf.Tensor], batch_size: int = 4096) -> np.ndarray:
-    """P(positive) per row from the SavedModel's serving signature, fed the columns it declares."""
-    return load_scorer(model_dir, batch_size)(dense)
+def _joined(batches: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each output's batches end to end; one that is not per row (a scalar) is left out, for the task to refuse."""
+    if len(batches) == 1:
+        return batches[0]
+    return {
+        name: np.concatenate([batch[name] for batch in batches])
+        for name in batches[0]
+        if all(np.ndim(batch.get(name)) >= 1 for batch in batches)
+    }
 
 
 def score_champion(
-    client: MlflowClient, model_name: str, dense: Mapping[str, tf.Tensor], labels: np.ndarray, endpoint_url: str = ""
+    client: MlflowClient,
+    model_name: str,
+    dense: Mapping[str, tf.Tensor],
+    targets: np.ndarray,
+    task: Task,
+    endpoint_url: str = "",
 ) -> ChampionScore:
     """The champion's metrics on the same rows, or the problem that prevented them.
 
@@ -104,13 +110,13 @@ def score_champion(
         with tempfile.TemporaryDirectory(prefix="champion-") as workdir:
             champion_dir = storage.download_dir(store_uri, Path(workdir) / "model", endpoint_url or None)
             _check_manifest_digest(champion_dir, version.tags.get(MANIFEST_DIGEST_TAG), store_uri)
-            probabilities = predict_probabilities(champion_dir, dense)
+            predictions = load_scorer(champion_dir, task)(dense)
     except storage.ChecksumMismatchError as error:
         raise CorruptChampionError(f"{label}: {error}") from error
     except Exception as error:  # noqa: BLE001 - whatever went wrong, the gate must see it and refuse
         return ChampionScore(number, problem=f"{label} at {store_uri}: {type(error).__name__}: {error}")
     return ChampionScore(
-        number, metrics=binary_metrics(labels, probabilities), note=f"{label} at {store_uri} scored on the same rows"
+        number, metrics=task.metrics(targets, predictions), note=f"{label} at {store_uri} scored on the same rows"
     )
 
 

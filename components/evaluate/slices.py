@@ -1,8 +1,9 @@
 """Evaluation per slice: metrics per "column=value", and the gap between a column's best and worst slice.
 
 The gate's slice checks (components.evaluate.gate) read both; the report shows them whether or not the
-spec gates any slice. A slice under `MIN_SLICE_EXAMPLES` examples is only counted, and one holding a
-single class has no ROC AUC: neither takes part in a gap.
+spec gates any slice. Slices are compared on the task's headline metric. A slice under
+`MIN_SLICE_EXAMPLES` examples is only counted, and one where the headline is undefined (a binary slice
+holding one class) takes part in no gap.
 """
 
 from __future__ import annotations
@@ -12,24 +13,22 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from components.evaluate.metrics import BinaryMetrics, binary_metrics
+from components.tasks import Task, TaskMetrics
 
 if TYPE_CHECKING:  # the gate imports this module and needs no TensorFlow
     import tensorflow as tf
 
 MIN_SLICE_EXAMPLES = 30
-# The headline metric that slices are compared on (the project's models are binary classifiers).
-SLICE_METRIC = "roc_auc"
 
 
 @dataclass(frozen=True)
 class SliceGap:
-    """Best minus worst slice of one column on `metric`; `best` and `worst` are "column=value" keys."""
+    """How far apart one column's best and worst slice are on `metric` (|best - worst|); both are "column=value"."""
 
     gap: float
     best: str
     worst: str
-    metric: str = SLICE_METRIC
+    metric: str
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,10 +49,10 @@ def _slice_value(value: bytes | float) -> str:
 
 
 def slice_metrics(
-    labels: np.ndarray, probabilities: np.ndarray, values_by_column: Mapping[str, np.ndarray]
-) -> tuple[dict[str, BinaryMetrics], dict[str, int]]:
-    """Metrics per "column=value"; slices under `MIN_SLICE_EXAMPLES` examples are only counted."""
-    measured: dict[str, BinaryMetrics] = {}
+    task: Task, targets: np.ndarray, predictions: np.ndarray, values_by_column: Mapping[str, np.ndarray]
+) -> tuple[dict[str, TaskMetrics], dict[str, int]]:
+    """The task's metrics per "column=value"; slices under `MIN_SLICE_EXAMPLES` examples are only counted."""
+    measured: dict[str, TaskMetrics] = {}
     skipped: dict[str, int] = {}
     for column, values in values_by_column.items():
         for value in sorted(set(values.tolist())):
@@ -62,21 +61,27 @@ def slice_metrics(
             if mask.sum() < MIN_SLICE_EXAMPLES:
                 skipped[key] = int(mask.sum())
             else:
-                measured[key] = binary_metrics(labels[mask], probabilities[mask])
+                measured[key] = task.metrics(targets[mask], predictions[mask])
     return measured, skipped
 
 
-def column_slices(slices: Mapping[str, BinaryMetrics], column: str) -> dict[str, BinaryMetrics]:
+def column_slices(slices: Mapping[str, TaskMetrics], column: str) -> dict[str, TaskMetrics]:
     """The measured slices of one column, by key, in key order."""
     return {key: slices[key] for key in sorted(slices) if key.startswith(f"{column}=")}
 
 
-def slice_gaps(slices: Mapping[str, BinaryMetrics], columns: Sequence[str]) -> dict[str, SliceGap]:
-    """The ROC AUC gap per column, for columns with at least two measured slices that have one."""
+def slice_gaps(task: Task, slices: Mapping[str, TaskMetrics], columns: Sequence[str]) -> dict[str, SliceGap]:
+    """The headline metric's gap per column, for columns with at least two measured slices where it is defined."""
     gaps: dict[str, SliceGap] = {}
+    sign = 1.0 if task.headline_higher_is_better else -1.0
     for column in columns:
-        scored = {key: m.roc_auc for key, m in column_slices(slices, column).items() if m.roc_auc is not None}
+        scored = {
+            key: value
+            for key, metrics in column_slices(slices, column).items()
+            if (value := task.headline_value(metrics)) is not None
+        }
         if len(scored) >= 2:
-            best, worst = max(scored, key=scored.__getitem__), min(scored, key=scored.__getitem__)
-            gaps[column] = SliceGap(gap=scored[best] - scored[worst], best=best, worst=worst)
+            best = max(scored, key=lambda key: sign * scored[key])
+            worst = min(scored, key=lambda key: sign * scored[key])
+            gaps[column] = SliceGap(abs(scored[best] - scored[worst]), best, worst, task.headline_metric)
     return gaps

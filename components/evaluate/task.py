@@ -4,21 +4,22 @@ Both models are raw-in serving models scored on exactly the same eval rows (see
 components.evaluate.scoring), so their metrics compare directly; the gate
 (components.evaluate.gate) also measures the candidate against the label's prior and, where the spec
 declares a slice gate, per slice. The candidate's permutation importance
-(components.evaluate.importance) is reported, never gated.
+(components.evaluate.importance) is reported, never gated. The metrics, the headline, the prior and
+the plots are the spec's task's (components.tasks).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import tensorflow as tf
 from mlflow.entities import Metric
 
@@ -26,33 +27,51 @@ from components.common import tracking
 from components.common.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec
-from components.evaluate.gate import GateDecision, Prior, Thresholds, gate
+from components.evaluate.gate import GateDecision, gate
 from components.evaluate.importance import (
     DEFAULT_IMPORTANCE,
     Importance,
     ImportanceSettings,
     permutation_importance,
 )
-from components.evaluate.metrics import BinaryMetrics, binary_metrics
 from components.evaluate.report import write_plots
 from components.evaluate.scoring import CorruptChampionError, load_scorer, score_champion
 from components.evaluate.slices import MIN_SLICE_EXAMPLES, SliceGap, slice_gaps, slice_metrics, slice_values
+from components.tasks import Task, TaskMetrics, task_of
 
 # The most important columns, by mean, that are also logged as MLflow metrics `importance.<column>`.
 TOP_IMPORTANCE_METRICS = 10
 IMPORTANCE_TABLE = "evaluation/importance.json"
-PARENT_RUN_METRICS = ("roc_auc", "accuracy", "precision", "recall", "log_loss", "blessed")
+# Each bound is logged as the step's (and the pipeline run's `evaluate.`) param `threshold.<metric>`.
+THRESHOLD_PARAM = "threshold."
 __all__ = ["CorruptChampionError", "EvaluationResult", "GateSettings", "run_evaluate_step"]
 
 
 @dataclass(frozen=True)
 class GateSettings:
-    """How strict the gate is for one run; every field is a pipeline parameter, logged with the run."""
+    """How strict the gate is for one run; every field is a pipeline parameter, logged with the run.
 
-    thresholds: Thresholds
+    `thresholds` maps a metric of the task to its bound (a floor or a ceiling, by the task's
+    direction for it); a metric left out is not bounded, one the task does not have is refused.
+    """
+
+    thresholds: Mapping[str, float]
     champion_tolerance: float = 0.01
     baseline_margin: float = 0.02
     allow_unscored_champion: bool = False
+
+    def __post_init__(self) -> None:
+        for name, bound in self.thresholds.items():
+            if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+                raise ValueError(f"threshold {name!r} must be a finite number, got {bound!r}")
+
+    def to_dict(self) -> dict:
+        return {
+            "thresholds": dict(self.thresholds),
+            "champion_tolerance": self.champion_tolerance,
+            "baseline_margin": self.baseline_margin,
+            "allow_unscored_champion": self.allow_unscored_champion,
+        }
 
 
 @dataclass(frozen=True)
@@ -61,17 +80,19 @@ class EvaluationResult:
 
     `slices` and `skipped_slices` are keyed "column=value"; a skipped slice had
     fewer than `MIN_SLICE_EXAMPLES` examples (its count is the value). `slice_gaps`
-    and `importance` are keyed by column.
+    and `importance` are keyed by column. `prior` is the task's metrics of its
+    best constant prediction on the same rows (`Task.prior_predictions`).
     """
 
-    metrics: BinaryMetrics
-    slices: dict[str, BinaryMetrics]
+    task: Task
+    metrics: TaskMetrics
+    slices: dict[str, TaskMetrics]
     skipped_slices: dict[str, int]
     slice_gaps: dict[str, SliceGap]
     importance: dict[str, Importance]
-    champion_metrics: BinaryMetrics | None
+    champion_metrics: TaskMetrics | None
     champion_version: str | None
-    prior: Prior
+    prior: TaskMetrics
     decision: GateDecision
     plots: dict[str, Path]
     metrics_file: Path
@@ -117,24 +138,27 @@ def run_evaluate_step(
     blessed the pipeline ends here, so the pipeline's run is finished.
     """
     spec = get_spec(dataset)
+    task = task_of(spec)
     output_dir = Path(output_dir)
     mlflow_client = tracking.client(tracking_uri)
     with tracking.step_run(tracking_uri, pipeline_run_id, "evaluate") as run:
+        task.check_thresholds(settings.thresholds)
         dense = parse_csv_rows(tf.constant(read_eval_rows(Path(eval_data_path), spec)), spec)
-        labels = np.asarray(spec.label.derive(dense)).astype(np.int64)
-        score = load_scorer(Path(model_dir))
-        probabilities = score(dense)
-        metrics = binary_metrics(labels, probabilities)
-        slices, skipped = slice_metrics(labels, probabilities, slice_values(dense, spec.slice_columns))
+        targets = task.targets(spec.label.derive(dense))
+        score = load_scorer(Path(model_dir), task)
+        predictions = score(dense)
+        metrics = task.metrics(targets, predictions)
+        slices, skipped = slice_metrics(task, targets, predictions, slice_values(dense, spec.slice_columns))
         started = time.perf_counter()
-        importance = permutation_importance(score, dense, labels, spec.feature_columns, importance_settings)
+        importance = permutation_importance(score, dense, targets, spec.feature_columns, task, importance_settings)
         importance_seconds = time.perf_counter() - started
-        champion = score_champion(mlflow_client, model_name, dense, labels, s3_endpoint_url)
-        prior = Prior.of(labels)
+        champion = score_champion(mlflow_client, model_name, dense, targets, task, s3_endpoint_url)
+        prior = task.metrics(targets, task.prior_predictions(targets))
         notes = [f"slices skipped (< {MIN_SLICE_EXAMPLES} examples): {skipped}"] if skipped else []
-        if met := prior.met_by(settings.thresholds):
-            notes.append(f"the base-rate predictor alone meets these bounds ({'; '.join(met)}): the prior decides")
+        if met := task.bounds_met_by_prior(settings.thresholds, prior):
+            notes.append(f"the {task.prior_name} alone meets these bounds ({'; '.join(met)}): the prior decides")
         decision = gate(
+            task,
             metrics,
             settings.thresholds,
             settings.champion_tolerance,
@@ -147,24 +171,26 @@ def run_evaluate_step(
             slices=slices,
         )
         result = EvaluationResult(
+            task,
             metrics,
             slices,
             skipped,
-            slice_gaps(slices, spec.slice_columns),
+            slice_gaps(task, slices, spec.slice_columns),
             importance,
             champion.metrics,
             champion.version,
             prior,
             decision,
-            plots=write_plots(metrics, output_dir, importance),
+            plots=write_plots(task, metrics, targets, predictions, output_dir, importance),
             metrics_file=output_dir / "metrics.json",
             step_run_id=run.info.run_id,
         )
-        importance_method = importance_settings.describe(min(labels.size, importance_settings.max_rows))
+        rows = min(targets.size, importance_settings.max_rows)
+        importance_method = importance_settings.describe(rows, task.headline_metric)
         _write_metrics_file(result, settings, importance_method)
         logged = {**_mlflow_metrics(result), "importance_seconds": importance_seconds}
         gate_params = {
-            **asdict(settings.thresholds),
+            **{f"{THRESHOLD_PARAM}{name}": bound for name, bound in settings.thresholds.items()},
             "champion_tolerance": settings.champion_tolerance,
             "baseline_margin": settings.baseline_margin,
             "allow_unscored_champion": settings.allow_unscored_champion,
@@ -180,9 +206,9 @@ def run_evaluate_step(
         for path in (*result.plots.values(), result.metrics_file):
             mlflow.log_artifact(str(path), artifact_path="evaluation")
         now = int(time.time() * 1000)
+        parent_metrics = [*map(mlflow_metric_name, metrics.headline()), "blessed"]
         mlflow_client.log_batch(
-            pipeline_run_id,
-            metrics=[Metric(name, logged[name], now, 0) for name in PARENT_RUN_METRICS if name in logged],
+            pipeline_run_id, metrics=[Metric(name, logged[name], now, 0) for name in parent_metrics]
         )
     for reason in decision.reasons:
         print(f"gate: {reason}")
@@ -192,10 +218,18 @@ def run_evaluate_step(
 
 
 def _mlflow_metrics(result: EvaluationResult) -> dict[str, float]:
-    """Headline, champion and per-slice metrics under MLflow-safe names, plus `blessed` as 0/1."""
-    logged = {**result.metrics.headline(), "blessed": float(result.decision.blessed)}
-    if result.champion_metrics is not None and result.champion_metrics.roc_auc is not None:
-        logged["champion_roc_auc"] = result.champion_metrics.roc_auc
+    """Headline, champion and per-slice metrics under MLflow-safe names, plus `blessed` as 0/1.
+
+    The champion's headline metric is logged as `champion_<metric>` (e.g. champion_roc_auc).
+    """
+    logged = {mlflow_metric_name(name): value for name, value in result.metrics.headline().items()}
+    logged["blessed"] = float(result.decision.blessed)
+    headline = result.task.headline_metric
+    if (
+        result.champion_metrics is not None
+        and (value := result.task.headline_value(result.champion_metrics)) is not None
+    ):
+        logged[mlflow_metric_name(f"champion_{headline}")] = value
     for key, slice_result in result.slices.items():
         for name, value in slice_result.headline().items():
             logged[mlflow_metric_name(f"slice.{key}.{name}")] = value
@@ -213,19 +247,30 @@ def _importance_table(importance: Mapping[str, Importance]) -> dict[str, list]:
 
 
 def _write_metrics_file(result: EvaluationResult, settings: GateSettings, importance_method: dict) -> None:
-    champion = result.champion_metrics
+    """Everything the model card (components.push.model_card) and a reader need, naming the task's metrics."""
+    task, champion = result.task, result.champion_metrics
     result.metrics_file.write_text(
         json.dumps(
             {
+                "task": task.kind,
+                "headline_metric": task.headline_metric,
+                "higher_is_better": dict(task.directions),
+                "table_metrics": list(task.table_metrics),
+                "prior_name": task.prior_name,
                 "metrics": result.metrics.to_dict(),
+                "headline": result.metrics.headline(),
                 "slices": {key: value.to_dict() for key, value in result.slices.items()},
                 "skipped_slices": result.skipped_slices,
                 "slice_gaps": {column: gap.to_dict() for column, gap in result.slice_gaps.items()},
                 "importance": {column: value.to_dict() for column, value in result.importance.items()},
                 "importance_method": importance_method,
-                "champion": {"version": result.champion_version, "metrics": champion.to_dict() if champion else None},
-                "prior": asdict(result.prior),
-                "gate": asdict(settings),
+                "champion": {
+                    "version": result.champion_version,
+                    "metrics": champion.to_dict() if champion else None,
+                    "headline": champion.headline() if champion else None,
+                },
+                "prior": result.prior.headline(),
+                "gate": settings.to_dict(),
                 "blessed": result.decision.blessed,
                 "reasons": result.decision.reasons,
             },

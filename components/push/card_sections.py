@@ -11,10 +11,9 @@ from typing import Any, Mapping
 
 from components.common.specs.base import Bucketized, Categorical, Feature, LatLongCross, Numeric, TimestampParts
 
-# Metric in metrics.json -> the gate's absolute bound on it and the bound's direction.
-BOUNDS = {"roc_auc": ("min_roc_auc", ">="), "accuracy": ("min_accuracy", ">="), "log_loss": ("max_log_loss", "<=")}
-CARD_METRICS = ("roc_auc", "accuracy", "precision", "recall", "log_loss", "expected_calibration_error", "positive_rate")
 NONE = "—"
+# Shown in the metric table's bound column for a metric the gate does not bound.
+UNBOUNDED = "off"
 
 
 @dataclass(frozen=True)
@@ -71,34 +70,29 @@ def cell(value: Any) -> str:
 
 
 def metric_rows(
-    metrics: Mapping[str, Any],
+    headline: Mapping[str, float],
     thresholds: Mapping[str, float],
-    champion: Mapping[str, Any] | None,
+    higher_is_better: Mapping[str, bool],
+    champion: Mapping[str, float] | None,
     prior: Mapping[str, float],
 ) -> tuple[tuple[str, ...], ...]:
-    """One row per headline metric: the candidate, the gate's absolute bound, the champion, the prior."""
+    """One row per headline scalar of the task: the candidate, the gate's bound, the champion, the prior.
+
+    A bound is a floor (>=) or a ceiling (<=) by the task's direction for its metric.
+    """
     rows = []
-    for name in CARD_METRICS:
-        bound = NONE
-        if name in BOUNDS:
-            key, op = BOUNDS[name]
-            bound = "off" if thresholds[key] < 0 else f"{op} {thresholds[key]:g}"
-        champion_value = _metric(champion, name) if champion else None
-        rows.append((name, cell(_metric(metrics, name)), bound, cell(champion_value), cell(prior.get(name))))
+    for name, value in headline.items():
+        bound = UNBOUNDED
+        if name in thresholds:
+            bound = f"{'>=' if higher_is_better[name] else '<='} {thresholds[name]:g}"
+        champion_value = champion.get(name) if champion else None
+        rows.append((name, cell(value), bound, cell(champion_value), cell(prior.get(name))))
     return tuple(rows)
 
 
-def _metric(metrics: Mapping[str, Any], name: str) -> Any:
-    if name == "expected_calibration_error":
-        return metrics["calibration"][name]
-    return metrics[name]
-
-
-def slice_rows(slices: Mapping[str, Mapping[str, Any]]) -> tuple[tuple[str, ...], ...]:
-    return tuple(
-        (key, cell(m["example_count"]), cell(m["roc_auc"]), cell(m["accuracy"]), cell(m["log_loss"]))
-        for key, m in slices.items()
-    )
+def slice_rows(slices: Mapping[str, Mapping[str, Any]], metrics: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """One row per measured slice: its examples and the task's table metrics (a dash where undefined)."""
+    return tuple((key, cell(m["example_count"]), *(cell(m[name]) for name in metrics)) for key, m in slices.items())
 
 
 def feature_role(feature: Feature) -> str:

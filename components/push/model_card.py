@@ -25,6 +25,7 @@ from mlflow.tracking import MlflowClient
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec, LatLongCross
 from components.push.card_sections import Section, cell, feature_role, markdown_text, metric_rows, slice_rows
+from components.tasks import task_of
 
 METRICS_ARTIFACT = "evaluation/metrics.json"
 CARD_ARTIFACT = "model_card/model_card.html"
@@ -146,7 +147,7 @@ def _evaluation(client: MlflowClient, run: Run) -> dict[str, Any] | None:
 def _card(model_name: str, run: Run, spec: DatasetSpec | None, evaluation: dict[str, Any] | None) -> ModelCard:
     params = run.data.params
     lineage = {name: params.get(name, NOT_RECORDED) for name in LINEAGE_PARAMS}
-    task = f"binary classification of {spec.label.name} ({spec.label.description})" if spec else NOT_RECORDED
+    task = task_of(spec).describe(spec.label.name, spec.label.description) if spec else NOT_RECORDED
     verdict = "no evaluate step on record"
     if evaluation is not None:
         verdict = "blessed by the gate" if evaluation["blessed"] else "NOT blessed by the gate"
@@ -183,27 +184,36 @@ def _dataset_section(run: Run, spec: DatasetSpec | None, lineage: Mapping[str, s
 
 
 def _evaluation_sections(evaluation: dict[str, Any]) -> list[Section]:
-    """Metrics with the gate's bounds, the champion and the prior; slices, gaps, importance; the decision."""
+    """Metrics with the gate's bounds, the champion and the prior; slices, gaps, importance; the decision.
+
+    What the task's metrics are, and which way each is better, is what the evaluate step wrote.
+    """
     gate, champion = evaluation["gate"], evaluation["champion"]
     compared = (
         f"Previous champion: version {champion['version']}, scored on the same rows."
         if champion["version"]
         else "No previous champion: this is the first model of its name to be evaluated."
     )
+    headline = dict(evaluation["headline"])
+    rows_line = f"{evaluation['task']} task, headline metric {evaluation['headline_metric']}, "
+    rows_line += f"{cell(int(headline.pop('example_count')))} eval rows."
     settings = ", ".join(f"{key} {cell(value)}" for key, value in gate.items() if key != "thresholds")
     against = f"champion v{champion['version']}" if champion["version"] else "no champion"
+    table_metrics = tuple(evaluation["table_metrics"])
     sections = [
         Section(
             "Metrics on the eval split",
-            lines=(compared, f"Gate settings: {settings}."),
-            header=("metric", "candidate", "gate bound", against, "prior (base rate)"),
-            rows=metric_rows(evaluation["metrics"], gate["thresholds"], champion["metrics"], evaluation["prior"]),
+            lines=(compared, rows_line, f"Gate settings: {settings}."),
+            header=("metric", "candidate", "gate bound", against, f"prior ({evaluation['prior_name']})"),
+            rows=metric_rows(
+                headline, gate["thresholds"], evaluation["higher_is_better"], champion["headline"], evaluation["prior"]
+            ),
         ),
         Section(
             "Metrics per slice",
             lines=_skipped(evaluation.get("skipped_slices") or {}),
-            header=("slice", "examples", "roc_auc", "accuracy", "log_loss"),
-            rows=slice_rows(evaluation["slices"]),
+            header=("slice", "examples", *table_metrics),
+            rows=slice_rows(evaluation["slices"], table_metrics),
         ),
     ]
     if gaps := evaluation.get("slice_gaps"):
@@ -223,8 +233,10 @@ def _importance_section(importance: Mapping[str, Mapping[str, Any]], method: Map
     rows = tuple(
         (column, v["metric"], cell(v["mean"]), f"[{cell(v['ci_low'])}, {cell(v['ci_high'])}]") for column, v in ranked
     )
-    lines = (f"Drop in the metric when a column is shuffled; {method['interval']}.",) if "interval" in method else ()
-    header = ("column", "metric", "drop", "interval")
+    lines = ()
+    if "interval" in method:
+        lines = (f"How much worse the metric gets when a column is shuffled; {method['interval']}.",)
+    header = ("column", "metric", "worse by", "interval")
     return Section("Feature importance (permutation)", lines=lines, header=header, rows=rows)
 
 

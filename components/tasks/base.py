@@ -19,6 +19,8 @@ import numpy as np
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
+    from kfp.dsl import ClassificationMetrics
+    from matplotlib.figure import Figure
 
 
 class TaskMetrics(Protocol):
@@ -54,6 +56,14 @@ class Task(ABC):
     # Keras metric that early stopping watches on the validation split, and whether to maximise it.
     early_stopping_monitor: str
     early_stopping_maximise: bool
+    # Names of the serving signature's outputs (see serving_outputs).
+    serving_output_names: tuple[str, ...]
+    # The constant predictor `prior_predictions` stands for, in words ("base rate").
+    prior_name: str
+    # The few metrics a slice table shows, the headline first.
+    table_metrics: tuple[str, ...]
+    # Why the headline metric can be undefined on some rows, as the gate says it of a slice.
+    undefined_headline: str = "cannot be scored on its rows"
 
     # --- transform -----------------------------------------------------------------------------------
     @property
@@ -118,11 +128,66 @@ class Task(ABC):
         """The candidate must beat the prior by `margin`, whatever the thresholds say."""
 
     @abstractmethod
-    def champion_checks(self, candidate: TaskMetrics, champion: TaskMetrics, tolerance: float, label: str) -> list[Check]:
+    def champion_checks(
+        self, candidate: TaskMetrics, champion: TaskMetrics, tolerance: float, label: str
+    ) -> list[Check]:
         """The candidate may be worse than the champion by at most `tolerance` on the task's key metrics."""
 
     def headline_value(self, metrics: TaskMetrics) -> float | None:
         return metrics.headline().get(self.headline_metric)
+
+    def headline_score(self, targets: np.ndarray, predictions: np.ndarray) -> float | None:
+        """The headline metric alone, for what re-scores many times (permutation importance)."""
+        return self.headline_value(self.metrics(targets, predictions))
+
+    @property
+    def headline_higher_is_better(self) -> bool:
+        return self.directions[self.headline_metric]
+
+    def check_thresholds(self, thresholds: Mapping[str, float]) -> None:
+        """Fail closed on a bound of a metric this task does not have (a typo would otherwise bound nothing)."""
+        unknown = sorted(set(thresholds) - set(self.directions))
+        if unknown:
+            raise ValueError(
+                f"threshold(s) {unknown} are not metrics of the {self.kind} task; it bounds {sorted(self.directions)}"
+            )
+
+    def threshold_checks(self, candidate: TaskMetrics, thresholds: Mapping[str, float]) -> list[Check]:
+        """Each bound of the spec or the run: a floor or a ceiling by the metric's direction."""
+        self.check_thresholds(thresholds)
+        scalars = candidate.headline()
+        return [
+            compare(name, scalars.get(name), self.directions[name], bound, "threshold")
+            for name, bound in thresholds.items()
+        ]
+
+    def bounds_met_by_prior(self, thresholds: Mapping[str, float], prior: TaskMetrics) -> list[str]:
+        """The bounds that the prior itself passes: a spec's defaults must contain none."""
+        self.check_thresholds(thresholds)
+        scalars = prior.headline()
+        met = []
+        for name, bound in thresholds.items():
+            if compare(name, scalars.get(name), self.directions[name], bound, "threshold").passed:
+                op = ">=" if self.directions[name] else "<="
+                met.append(f"{name} {op} {bound:g} is met by the {self.prior_name} ({scalars[name]:.4f})")
+        return met
+
+    def info_lines(self, candidate: TaskMetrics, prior: TaskMetrics) -> list[str]:
+        """What the gate reports beside its checks without gating it."""
+        return []
+
+    @abstractmethod
+    def describe(self, label_name: str, label_description: str) -> str:
+        """The task in words, for the model card ("binary classification of tipped (...)")."""
+
+    # --- report --------------------------------------------------------------------------------------
+    @abstractmethod
+    def figures(self, metrics: TaskMetrics, targets: np.ndarray, predictions: np.ndarray) -> dict[str, Figure]:
+        """The task's plots of one evaluation, by name (the PNG's stem); drawn in components.evaluate.figures."""
+
+    @abstractmethod
+    def log_kfp_metrics(self, metrics: TaskMetrics, classification_metrics: ClassificationMetrics) -> None:
+        """What the KFP UI draws for this task (a ROC curve, a confusion matrix), on the step's output artifact."""
 
 
 def compare(metric: str, value: float | None, higher_is_better: bool, bound: float | None, bound_name: str) -> Check:
@@ -137,3 +202,9 @@ def compare(metric: str, value: float | None, higher_is_better: bool, bound: flo
 
 def fmt(value: float | None) -> str:
     return "undefined" if value is None else f"{value:.4f}"
+
+
+def majority_class_line(accuracy: float, prior_accuracy: float) -> str:
+    """A classifier's accuracy beside the majority class's, reported and not gated: on imbalanced data a
+    useful model often keeps the majority's accuracy."""
+    return f"INFO: accuracy {accuracy:.4f}, majority-class accuracy {prior_accuracy:.4f} (not gated)"

@@ -6,10 +6,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from components.evaluate.metrics import BinaryMetrics, binary_metrics
-from components.tasks.base import Check, Task, UnscorableOutputError, compare
+from components.evaluate.metrics import BinaryMetrics, binary_metrics, roc_auc
+from components.tasks.base import Check, Task, UnscorableOutputError, compare, fmt, majority_class_line
 
 PROBABILITY = "probability"
+# The confusion matrix's classes: the label's 0 and 1.
+CLASS_NAMES = ("0", "1")
 
 
 class BinaryTask(Task):
@@ -22,6 +24,9 @@ class BinaryTask(Task):
     output_width = 1
     output_activation = "sigmoid"
     serving_output_names = (PROBABILITY,)
+    prior_name = "base rate"
+    table_metrics = ("roc_auc", "accuracy", "log_loss")
+    undefined_headline = "holds one class"
 
     def encode_label(self, derived):
         import tensorflow as tf
@@ -65,6 +70,9 @@ class BinaryTask(Task):
     def metrics(self, targets: np.ndarray, predictions: np.ndarray) -> BinaryMetrics:
         return binary_metrics(targets, predictions)
 
+    def headline_score(self, targets: np.ndarray, predictions: np.ndarray) -> float | None:
+        return roc_auc(targets, predictions)  # the calibration and the curve would cost 4x for nothing here
+
     def prior_predictions(self, targets: np.ndarray) -> np.ndarray:
         return np.full(targets.shape, float(np.mean(targets)))
 
@@ -86,7 +94,13 @@ class BinaryTask(Task):
     ) -> list[Check]:
         auc_bound = None if champion.roc_auc is None else champion.roc_auc - tolerance
         return [
-            compare("roc_auc", candidate.roc_auc, True, auc_bound, f"{label} roc_auc {_fmt(champion.roc_auc)} - {tolerance:g}"),
+            compare(
+                "roc_auc",
+                candidate.roc_auc,
+                True,
+                auc_bound,
+                f"{label} roc_auc {fmt(champion.roc_auc)} - {tolerance:g}",
+            ),
             compare(
                 "log_loss",
                 candidate.log_loss,
@@ -96,6 +110,24 @@ class BinaryTask(Task):
             ),
         ]
 
+    def info_lines(self, candidate: BinaryMetrics, prior: BinaryMetrics) -> list[str]:
+        return [majority_class_line(candidate.accuracy, prior.accuracy)]
 
-def _fmt(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.4f}"
+    def describe(self, label_name: str, label_description: str) -> str:
+        return f"binary classification of {label_name} ({label_description})"
+
+    def figures(self, metrics: BinaryMetrics, targets: np.ndarray, predictions: np.ndarray):
+        from components.evaluate import figures
+
+        drawn = {
+            "confusion_matrix": figures.confusion_figure(metrics.confusion_matrix, CLASS_NAMES),
+            "calibration": figures.calibration_figure(metrics.calibration),
+        }
+        if metrics.roc is not None:
+            drawn["roc_curve"] = figures.roc_figure(metrics.roc, metrics.roc_auc)
+        return drawn
+
+    def log_kfp_metrics(self, metrics: BinaryMetrics, classification_metrics) -> None:
+        if metrics.roc is not None:
+            classification_metrics.log_roc_curve(metrics.roc.fpr, metrics.roc.tpr, metrics.roc.thresholds)
+        classification_metrics.log_confusion_matrix(list(CLASS_NAMES), metrics.confusion_matrix)

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from components.evaluate.multiclass_metrics import MulticlassMetrics, multiclass_metrics
-from components.tasks.base import Check, Task, UnscorableOutputError, compare
+from components.tasks.base import Check, Task, UnscorableOutputError, compare, majority_class_line
 
 PROBABILITIES = "probabilities"
 CLASS = "class"
@@ -28,6 +28,8 @@ class MulticlassTask(Task):
     label_dtype = "int64"
     output_activation = "softmax"
     serving_output_names = (PROBABILITIES, CLASS)
+    prior_name = "class frequencies"
+    table_metrics = ("log_loss", "accuracy", "macro_f1")
 
     def __init__(self, classes: tuple[str, ...]) -> None:
         self.classes = tuple(classes)
@@ -123,3 +125,20 @@ class MulticlassTask(Task):
                 f"{label} accuracy {champion.accuracy:.4f} - {tolerance:g}",
             ),
         ]
+
+    def info_lines(self, candidate: MulticlassMetrics, prior: MulticlassMetrics) -> list[str]:
+        return [majority_class_line(candidate.accuracy, prior.accuracy)]
+
+    def describe(self, label_name: str, label_description: str) -> str:
+        return (
+            f"multiclass classification of {label_name} ({label_description}) into "
+            f"{len(self.classes)} classes: {', '.join(self.classes)}"
+        )
+
+    def figures(self, metrics: MulticlassMetrics, targets: np.ndarray, predictions: np.ndarray):
+        from components.evaluate import figures
+
+        return {"confusion_matrix": figures.confusion_figure(metrics.confusion_matrix, self.classes)}
+
+    def log_kfp_metrics(self, metrics: MulticlassMetrics, classification_metrics) -> None:
+        classification_metrics.log_confusion_matrix(list(self.classes), metrics.confusion_matrix)

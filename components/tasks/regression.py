@@ -28,6 +28,8 @@ class RegressionTask(Task):
     output_width = 1
     output_activation = "linear"
     serving_output_names = (PREDICTION,)
+    prior_name = "mean of the targets"
+    table_metrics = ("rmse", "mae", "r2")
 
     def __init__(self, log_target: bool) -> None:
         self.log_target = log_target
@@ -109,3 +111,15 @@ class RegressionTask(Task):
                 f"{label} rmse {champion.rmse:.4g} x (1 + {tolerance:g})",
             )
         ]
+
+    def describe(self, label_name: str, label_description: str) -> str:
+        scale = ", learned as log1p and reported on the original scale" if self.log_target else ""
+        return f"regression of {label_name} ({label_description}){scale}"
+
+    def figures(self, metrics: RegressionMetrics, targets: np.ndarray, predictions: np.ndarray):
+        from components.evaluate import figures
+
+        return {"residuals": figures.residual_figure(targets, predictions, metrics.rmse)}
+
+    def log_kfp_metrics(self, metrics: RegressionMetrics, classification_metrics) -> None:
+        """Nothing: ClassificationMetrics holds ROC curves and confusion matrices; the scalars go to Metrics."""

@@ -85,9 +85,9 @@ def test_a_builder_path_that_does_not_import_is_refused_before_training(penguins
 
 def test_a_regression_run_registers_a_champion_that_prices_houses(tmp_path_factory):
     ames = _workspace(tmp_path_factory, "ames")
-    run = run_locally(ames.settings(), Overrides(epochs=15, thresholds={"r2": 0.8}))
+    run = run_locally(ames.settings(), Overrides(epochs=10, thresholds={"r2": 0.7}))
     assert run.blessed and run.model_version, run.gate_reasons
-    assert run.metrics["r2"] >= 0.8 and set(run.metrics) >= {"rmse", "mae", "r2"}
+    assert run.metrics["r2"] >= 0.7 and set(run.metrics) >= {"rmse", "mae", "r2"}
     assert any(line.startswith("PASS: rmse") and "mean predictor" in line for line in run.gate_reasons)
     outputs, rows = _serve_rows(run.store_uri.removeprefix("file://"), ames.data, 200)
     prices = np.array([float(row["Sale_Price"]) for row in rows])

@@ -75,8 +75,8 @@ def test_pipeline_parameters_are_typed(compiled):
         "epochs": "NUMBER_INTEGER",
         "learning_rate": "NUMBER_DOUBLE",
         "hidden_units": "LIST",
-        "min_roc_auc": "NUMBER_DOUBLE",
-        "max_log_loss": "NUMBER_DOUBLE",
+        "thresholds": "STRUCT",
+        "model_builder": "STRING",
         "champion_tolerance": "NUMBER_DOUBLE",
         "beam_runner": "STRING",
     }

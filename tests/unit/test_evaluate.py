@@ -19,7 +19,7 @@ from components.common.specs import get_spec
 from components.common.specs.base import SliceGate
 from components.common.specs.modeldata_taxi import SPEC
 from components.evaluate import component
-from components.evaluate.gate import DISABLED, ChampionScore, Prior, Thresholds, gate
+from components.evaluate.gate import ChampionScore, gate
 from components.evaluate.importance import ImportanceSettings, _interval, permutation_importance
 from components.evaluate.metrics import MAX_ROC_POINTS, BinaryMetrics, binary_metrics, calibration, thinned_roc_curve
 from components.evaluate.report import html_report
@@ -27,9 +27,12 @@ from components.evaluate.scoring import load_scorer
 from components.evaluate.slices import slice_gaps, slice_metrics
 from components.evaluate.task import GateSettings, mlflow_metric_name, run_evaluate_step
 from components.push.task import push_model
+from components.tasks import task_of
+from components.train.mlflow_model import make_mlflow_model, saved_model_inputs
 from pipelines.datasets import bundled_datasets, materialize_dataset
 
-LENIENT = Thresholds(min_roc_auc=0.6, min_accuracy=0.6, max_log_loss=0.8)
+LENIENT = {"roc_auc": 0.6, "accuracy": 0.6, "log_loss": 0.8}
+BINARY = task_of(SPEC)
 
 
 # --- metrics on hand-made arrays --------------------------------------------------------------
@@ -108,10 +111,14 @@ def test_metric_names_are_made_mlflow_safe():
 # --- the gate ---------------------------------------------------------------------------------
 
 
+def _prior(labels: np.ndarray) -> BinaryMetrics:
+    return BINARY.metrics(labels, BINARY.prior_predictions(labels))
+
+
 LABELS = np.array([0] * 10 + [1] * 10)
-PRIOR = Prior.of(LABELS)
+PRIOR = _prior(LABELS)
 NO_CHAMPION = ChampionScore(version=None, note="no champion")
-OFF = Thresholds(min_roc_auc=DISABLED, min_accuracy=DISABLED, max_log_loss=DISABLED)
+OFF: dict[str, float] = {}
 
 
 def _scored(quality: str) -> BinaryMetrics:
@@ -122,15 +129,16 @@ def _scored(quality: str) -> BinaryMetrics:
 
 
 def _gate(candidate, thresholds=LENIENT, champion=NO_CHAMPION, **options):
-    return gate(candidate, thresholds, 0.01, PRIOR, 0.02, champion, **options)
+    return gate(BINARY, candidate, thresholds, 0.01, PRIOR, 0.02, champion, **options)
 
 
 def test_gate_fails_on_each_absolute_threshold():
-    decision = _gate(_scored("fair"), Thresholds(min_roc_auc=0.99, min_accuracy=0.99, max_log_loss=0.01))
+    decision = _gate(_scored("fair"), {"roc_auc": 0.99, "accuracy": 0.99, "log_loss": 0.01})
     assert not decision.blessed
     verdicts = [reason.split(":")[0] for reason in decision.reasons[1:]]
     assert verdicts == ["FAIL", "FAIL", "FAIL", "PASS", "PASS", "INFO"]
-    assert "min_roc_auc" in decision.reasons[1] and "0.9900" in decision.reasons[1]
+    assert decision.reasons[1].startswith("FAIL: roc_auc") and decision.reasons[1].endswith(">= 0.9900 (threshold)")
+    assert decision.reasons[3].endswith("<= 0.0100 (threshold)")  # log loss is bounded from above
 
 
 def test_gate_without_champion_decides_on_thresholds_and_the_prior():
@@ -142,34 +150,35 @@ def test_gate_without_champion_decides_on_thresholds_and_the_prior():
 
 
 def test_prior_of_labels_by_hand():
-    prior = Prior.of(np.array([1, 1, 1, 0]))
+    prior = _prior(np.array([1, 1, 1, 0]))
     assert prior.positive_rate == 0.75 and prior.accuracy == 0.75 and prior.roc_auc == 0.5
     assert prior.log_loss == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
 
 
 def test_the_base_rate_predictor_is_never_blessed_even_with_every_bound_off():
     labels = np.array([1] * 92 + [0] * 8)
-    prior = Prior.of(labels)
+    prior = _prior(labels)
     always_tips = binary_metrics(labels, np.full(100, prior.positive_rate))
-    decision = gate(always_tips, OFF, 0.01, prior, 0.02, NO_CHAMPION)
+    decision = gate(BINARY, always_tips, OFF, 0.01, prior, 0.02, NO_CHAMPION)
     assert not decision.blessed
-    assert [r.split(":")[0] for r in decision.reasons[1:4]] == ["OFF", "OFF", "OFF"]
-    assert [r.split(":")[0] for r in decision.reasons[4:6]] == ["FAIL", "FAIL"]
+    assert not any("(threshold)" in r for r in decision.reasons)  # no metric is bounded
+    assert [r.split(":")[0] for r in decision.reasons[1:3]] == ["FAIL", "FAIL"]
 
 
 def test_scores_that_ignore_the_label_fail_the_prior_rule():
     rng = np.random.default_rng(3)
     labels = rng.permutation(np.array([1] * 900 + [0] * 100))
-    prior = Prior.of(labels)
+    prior = _prior(labels)
     noise = binary_metrics(labels, np.clip(prior.positive_rate + rng.normal(0, 0.05, labels.size), 0, 1))
-    assert not gate(noise, OFF, 0.01, prior, 0.02, NO_CHAMPION).blessed
+    assert not gate(BINARY, noise, OFF, 0.01, prior, 0.02, NO_CHAMPION).blessed
 
 
 def test_prior_names_the_bounds_it_meets_itself():
-    prior = Prior.of(np.array([1] * 92 + [0] * 8))
-    met = prior.met_by(Thresholds(min_roc_auc=0.56, min_accuracy=0.9, max_log_loss=0.3))
-    assert len(met) == 2 and "min_accuracy 0.9" in met[0] and "max_log_loss 0.3" in met[1]
-    assert prior.met_by(Thresholds(min_roc_auc=0.56, min_accuracy=DISABLED, max_log_loss=0.25)) == []
+    prior = _prior(np.array([1] * 92 + [0] * 8))
+    met = BINARY.bounds_met_by_prior({"roc_auc": 0.56, "accuracy": 0.9, "log_loss": 0.3}, prior)
+    assert len(met) == 2 and "accuracy >= 0.9" in met[0] and "log_loss <= 0.3" in met[1]
+    assert met[0] == "accuracy >= 0.9 is met by the base rate (0.9200)"
+    assert BINARY.bounds_met_by_prior({"roc_auc": 0.56, "log_loss": 0.25}, prior) == []
 
 
 def test_gate_rejects_candidate_worse_than_champion_by_more_than_tolerance():
@@ -205,10 +214,10 @@ def test_allow_unscored_champion_waives_that_one_check_and_says_so():
 
 @pytest.mark.parametrize("dataset", bundled_datasets())
 def test_no_bundled_spec_has_default_bounds_the_base_rate_predictor_meets(dataset, tmp_path):
-    spec = get_spec(dataset)
+    spec, task = get_spec(dataset), task_of(get_spec(dataset))
     rows = materialize_dataset(dataset, tmp_path / "data.csv").read_text().splitlines()[1:]
-    labels = np.asarray(spec.label.derive(parse_csv_rows(tf.constant(rows), spec)))
-    assert Prior.of(labels).met_by(spec.thresholds) == []
+    targets = task.targets(spec.label.derive(parse_csv_rows(tf.constant(rows), spec)))
+    assert task.bounds_met_by_prior(spec.thresholds, task.metrics(targets, task.prior_predictions(targets))) == []
 
 
 # --- the step end to end: real SavedModels, real SQLite MLflow --------------------------------
@@ -253,8 +262,10 @@ class FareModel(tf.Module):
 
 
 def _save_model(directory: Path, module: tf.Module | None = None, **logit: float) -> Path:
+    """The module as a SavedModel made an MLflow model, as train exports it (push publishes only those)."""
     module = module or TipModel(**logit)
     tf.saved_model.save(module, str(directory), signatures={"serving_default": module.serve})
+    make_mlflow_model(directory, saved_model_inputs(directory), None)
     return directory
 
 
@@ -369,10 +380,10 @@ def test_step_without_champion_blesses_and_logs_everything(models, eval_csv, mlf
 
 def test_step_failing_thresholds_finishes_the_pipeline_run(models, eval_csv, mlflow_store, tmp_path):
     uri, run_id, _ = mlflow_store
-    strict = Thresholds(min_roc_auc=0.99, min_accuracy=0.6, max_log_loss=0.8)
+    strict = {"roc_auc": 0.99, "accuracy": 0.6, "log_loss": 0.8}
     result = _evaluate(models, eval_csv, mlflow_store, tmp_path, thresholds=strict)
     assert not result.decision.blessed
-    assert any(r.startswith("FAIL: roc_auc") and "min_roc_auc" in r for r in result.decision.reasons)
+    assert any(r.startswith("FAIL: roc_auc") and r.endswith(">= 0.9900 (threshold)") for r in result.decision.reasons)
     parent = tracking.client(uri).get_run(run_id)
     assert parent.data.metrics["blessed"] == 0.0
     assert parent.info.status == "FINISHED"
@@ -440,9 +451,7 @@ def test_kfp_component_fills_its_outputs(models, eval_csv, mlflow_store, tmp_pat
         model_name=model_name,
         mlflow_tracking_uri=uri,
         mlflow_run_id=run_id,
-        min_roc_auc=0.6,
-        min_accuracy=0.6,
-        max_log_loss=0.8,
+        thresholds={"roc_auc": 0.6, "accuracy": 0.6, "log_loss": 0.8},
         champion_tolerance=0.01,
         baseline_margin=0.02,
         allow_unscored_champion=False,
@@ -498,7 +507,7 @@ def _eval_rows(eval_csv: Path) -> tuple[dict[str, tf.Tensor], np.ndarray]:
 def test_importance_of_a_column_the_model_ignores_is_zero_and_distance_matters_most(models, eval_csv, tmp_path):
     dense, labels = _eval_rows(eval_csv)
     by_distance = _save_model(tmp_path / "distance-only", scale=1.0, hour_weight=0.0, flash_cab_bonus=0.0)
-    importance = permutation_importance(load_scorer(by_distance), dense, labels, SPEC.feature_columns)
+    importance = permutation_importance(load_scorer(by_distance, BINARY), dense, labels, SPEC.feature_columns, BINARY)
     assert list(importance) == sorted(importance, key=lambda column: -importance[column].mean)
     assert list(importance)[0] == "distance" and importance["distance"].ci_low > 0.1
     # Its logit has no hour or company term (and no model here reads local, dow or month): shuffling changes nothing.
@@ -507,24 +516,26 @@ def test_importance_of_a_column_the_model_ignores_is_zero_and_distance_matters_m
         assert importance[ignored].ci_low <= 0.0 <= importance[ignored].ci_high
     assert {value.metric for value in importance.values()} == {"roc_auc"}
     # The champion also ignores the hour, but knows that Flash Cab riders always tip.
-    champion = permutation_importance(load_scorer(models["champion"]), dense, labels, ["hour", "company"])
+    champion = permutation_importance(
+        load_scorer(models["champion"], BINARY), dense, labels, ["hour", "company"], BINARY
+    )
     assert champion["hour"].mean == 0.0 and champion["company"].ci_low > 0
 
 
 def test_importance_is_seeded_subsampled_and_has_a_t_interval(models, eval_csv):
     dense, labels = _eval_rows(eval_csv)
-    score = load_scorer(models["candidate"])
+    score = load_scorer(models["candidate"], BINARY)
     settings = ImportanceSettings(max_rows=100, repeats=3, seed=4)
-    first = permutation_importance(score, dense, labels, ["distance", "hour"], settings)
-    assert first == permutation_importance(score, dense, labels, ["distance", "hour"], settings)
+    first = permutation_importance(score, dense, labels, ["distance", "hour"], BINARY, settings)
+    assert first == permutation_importance(score, dense, labels, ["distance", "hour"], BINARY, settings)
     scored_rows = []
     permutation_importance(
-        lambda rows: scored_rows.append(len(rows["distance"])) or score(rows), dense, labels, ["hour"], settings
+        lambda rows: scored_rows.append(len(rows["distance"])) or score(rows), dense, labels, ["hour"], BINARY, settings
     )
     assert scored_rows == [100] * (1 + settings.repeats)
     drops = np.array([0.1, 0.2, 0.3])
     width = 2.0 * 0.1 / math.sqrt(3) * 4.302652729911275  # t(0.975, 2 degrees of freedom)
-    interval = _interval(drops, 0.95)
+    interval = _interval(drops, 0.95, "roc_auc")
     assert interval.mean == pytest.approx(0.2)
     assert interval.ci_high - interval.ci_low == pytest.approx(width)
     with pytest.raises(ValueError, match="repeats >= 2"):
@@ -533,7 +544,8 @@ def test_importance_is_seeded_subsampled_and_has_a_t_interval(models, eval_csv):
 
 def test_importance_of_one_class_rows_is_empty(models, eval_csv):
     dense, labels = _eval_rows(eval_csv)
-    assert permutation_importance(load_scorer(models["champion"]), dense, np.ones_like(labels), ["hour"]) == {}
+    one_class = np.ones_like(labels)
+    assert permutation_importance(load_scorer(models["champion"], BINARY), dense, one_class, ["hour"], BINARY) == {}
 
 
 # --- slices: gaps and the gate's slice checks ---------------------------------------------------
@@ -551,14 +563,14 @@ def _slices(**aucs: str) -> dict[str, BinaryMetrics]:
 
 def test_slice_gaps_name_the_best_and_the_worst_slice_per_column():
     slices = _slices(area__a="good", area__b="fair", area__c="reversed", plan__yes="good")
-    gaps = slice_gaps(slices, ["area", "plan"])
+    gaps = slice_gaps(BINARY, slices, ["area", "plan"])
     assert set(gaps) == {"area"}  # one slice of plan: no gap
     assert gaps["area"].to_dict() == {"gap": 1.0, "best": "area=a", "worst": "area=c", "metric": "roc_auc"}
 
 
 def test_a_slice_under_the_floor_fails_the_gate_naming_it():
     slices = _slices(area__a="good", area__b="reversed", plan__yes="good")
-    decision = _gate(_scored("good"), slice_gate=SliceGate(min_roc_auc=0.7, columns=("area",)), slices=slices)
+    decision = _gate(_scored("good"), slice_gate=SliceGate(bound=0.7, columns=("area",)), slices=slices)
     assert not decision.blessed
     assert "PASS: slice area=a roc_auc 1.0000 >= 0.7000 (slice floor)" in decision.reasons
     assert "FAIL: slice area=b roc_auc 0.0000 >= 0.7000 (slice floor)" in decision.reasons
@@ -568,20 +580,20 @@ def test_a_slice_under_the_floor_fails_the_gate_naming_it():
 def test_a_gap_over_the_maximum_fails_the_gate_naming_the_worst_slice():
     slices = _slices(area__a="good", area__b="fair")
     fair_auc = slices["area=b"].roc_auc
-    decision = _gate(_scored("good"), slice_gate=SliceGate(max_roc_auc_gap=0.05, columns=("area",)), slices=slices)
+    decision = _gate(_scored("good"), slice_gate=SliceGate(max_gap=0.05, columns=("area",)), slices=slices)
     assert not decision.blessed
     [failure] = [reason for reason in decision.reasons if reason.startswith("FAIL")]
     assert failure.startswith(f"FAIL: roc_auc gap {1 - fair_auc:.4f} across area <= 0.0500 (max gap): worst area=b")
-    wide = SliceGate(max_roc_auc_gap=0.5, columns=("area",))
+    wide = SliceGate(max_gap=0.5, columns=("area",))
     assert _gate(_scored("good"), slice_gate=wide, slices=slices).blessed
 
 
 def test_small_and_one_class_slices_are_reported_not_gated():
     labels = np.r_[np.zeros(20), np.ones(20), np.zeros(5), np.ones(5)].astype(int)
     probabilities = np.r_[np.linspace(0.05, 0.4, 20), np.linspace(0.6, 0.95, 20), np.full(5, 0.9), np.full(5, 0.1)]
-    measured, skipped = slice_metrics(labels, probabilities, {"area": np.array(["a"] * 40 + ["tiny"] * 10)})
+    measured, skipped = slice_metrics(BINARY, labels, probabilities, {"area": np.array(["a"] * 40 + ["tiny"] * 10)})
     assert set(measured) == {"area=a"} and skipped == {"area=tiny": 10}
-    strict = SliceGate(min_roc_auc=0.99, max_roc_auc_gap=0.0, columns=("area",))
+    strict = SliceGate(bound=0.99, max_gap=0.0, columns=("area",))
     decision = _gate(_scored("good"), slice_gate=strict, slices=measured)
     assert decision.blessed  # area=a passes; the tiny slice (AUC 0 on its rows) is not measured, so not gated
     assert any(r.startswith("INFO: roc_auc gap across area not gated") for r in decision.reasons)
@@ -592,14 +604,14 @@ def test_small_and_one_class_slices_are_reported_not_gated():
 
 
 def test_a_spec_slice_gate_covers_all_slice_columns_unless_it_names_some():
-    assert replace(SPEC, slice_gate=SliceGate(min_roc_auc=0.6)).slice_gate.columns == SPEC.slice_columns
-    assert replace(SPEC, slice_gate=SliceGate(max_roc_auc_gap=0.1, columns=("local",))).slice_gate.columns == ("local",)
+    assert replace(SPEC, slice_gate=SliceGate(bound=0.6)).slice_gate.columns == SPEC.slice_columns
+    assert replace(SPEC, slice_gate=SliceGate(max_gap=0.1, columns=("local",))).slice_gate.columns == ("local",)
     with pytest.raises(ValueError, match=r"\['hour'\] are not slice_columns"):
-        replace(SPEC, slice_gate=SliceGate(min_roc_auc=0.6, columns=("hour",)))
+        replace(SPEC, slice_gate=SliceGate(bound=0.6, columns=("hour",)))
     with pytest.raises(ValueError, match="neither"):
         replace(SPEC, slice_gate=SliceGate())
-    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
-        replace(SPEC, slice_gate=SliceGate(max_roc_auc_gap=1.5))
+    with pytest.raises(ValueError, match="max_gap must be >= 0"):
+        replace(SPEC, slice_gate=SliceGate(max_gap=-0.1))
 
 
 # --- the step: importance and slice gaps in metrics.json, MLflow and the report -------------------
@@ -631,13 +643,13 @@ def test_step_writes_importance_and_slice_gaps_to_metrics_json_mlflow_and_the_re
     assert step.metrics["slice_gap.local.roc_auc"] == pytest.approx(gap["gap"])
     assert step.params["importance_max_rows"] == "20000"
     page = html_report(
-        "t", result.metrics, result.decision, result.plots, result.slices, result.slice_gaps, result.importance
+        "t", BINARY, result.metrics, result.decision, result.plots, result.slices, result.slice_gaps, result.importance
     )
     assert "Permutation importance" in page and "<td>distance</td>" in page and f"<td>{gap['worst']}</td>" in page
 
 
 def test_step_gates_the_spec_slice_gate_naming_the_slice(models, eval_csv, mlflow_store, tmp_path, monkeypatch):
-    gated = replace(SPEC, slice_gate=SliceGate(min_roc_auc=0.99, columns=("local",)))
+    gated = replace(SPEC, slice_gate=SliceGate(bound=0.99, columns=("local",)))
     monkeypatch.setattr("components.evaluate.task.get_spec", lambda name: gated)
     result = _evaluate(models, eval_csv, mlflow_store, tmp_path)
     assert not result.decision.blessed

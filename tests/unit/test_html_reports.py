@@ -20,7 +20,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -34,7 +33,7 @@ from sklearn.linear_model import LogisticRegression
 
 from components.common import tracking
 from components.common.specs import get_spec
-from components.evaluate.gate import ChampionScore, GateDecision, Prior, gate
+from components.evaluate.gate import ChampionScore, GateDecision, gate
 from components.evaluate.importance import Importance
 from components.evaluate.metrics import BinaryMetrics, binary_metrics
 from components.evaluate.report import html_report, write_plots
@@ -44,9 +43,11 @@ from components.monitor.drift import DriftThresholds, compare
 from components.monitor.report import html_report as drift_html
 from components.push.model_card import METRICS_ARTIFACT
 from components.push.task import PushResult, push_model
+from components.tasks import task_of
 from components.validate.task import DataValidationError, run_validate_step, validate_data
 
 SPEC = get_spec("modeldata_taxi")
+TASK = task_of(SPEC)
 MODEL_NAME = "taxi-classifier"
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -162,7 +163,9 @@ class Scored(NamedTuple):
     slices: dict[str, BinaryMetrics]
     importance: dict[str, Importance]
     decision: GateDecision
-    prior: Prior
+    prior: BinaryMetrics
+    labels: np.ndarray
+    probabilities: np.ndarray
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +181,14 @@ def scored(bundled_dataset: Path) -> Scored:
             mask = (rows[column] == value).to_numpy()
             slices[f"{column}={value}"] = binary_metrics(labels[mask], probabilities[mask])
     metrics = binary_metrics(labels, probabilities)
-    prior = Prior.of(labels)
-    decision = gate(metrics, SPEC.thresholds, 0.01, prior, SPEC.baseline_margin, ChampionScore(None))
+    prior = TASK.metrics(labels, TASK.prior_predictions(labels))
+    decision = gate(TASK, metrics, SPEC.thresholds, 0.01, prior, SPEC.baseline_margin, ChampionScore(None))
     assert decision.blessed, decision.reasons
-    importance = {"distance": Importance(0.0421, 0.0302, 0.054), "company": Importance(0.0113, 0.0021, 0.0205)}
-    return Scored(metrics, slices, importance, decision, prior)
+    importance = {
+        "distance": Importance(0.0421, 0.0302, 0.054, "roc_auc"),
+        "company": Importance(0.0113, 0.0021, 0.0205, "roc_auc"),
+    }
+    return Scored(metrics, slices, importance, decision, prior, labels, probabilities)
 
 
 def test_the_validation_report_renders_its_failures(browser: Browser, bundled_dataset: Path, tmp_path: Path) -> None:
@@ -203,11 +209,13 @@ def test_the_validation_report_renders_its_failures(browser: Browser, bundled_da
 def test_the_evaluation_report_renders_its_metrics_slices_and_plots(
     browser: Browser, scored: Scored, tmp_path: Path
 ) -> None:
-    plots = write_plots(scored.metrics, tmp_path, scored.importance)
-    gaps = slice_gaps(scored.slices, SPEC.slice_columns)
+    plots = write_plots(TASK, scored.metrics, scored.labels, scored.probabilities, tmp_path, scored.importance)
+    gaps = slice_gaps(TASK, scored.slices, SPEC.slice_columns)
     page = tmp_path / "evaluation.html"
     page.write_text(
-        html_report("taxi evaluation", scored.metrics, scored.decision, plots, scored.slices, gaps, scored.importance)
+        html_report(
+            "taxi evaluation", TASK, scored.metrics, scored.decision, plots, scored.slices, gaps, scored.importance
+        )
     )
 
     check_page(
@@ -265,15 +273,21 @@ def pushed(
     run_id = validated.mlflow_run_id
     tracking.log_pipeline_params(uri, run_id, "train", {"epochs": 3, "learning_rate": 0.001})
     evaluation = {
+        "task": TASK.kind,
+        "headline_metric": TASK.headline_metric,
+        "higher_is_better": dict(TASK.directions),
+        "table_metrics": list(TASK.table_metrics),
+        "prior_name": TASK.prior_name,
         "metrics": scored.metrics.to_dict(),
+        "headline": scored.metrics.headline(),
         "slices": {key: value.to_dict() for key, value in scored.slices.items()},
         "skipped_slices": {},
-        "slice_gaps": {k: gap.to_dict() for k, gap in slice_gaps(scored.slices, SPEC.slice_columns).items()},
+        "slice_gaps": {k: gap.to_dict() for k, gap in slice_gaps(TASK, scored.slices, SPEC.slice_columns).items()},
         "importance": {column: value.to_dict() for column, value in scored.importance.items()},
-        "champion": {"version": None, "metrics": None},
-        "prior": asdict(scored.prior),
+        "champion": {"version": None, "metrics": None, "headline": None},
+        "prior": scored.prior.headline(),
         "gate": {
-            "thresholds": asdict(SPEC.thresholds),
+            "thresholds": dict(SPEC.thresholds),
             "champion_tolerance": 0.01,
             "baseline_margin": 0.01,
             "allow_unscored_champion": False,
