@@ -81,7 +81,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "rows": fitted_rows * result.epochs_run,
         "epochs": result.epochs_run,
         "fit_s": result.train_seconds,
-        "val_auc": result.best_val_auc,
+        result.early_stopping_metric: result.best_val_metric,
         "import_s": imported,
         **timing,
     }
@@ -92,7 +92,6 @@ def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     from components.common.content import ContentDigest
     from components.common.settings import Settings
     from components.common.specs import spec_fingerprint
-    from components.evaluate.gate import Thresholds
     from components.evaluate.task import GateSettings, run_evaluate_step
     from components.push.task import push_model
     from components.train.task import Hyperparameters, run_train_step
@@ -152,7 +151,7 @@ def pipeline(args: argparse.Namespace) -> dict[str, Any]:
             run_id,
             settings.model_name,
             GateSettings(
-                Thresholds(arguments["min_roc_auc"], arguments["min_accuracy"], arguments["max_log_loss"]),
+                arguments["thresholds"],
                 champion_tolerance=tolerance,
                 baseline_margin=arguments["baseline_margin"],
             ),

@@ -32,13 +32,10 @@ class Overrides:
 
 def gate_thresholds(dataset: str, overrides: Mapping[str, float | None]) -> dict[str, float]:
     """The spec's default bounds with the run's changes; a metric the task does not have is refused."""
-    task = task_of(get_spec(dataset))
-    unknown = sorted(set(overrides) - set(task.directions))
-    if unknown:
-        raise ValueError(
-            f"threshold(s) {unknown} are not metrics of {dataset}'s {task.kind} task; expected some of "
-            f"{sorted(task.directions)}"
-        )
+    try:
+        task_of(get_spec(dataset)).check_thresholds(overrides)
+    except ValueError as error:
+        raise ValueError(f"{dataset}: {error}") from None
     merged: dict[str, float | None] = {**get_spec(dataset).thresholds, **overrides}
     return {name: float(bound) for name, bound in merged.items() if bound is not None}
 

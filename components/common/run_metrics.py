@@ -45,8 +45,6 @@ PREFIX = "tabular_mlops_"
 PIPELINE_TAG = "pipeline"
 TRAINING_PIPELINE = "training"
 PUSH_TIMEOUT_S = 5.0
-# The evaluate step logs each gate bound as the param `threshold.<metric>`.
-THRESHOLD_PARAM = "threshold."
 # Train logs the best validation value of each metric early stopping watched as `best_val_<metric>`.
 BEST_VALIDATION = "best_val_"
 # Every task's metrics count the examples they scored (TaskMetrics.example_count).
@@ -191,9 +189,9 @@ def _evaluation_figures(
         if metric in metrics:
             found.set("eval_metric", metrics[metric], **run, metric=metric)
     for param, bound in params.items():
-        if not param.startswith(THRESHOLD_PARAM):
+        if not param.startswith(tracking.THRESHOLD_PARAM):
             continue
-        metric = param.removeprefix(THRESHOLD_PARAM)
+        metric = param.removeprefix(tracking.THRESHOLD_PARAM)
         if metric not in task.directions:
             known = sorted(task.directions)
             raise ValueError(f"param {param}: {metric!r} is not a metric of the {task.kind} task, which has {known}")

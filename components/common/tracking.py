@@ -28,6 +28,8 @@ STORE_URI_TAG = "store_uri"
 CHAMPION_DECISION_TAG = "champion_decision"
 # The evaluate step's run artifact with the gate's decision, one line per check; the run summary prints it.
 GATE_DECISION_ARTIFACT = "evaluation/decision.txt"
+# Prefix of the evaluate step's params that record the gate's bounds: `threshold.<metric>` = bound.
+THRESHOLD_PARAM = "threshold."
 
 
 # The one place MLflow's HTTP retries are bounded (MLflow's own default retries for minutes):

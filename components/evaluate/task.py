@@ -42,8 +42,6 @@ from components.tasks import Task, TaskMetrics, task_of
 # The most important columns, by mean, that are also logged as MLflow metrics `importance.<column>`.
 TOP_IMPORTANCE_METRICS = 10
 IMPORTANCE_TABLE = "evaluation/importance.json"
-# Each bound is logged as the step's (and the pipeline run's `evaluate.`) param `threshold.<metric>`.
-THRESHOLD_PARAM = "threshold."
 __all__ = ["CorruptChampionError", "EvaluationResult", "GateSettings", "run_evaluate_step"]
 
 
@@ -190,7 +188,7 @@ def run_evaluate_step(
         _write_metrics_file(result, settings, importance_method)
         logged = {**_mlflow_metrics(result), "importance_seconds": importance_seconds}
         gate_params = {
-            **{f"{THRESHOLD_PARAM}{name}": bound for name, bound in settings.thresholds.items()},
+            **{f"{tracking.THRESHOLD_PARAM}{name}": bound for name, bound in settings.thresholds.items()},
             "champion_tolerance": settings.champion_tolerance,
             "baseline_margin": settings.baseline_margin,
             "allow_unscored_champion": settings.allow_unscored_champion,
