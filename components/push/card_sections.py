@@ -9,7 +9,7 @@ import html
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from components.common.specs.base import Bucketized, Categorical, Feature, LatLongCross, Numeric, TimestampParts
+from components.common.specs.base import Bucketized, Categorical, Feature, LatLongCross, Numeric, Text, TimestampParts
 
 NONE = "—"
 # Shown in the metric table's bound column for a metric the gate does not bound.
@@ -108,4 +108,13 @@ def feature_role(feature: Feature) -> str:
         return f"Unix time as {', '.join(feature.parts)} (UTC)"
     if isinstance(feature, LatLongCross):
         return f"{feature.num_buckets} x {feature.num_buckets} grid cell of the latitude and longitude"
+    if isinstance(feature, Text):
+        if feature.mode == "sequence":
+            form = f"the first {feature.sequence_length} tokens in order; vocabulary: the {feature.vocab_size} most frequent"
+        else:
+            form = (
+                f"a set of the first {feature.sequence_length} distinct 1- to {feature.ngrams}-grams; "
+                f"vocabulary: the {feature.vocab_size} found in the most rows"
+            )
+        return f"text: {form} of the train split, {feature.oov_buckets} out-of-vocabulary bucket(s)"
     raise TypeError(f"unknown feature kind {feature!r}")

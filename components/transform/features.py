@@ -3,7 +3,8 @@
 Each spec feature becomes one or more transformed features, named here so that
 the trainer can build its inputs from the same spec. Numbers come out as float32
 z-scores; categorical, bucket, time-part and grid-cell features come out as int64
-ids in [0, cardinality).
+ids in [0, cardinality). Text comes out as a fixed-length int64 vector of token or n-gram ids,
+0 being padding (see `Text`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.common.feature_info import TransformedFeature
-from components.tasks import task_of
 from components.common.specs.base import (
     Bucketized,
     Categorical,
@@ -22,11 +22,15 @@ from components.common.specs.base import (
     Feature,
     LatLongCross,
     Numeric,
+    Text,
     TimestampParts,
 )
+from components.tasks import task_of
 
 TIME_PART_CARDINALITY = {"hour": 24, "weekday": 7, "month": 12}
 SECONDS_PER_DAY = 86400
+# What the tokeniser turns into spaces before splitting: Unicode punctuation and symbols.
+PUNCTUATION = r"[\pP\pS]"
 
 
 def transformed_names(feature: Feature) -> list[str]:
@@ -39,11 +43,13 @@ def transformed_names(feature: Feature) -> list[str]:
         return [f"{feature.column}_id"]
     if isinstance(feature, TimestampParts):
         return [f"{feature.column}_{part}" for part in feature.parts]
+    if isinstance(feature, Text):
+        return [f"{feature.column}_{'tokens' if feature.mode == 'sequence' else 'ngrams'}"]
     return [feature.name]
 
 
 def categorical_cardinalities(spec: DatasetSpec, tft_output: tft.TFTransformOutput) -> dict[str, int]:
-    """Number of distinct ids of every integer-valued transformed feature."""
+    """Number of distinct ids of every transformed feature that is one id (a Text feature's: text_vocabulary_size)."""
     sizes: dict[str, int] = {}
     for feature in spec.features:
         names = transformed_names(feature)
@@ -64,9 +70,18 @@ def transformed_features(spec: DatasetSpec, tft_output: tft.TFTransformOutput) -
         for name in transformed_names(feature):
             if isinstance(feature, Numeric):
                 described.append(TransformedFeature(name, "numeric", "float32"))
+            elif isinstance(feature, Text):
+                size = text_vocabulary_size(feature, tft_output)
+                described.append(TransformedFeature(name, "sequence", "int64", size, feature.sequence_length))
             else:
                 described.append(TransformedFeature(name, "categorical", "int64", vocabulary_size=cardinalities[name]))
     return described
+
+
+def text_vocabulary_size(feature: Text, tft_output: tft.TFTransformOutput) -> int:
+    """Ids a Text feature takes: padding 0, the train split's vocabulary, then the out-of-vocabulary ids."""
+    (name,) = transformed_names(feature)
+    return 1 + tft_output.vocabulary_size_by_name(name) + feature.oov_buckets
 
 
 def make_preprocessing_fn(spec: DatasetSpec) -> Callable[[dict[str, tf.SparseTensor]], dict[str, tf.Tensor]]:
@@ -104,7 +119,48 @@ def _transform_feature(feature: Feature, inputs: dict[str, tf.SparseTensor]) -> 
         seconds = _dense(inputs[feature.column], 0)
         parts = _time_parts(seconds)
         return {part_name: parts[part] for part_name, part in zip(transformed_names(feature), feature.parts)}
+    if isinstance(feature, Text):
+        return {name: _text_ids(feature, name, _dense(inputs[feature.column], ""))}
     return {name: _grid_cell(feature, inputs)}
+
+
+def tokens(text: tf.Tensor) -> tf.RaggedTensor:
+    """[batch] strings to [batch, None] tokens: lower-cased, punctuation and symbols as spaces, split."""
+    lowered = tf.strings.lower(text, encoding="utf-8")
+    return tf.strings.split(tf.strings.regex_replace(lowered, PUNCTUATION, " "))
+
+
+def _text_ids(feature: Text, name: str, text: tf.Tensor) -> tf.Tensor:
+    """[batch, sequence_length] int64: vocabulary ids shifted by one, so that 0 is padding."""
+    terms = tokens(text)
+    if feature.mode == "bag_of_words":
+        terms = _distinct(_ngrams_in_text_order(terms, feature.ngrams))
+    ids = tft.compute_and_apply_vocabulary(
+        terms, top_k=feature.vocab_size, num_oov_buckets=feature.oov_buckets, vocab_filename=name
+    )
+    return (ids + 1).to_tensor(default_value=0, shape=[None, feature.sequence_length])
+
+
+def _ngrams_in_text_order(terms: tf.RaggedTensor, widest: int) -> tf.RaggedTensor:
+    """The 1- to `widest`-grams of each row, ordered by where they start, shorter first at each start."""
+    shape = terms.bounding_shape()
+    by_width = [
+        tf.strings.ngrams(terms, width, separator=" ").to_tensor(default_value="", shape=shape)
+        for width in range(1, widest + 1)
+    ]
+    # [batch, start, width] read row by row; tokens are never empty, so "" marks where no n-gram starts.
+    interleaved = tf.reshape(tf.stack(by_width, axis=2), [shape[0], -1])
+    return tf.ragged.boolean_mask(interleaved, tf.not_equal(interleaved, ""))
+
+
+def _distinct(terms: tf.RaggedTensor) -> tf.RaggedTensor:
+    """Each row's first occurrence of every term, in order."""
+    keyed = tf.strings.join([tf.strings.as_string(terms.value_rowids()), terms.flat_values], separator=" ")
+    unique, index = tf.unique(keyed)
+    positions = tf.range(tf.size(index))
+    first = tf.math.unsorted_segment_min(positions, index, num_segments=tf.size(unique))
+    keep = tf.equal(tf.gather(first, index), positions)
+    return tf.ragged.boolean_mask(terms, terms.with_flat_values(keep))
 
 
 def _grid_cell(feature: LatLongCross, inputs: dict[str, tf.SparseTensor]) -> tf.Tensor:

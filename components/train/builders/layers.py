@@ -37,5 +37,29 @@ def dense_parts(
             parts.append(keras.layers.Embedding(size, width, name=f"{feature.name}_embedding")(value))
         else:
             embedded = keras.layers.Embedding(size, width, mask_zero=True, name=f"{feature.name}_embedding")(value)
-            parts.append(keras.layers.GlobalAveragePooling1D(name=f"{feature.name}_mean")(embedded))
+            parts.append(MaskedMean(name=f"{feature.name}_mean")(embedded))
     return parts
+
+
+class MaskedMean(keras.layers.Layer):
+    """Mean over the steps the mask keeps; a row with none kept (an empty text) is all zeros.
+
+    Keras' GlobalAveragePooling1D divides by the kept count, so an all-padding row would be NaN.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return keras.ops.mean(inputs, axis=1)
+        kept = keras.ops.expand_dims(keras.ops.cast(mask, inputs.dtype), 2)
+        total = keras.ops.sum(inputs * kept, axis=1)
+        return total / keras.ops.maximum(keras.ops.sum(kept, axis=1), keras.ops.cast(1, inputs.dtype))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
