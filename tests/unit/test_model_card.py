@@ -211,3 +211,17 @@ def test_a_metrics_file_that_cannot_be_read_fails_naming_it(
 
     with pytest.raises(ModelCardError, match=message):
         build_card(tracking.client(evaluated.uri), run_id, MODEL_NAME)
+
+
+def test_the_card_says_what_the_transform_makes_of_a_text_column():
+    from components.common.specs import get_spec
+    from components.common.specs.base import Text
+    from components.push.card_sections import feature_role
+
+    bag = next(feature for feature in get_spec("fine_foods").features if isinstance(feature, Text))
+    assert feature_role(bag) == (
+        f"text: a set of the first {bag.sequence_length} distinct 1- to {bag.ngrams}-grams; vocabulary: the "
+        f"{bag.vocab_size} found in the most rows of the train split, {bag.oov_buckets} out-of-vocabulary bucket(s)"
+    )
+    sequence = Text("review", mode="sequence", sequence_length=32, vocab_size=500)
+    assert feature_role(sequence).startswith("text: the first 32 tokens in order; vocabulary: the 500 most frequent")
