@@ -15,7 +15,7 @@ from e2e_support import Workspace
 from components.common import tracking
 from pipelines.arguments import Overrides
 from pipelines.datasets import materialize_dataset
-from pipelines.local_runner import PipelineFailed, run_locally
+from pipelines.local_runner import run_locally
 
 pytestmark = pytest.mark.e2e
 
@@ -75,12 +75,6 @@ def test_a_users_builder_by_dotted_path_trains_and_is_recorded(penguins_run, pen
     # It is gated against the first run's champion on the same rows, for multiclass too.
     assert any(f"champion version {penguins_run.model_version}" in line for line in second.gate_reasons)
     assert second.metrics["accuracy"] >= 0.85, second.gate_reasons
-
-
-def test_a_builder_path_that_does_not_import_is_refused_before_training(penguins):
-    with pytest.raises(PipelineFailed) as failure:
-        run_locally(penguins.settings(), Overrides(epochs=1, model_builder="no_such_package.models:build"))
-    assert "cannot import module 'no_such_package.models'" in str(failure.value)
 
 
 def test_a_regression_run_registers_a_champion_that_prices_houses(tmp_path_factory):

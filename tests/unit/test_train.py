@@ -112,3 +112,14 @@ def test_the_same_data_and_seed_train_the_same_model(exported, tmp_path):
         _predict_csv(tf.saved_model.load(str(again / "model")), rows),
         _predict_csv(tf.saved_model.load(str(root / "model")), rows),
     )
+
+
+def test_a_builder_that_does_not_import_stops_train_before_any_training(exported, tmp_path):
+    from components.train.builders import BuilderError
+
+    root, _ = exported
+    with pytest.raises(BuilderError, match="'no_such_package.models:build': cannot import module 'no_such_package.models'"):
+        train_model(
+            SPEC, root / "graph", root / "examples", tmp_path / "model", Hyperparameters(epochs=1), "no_such_package.models:build"
+        )
+    assert not (tmp_path / "model").exists()
