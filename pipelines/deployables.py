@@ -66,7 +66,7 @@ PIPELINES: dict[str, Deployable] = {
     "training": Deployable(
         key="training",
         name=training_pipeline.PIPELINE_NAME,
-        description="Train, evaluate and push a TensorFlow classifier from raw CSV.",
+        description="Train, evaluate and push a TensorFlow model (any task, any builder) from raw CSV.",
         recurring_run_name=f"{training_pipeline.PIPELINE_NAME}-retraining",
         package="training_pipeline.yaml",
         build=training_pipeline.build_training_pipeline,

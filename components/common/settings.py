@@ -9,6 +9,7 @@ from typing import Mapping
 
 from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
 from components.common.specs import get_spec
+from components.tasks import task_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +58,7 @@ class Settings:
             model_store_uri=_absolute_unless_remote(
                 env.get("MODEL_STORE_URI", str(PROJECT_ROOT / "mlruns" / "model-store"))
             ),
-            model_name=env.get("MODEL_NAME", f"{dataset}-classifier"),
+            model_name=env.get("MODEL_NAME", f"{dataset}-{task_of(spec).model_noun}"),
             s3_endpoint_url=env.get("MLFLOW_S3_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL", "")),
             pipeline_root=env.get("PIPELINE_ROOT", str(PROJECT_ROOT / "build" / "kfp-local")),
             epochs=int(epochs),

@@ -49,6 +49,8 @@ class Task(ABC):
     """What one task type does at every step. Subclasses are stateless apart from the spec's declaration."""
 
     kind: str
+    # What a model of this task is called: the default registry name is `<dataset>-<model_noun>`.
+    model_noun: str
     # The metric the champion, the prior and the slices are compared on, and the metrics a threshold may
     # bound, each with whether higher is better.
     headline_metric: str

@@ -16,6 +16,7 @@ CLASS_NAMES = ("0", "1")
 
 class BinaryTask(Task):
     kind = "binary"
+    model_noun = "classifier"
     headline_metric = "roc_auc"
     directions = {"roc_auc": True, "accuracy": True, "precision": True, "recall": True, "log_loss": False}
     early_stopping_monitor = "val_auc"

@@ -21,6 +21,7 @@ SUM_TOLERANCE = 1e-3
 
 class MulticlassTask(Task):
     kind = "multiclass"
+    model_noun = "classifier"
     headline_metric = "log_loss"
     directions = {"log_loss": False, "accuracy": True, "macro_f1": True, "weighted_f1": True}
     early_stopping_monitor = "val_loss"

@@ -20,6 +20,7 @@ PREDICTION = "prediction"
 
 class RegressionTask(Task):
     kind = "regression"
+    model_noun = "regressor"
     headline_metric = "rmse"
     directions = {"rmse": False, "mae": False, "r2": True}
     early_stopping_monitor = "val_loss"

@@ -25,14 +25,16 @@ def test_relative_paths_become_absolute_and_uris_stay(tmp_path, monkeypatch):
     assert settings.data_uri == str(tmp_path / "trips.csv")
     assert settings.model_store_uri == "s3://models/prod"
     assert settings.model_name == "chicago_taxi-classifier"
+    assert Settings.from_env({"DATASET": "ames"}).model_name == "ames-regressor"
 
 
 @pytest.mark.parametrize(
     "env, message",
     [
         (
-            {"DATASET": "penguins"},
-            "unknown DATASET 'penguins'; expected one of ['chicago_taxi', 'flights', 'mlc_churn', 'modeldata_taxi']",
+            {"DATASET": "palmer"},
+            "unknown DATASET 'palmer'; expected one of ['ames', 'chicago_taxi', 'fine_foods', 'flights', 'mlc_churn', "
+            "'modeldata_taxi', 'penguins']",
         ),
         ({"DATASET": "chicago_taxi"}, "DATASET=chicago_taxi ships no data: set DATA_URI"),
         ({"EPOCHS": "ten"}, "EPOCHS must be a positive integer, got 'ten'"),
