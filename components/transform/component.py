@@ -30,10 +30,12 @@ def transform(
     from pathlib import Path
 
     from components.common.content import ContentDigest
-    from components.transform.task import OutputLocations, run_transform_step
+    from components.transform.task import OutputLocations, beam_flags, run_transform_step
 
     artifacts = (transform_graph, transformed_examples, eval_data)
-    where = OutputLocations.for_runner(beam_runner, [a.path for a in artifacts], [a.uri for a in artifacts])
+    where = OutputLocations.for_runner(
+        beam_runner, [a.path for a in artifacts], [a.uri for a in artifacts], beam_flags(beam_options, s3_endpoint_url)
+    )
     result = run_transform_step(
         data_uri=data_uri,
         data_digest=ContentDigest(data_sha256, data_size),
