@@ -34,7 +34,8 @@ class Deployable:
     description: str
     recurring_run_name: str
     package: str  # file name under build/
-    build: Callable[[str, str], graph_component.GraphComponent]  # (GPU node label key, value) -> pipeline
+    # (GPU node label key, value, train_workers=) -> pipeline
+    build: Callable[..., graph_component.GraphComponent]
     arguments: Callable[[Settings, RunOptions], dict[str, Any]]
     # Run parameters the pods read -> the setting that sets them; those in `optional` may be empty.
     locations: dict[str, str]

@@ -36,7 +36,7 @@ def run_locally(
     # The summary is read inside the capture too: MLflow's download bars belong in the run's log.
     with capture if capture is not None else contextlib.nullcontext():
         try:
-            outputs = build_training_pipeline(retry_failed_steps=False)(
+            outputs = build_training_pipeline(retry_failed_steps=False, train_workers=settings.train_workers)(
                 **pipeline_arguments(settings, overrides or Overrides())
             )
         except RuntimeError as failure:

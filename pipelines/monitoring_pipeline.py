@@ -20,10 +20,13 @@ def build_monitoring_pipeline(
     gpu_node_label_key: str = NODE_POOL_LABEL_KEY,
     gpu_node_label_value: str = GPU_NODE_POOL,
     retry_failed_steps: bool = True,
+    train_workers: int = 1,
 ) -> graph_component.GraphComponent:
     """The pipeline, its nested training selecting GPU nodes by this label (Settings name it at compile time);
     without retries for local runs, as build_training_pipeline explains."""
-    training_pipeline = build_training_pipeline(gpu_node_label_key, gpu_node_label_value, retry_failed_steps)
+    training_pipeline = build_training_pipeline(
+        gpu_node_label_key, gpu_node_label_value, retry_failed_steps, train_workers
+    )
     retries = RETRIES if retry_failed_steps else 0
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Compare new data with the training baseline; retrain on drift.")

@@ -14,6 +14,8 @@ def compile_pipeline(settings: Settings, output: Path, pipeline: str = "training
     from pipelines.deployables import PIPELINES
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    built = PIPELINES[pipeline].build(settings.gpu_node_pool_label_key, settings.gpu_node_pool_label_value)
+    built = PIPELINES[pipeline].build(
+        settings.gpu_node_pool_label_key, settings.gpu_node_pool_label_value, train_workers=settings.train_workers
+    )
     compiler.Compiler().compile(built, str(output))
     return output

@@ -44,6 +44,14 @@ def _pipeline(args: argparse.Namespace) -> Deployable:
     return PIPELINES[args.pipeline]
 
 
+def _version(settings: Settings) -> str:
+    """The pipeline version: the image version, and the worker count when the build has more than one."""
+    from components.common import images
+
+    workers = settings.train_workers
+    return images.image_version() + ("" if workers == 1 else f"-{workers}-workers")
+
+
 def _experiment(args: argparse.Namespace, pipeline: Deployable) -> str:
     return args.experiment or pipeline.name
 
@@ -65,7 +73,7 @@ def _deploy(settings: Settings, args: argparse.Namespace, target: Target) -> int
     from pipelines.package import compile_pipeline
 
     pipeline = _pipeline(args)
-    version = images.image_version()
+    version = _version(settings)
     client = remote.connect(target)
     package = compile_pipeline(settings, args.output or PROJECT_ROOT / "build" / pipeline.package, pipeline.key)
     print(f"compiled {package} (images {images.PIPELINE_IMAGE}, {images.TRAINER_IMAGE})")
@@ -124,12 +132,11 @@ def _unschedule(settings: Settings, args: argparse.Namespace, target: Target) ->
 
 
 def _run_remote(settings: Settings, args: argparse.Namespace, target: Target) -> int:
-    from components.common import images
     from pipelines import remote
 
     pipeline = _pipeline(args)
     experiment = _experiment(args, pipeline)
-    version = images.image_version()
+    version = _version(settings)
     parameters = remote.cluster_arguments(pipeline, settings, _options(args))
     client = remote.connect(target)
     with remote.api_errors(target):

@@ -59,6 +59,7 @@ class StepFigures:
         self._readers: dict[str, Callable[[Outputs], tuple[str, list[str]]]] = {
             "validate": self._validate,
             "transform": self._transform,
+            "tune": self._tune,
             "train": self._train,
             "evaluate": self._evaluate,
             "push": self._push,
@@ -87,6 +88,10 @@ class StepFigures:
         rows = outputs["transformed_examples"].metadata
         splits = ", ".join(f"{split} {int(rows[f'{split}_rows']):,}" for split in ("train", "validation", "eval"))
         return f"rows per split: {splits}", []
+
+    def _tune(self, outputs: Outputs) -> tuple[str, list[str]]:
+        chosen = ", ".join(f"{name} {outputs[name]}" for name in ("learning_rate", "hidden_units", "dropout", "batch_size"))
+        return f"train gets {chosen}", []
 
     def _train(self, outputs: Outputs) -> tuple[str, list[str]]:
         model = outputs["model"].metadata

@@ -1,4 +1,4 @@
-"""validate → transform → train → evaluate → If(blessed) → push. This module only wires.
+"""validate → transform → tune → train → evaluate → If(blessed) → push. This module only wires.
 
 The wiring also says how each task is scheduled on a cluster (GPU, node pool, Secrets, retries, caching);
 kfp.local ignores those settings, so the same pipeline runs locally.
@@ -36,6 +36,7 @@ from components.evaluate.component import evaluate
 from components.push.component import push
 from components.train.component import train
 from components.transform.component import transform
+from components.tune.component import tune
 from components.validate.component import validate
 
 PIPELINE_NAME = "tabular-training"
@@ -87,12 +88,20 @@ def build_training_pipeline(
     gpu_node_label_key: str = NODE_POOL_LABEL_KEY,
     gpu_node_label_value: str = GPU_NODE_POOL,
     retry_failed_steps: bool = True,
+    train_workers: int = 1,
 ) -> graph_component.GraphComponent:
     """The pipeline, with the train task selecting GPU nodes by this label (Settings name it at compile time).
 
     kfp.local honours retry policies too; local runs build it without them, so that a failure (bad data,
     most often) is reported at once instead of after minutes of backoff.
+
+    `train_workers` (the TRAIN_WORKERS setting) is fixed at compile time because it decides where the
+    train task runs: one worker trains in the task's own pod on a GPU node; more make the task a CPU-only
+    launcher of a TFJob whose workers take `train_gpus` GPUs each (kfp.local cannot choose between two
+    train tasks' artifacts at run time).
     """
+    if train_workers < 1:
+        raise ValueError(f"train_workers must be 1 or more, got {train_workers}")
     retries, train_retries = (RETRIES, TRAIN_RETRIES) if retry_failed_steps else (0, 0)
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and push a TensorFlow model (any task, any builder) from raw CSV.")
@@ -119,6 +128,10 @@ def build_training_pipeline(
         seed: int = 0,
         model_builder: str = "",
         train_gpus: int = 1,
+        tune_trials: int = 0,
+        tune_parallel_trials: int = 2,
+        tune_algorithm: str = "tpe",
+        tune_space: str = "{}",
     ) -> NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)]):
         validate_task = validate(
             data_uri=data_uri,
@@ -141,12 +154,20 @@ def build_training_pipeline(
             s3_endpoint_url=s3_endpoint_url,
         )
         on_the_network(transform_task, retries).set_caching_options(enable_caching=True)
-        train_task = train(
+        # With tune_trials 0 the tune task hands the given values on (and imports no TensorFlow).
+        tune_task = tune(
             dataset=dataset,
             transform_graph=transform_task.outputs["transform_graph"],
             transformed_examples=transform_task.outputs["transformed_examples"],
             mlflow_tracking_uri=mlflow_tracking_uri,
             mlflow_run_id=mlflow_run_id,
+            tune_trials=tune_trials,
+            tune_parallel_trials=tune_parallel_trials,
+            tune_algorithm=tune_algorithm,
+            tune_space=tune_space,
+            trial_gpus=train_gpus,
+            gpu_node_label_key=gpu_node_label_key,
+            gpu_node_label_value=gpu_node_label_value,
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=learning_rate,
@@ -155,9 +176,32 @@ def build_training_pipeline(
             early_stopping_patience=early_stopping_patience,
             seed=seed,
             model_builder=model_builder,
+            s3_endpoint_url=s3_endpoint_url,
+        )
+        on_the_network(tune_task, retries).set_caching_options(enable_caching=False)
+        train_task = train(
+            dataset=dataset,
+            transform_graph=transform_task.outputs["transform_graph"],
+            transformed_examples=transform_task.outputs["transformed_examples"],
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            mlflow_run_id=mlflow_run_id,
+            epochs=epochs,
+            batch_size=tune_task.outputs["batch_size"],
+            learning_rate=tune_task.outputs["learning_rate"],
+            hidden_units=tune_task.outputs["hidden_units"],
+            dropout=tune_task.outputs["dropout"],
+            early_stopping_patience=early_stopping_patience,
+            seed=seed,
+            model_builder=model_builder,
+            train_workers=train_workers,
+            worker_gpus=train_gpus,
+            gpu_node_label_key=gpu_node_label_key,
+            gpu_node_label_value=gpu_node_label_value,
+            s3_endpoint_url=s3_endpoint_url,
         )
         on_the_network(train_task, train_retries).set_caching_options(enable_caching=False)
-        _on_a_gpu_node(train_task, train_gpus, gpu_node_label_key, gpu_node_label_value)
+        if train_workers == 1:
+            _on_a_gpu_node(train_task, train_gpus, gpu_node_label_key, gpu_node_label_value)
         evaluate_task = evaluate(
             model=train_task.outputs["model"],
             eval_data=transform_task.outputs["eval_data"],

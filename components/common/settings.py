@@ -34,6 +34,8 @@ class Settings:
     # The node label the train task selects on a cluster (compile time); infra/ labels the GPU pool so.
     gpu_node_pool_label_key: str
     gpu_node_pool_label_value: str
+    # Training workers, fixed when the pipeline is built (pipelines.training_pipeline says why).
+    train_workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +52,9 @@ class Settings:
         epochs = env.get("EPOCHS", "20")
         if not epochs.isdigit() or int(epochs) < 1:
             raise ValueError(f"EPOCHS must be a positive integer, got {epochs!r}")
+        train_workers = env.get("TRAIN_WORKERS", "1")
+        if not train_workers.isdigit() or int(train_workers) < 1:
+            raise ValueError(f"TRAIN_WORKERS must be a positive integer, got {train_workers!r}")
         return cls(
             dataset=dataset,
             data_uri=_absolute_unless_remote(data_uri),
@@ -64,6 +69,7 @@ class Settings:
             epochs=int(epochs),
             gpu_node_pool_label_key=env.get("GPU_NODE_POOL_LABEL_KEY", NODE_POOL_LABEL_KEY),
             gpu_node_pool_label_value=env.get("GPU_NODE_POOL", GPU_NODE_POOL),
+            train_workers=int(train_workers),
         )
 
 

@@ -21,17 +21,35 @@ def train(
     early_stopping_patience: int,
     seed: int,
     model_builder: str,
+    train_workers: int,
+    worker_gpus: int,
+    gpu_node_label_key: str,
+    gpu_node_label_value: str,
+    s3_endpoint_url: str,
     model: Output[Model],
 ) -> float:
     """The builder's Keras model on the transformed data (GPUs when present); exports the raw-in SavedModel.
 
     `model_builder` (empty: the spec's) is a built-in name or `package.module:function` in the image.
+    With `train_workers` > 1 this task launches the workers (a TFJob of `worker_gpus` GPUs each on the
+    labelled node pool; local processes under kfp.local) and hands on the chief's export.
     Returns the best value of the validation metric that early stopping watched.
     """
     from pathlib import Path
 
+    from components.common.images import TRAINER_IMAGE as IMAGE
+    from components.train.distributed import WorkerPool
     from components.train.hyperparameters import Hyperparameters
-    from components.train.task import run_train_step
+    from components.train.task import Workers, run_train_step
+
+    workers = None
+    if train_workers > 1:
+        workers = Workers(
+            pool=WorkerPool(train_workers, IMAGE, worker_gpus, gpu_node_label_key, gpu_node_label_value),
+            input_uris=(transform_graph.uri, transformed_examples.uri),
+            export_uri=model.uri,
+            s3_endpoint_url=s3_endpoint_url,
+        )
 
     result = run_train_step(
         dataset=dataset,
@@ -51,6 +69,7 @@ def train(
         pipeline_run_id=mlflow_run_id,
         transform_outputs=dict(transformed_examples.metadata),
         model_builder=model_builder,
+        workers=workers,
     )
     model.metadata.update(
         {
@@ -58,6 +77,7 @@ def train(
             "device": result.device,
             "epochs_run": result.epochs_run,
             "model_builder": result.model_builder,
+            "early_stopping_metric": result.early_stopping_metric,
         }
     )
     return result.best_val_metric

@@ -209,11 +209,12 @@ def test_minikube_node_is_in_the_pool_the_train_task_selects_and_runs_without_gp
     test = (INFRA / "scripts" / "test-minikube.sh").read_text().replace("\\\n", " ")
     runs = [shlex.split(line, comments=True) for line in test.splitlines() if "pipelines run-remote" in line]
     assert len(runs) == 3, runs
-    single = [words for words in runs if "--train-workers" not in words]
+    single = [words for words in runs if "TRAIN_WORKERS=2" not in words]
     assert len(single) == 2 and all("--gpus" in words and "$train_gpus" in words for words in single), runs
     # Two one-GPU workers would wait forever on a one-GPU minikube: the two-worker run asks for none.
-    (workers,) = [words for words in runs if "--train-workers" in words]
+    (workers,) = [words for words in runs if "TRAIN_WORKERS=2" in words]
     assert workers[workers.index("--gpus") + 1] == "0"
+    assert "TRAIN_WORKERS=2 \"$PY\" -m pipelines deploy" in test
     assert re.search(r"if \[\[ -z \$gpus \|\| \$gpus == 0 \]\]; then\n\s+train_gpus=0\n", test)
 
 

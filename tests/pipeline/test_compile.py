@@ -6,7 +6,8 @@ import yaml
 from components.common import cluster, object_store, run_metrics
 from pipelines.__main__ import main
 
-EXPECTED_TASKS = {"validate", "transform", "train", "evaluate", "push"}
+EXPECTED_TASKS = {"validate", "transform", "tune", "train", "evaluate", "push"}
+TRAINER_TASKS = {"tune", "train"}
 CPU_TASKS = EXPECTED_TASKS - {"train"}
 
 
@@ -44,10 +45,10 @@ def _tasks(dag: dict) -> dict:
     return dag["dag"]["tasks"]
 
 
-def test_wires_the_five_steps_with_push_under_the_gate(compiled):
+def test_wires_the_six_steps_with_push_under_the_gate(compiled):
     root_tasks = _tasks(compiled["root"])
     condition_branch = next(name for name in root_tasks if name.startswith("condition"))
-    assert set(root_tasks) == {"validate", "transform", "train", "evaluate", condition_branch}
+    assert set(root_tasks) == {"validate", "transform", "tune", "train", "evaluate", condition_branch}
     branch = compiled["components"][root_tasks[condition_branch]["componentRef"]["name"]]
     assert set(_tasks(branch)) == {"push"}
     assert "evaluate" in root_tasks[condition_branch]["dependentTasks"]
@@ -58,7 +59,11 @@ def test_wires_the_five_steps_with_push_under_the_gate(compiled):
 def test_data_flows_one_way(compiled):
     tasks = _tasks(compiled["root"])
     assert set(tasks["transform"]["dependentTasks"]) == {"validate"}
-    assert set(tasks["train"]["dependentTasks"]) == {"transform", "validate"}
+    assert set(tasks["tune"]["dependentTasks"]) == {"transform", "validate"}
+    assert set(tasks["train"]["dependentTasks"]) == {"transform", "tune", "validate"}
+    for name in ("learning_rate", "hidden_units", "dropout", "batch_size"):
+        tuned = tasks["train"]["inputs"]["parameters"][name]["taskOutputParameter"]
+        assert tuned == {"outputParameterKey": name, "producerTask": "tune"}, name
     assert set(tasks["evaluate"]["dependentTasks"]) == {"train", "transform", "validate"}
     model_input = tasks["evaluate"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
     assert model_input == {"outputArtifactKey": "model", "producerTask": "train"}
@@ -88,8 +93,8 @@ def test_trainer_runs_in_its_own_image(compiled):
     executors = compiled["deploymentSpec"]["executors"]
     images = {name.removeprefix("exec-"): spec["container"]["image"] for name, spec in executors.items()}
     assert set(images) == EXPECTED_TASKS
-    assert images["train"].split("/")[-1].startswith("trainer:")
-    assert {images[name] for name in EXPECTED_TASKS - {"train"}} == {images["validate"]}
+    assert {images[name].split("/")[-1].split(":")[0] for name in TRAINER_TASKS} == {"trainer"}
+    assert {images[name] for name in EXPECTED_TASKS - TRAINER_TASKS} == {images["validate"]}
 
 
 def test_train_requests_gpus_a_pipeline_parameter_sets(compiled):
@@ -170,8 +175,6 @@ def test_every_step_reads_the_object_store_the_same_way(compiled, kubernetes):
     and the region and encryption from the object-store ConfigMap."""
     assert compiled["root"]["inputDefinitions"]["parameters"]["s3_endpoint_url"]["parameterType"] == "STRING"
     for name, task in _all_tasks(compiled).items():
-        if name == "train":
-            continue  # train writes only KFP's own artifacts and MLflow's, which the tracking server stores
         endpoint = task["inputs"]["parameters"]["s3_endpoint_url"]
         assert endpoint == {"componentInputParameter": "pipelinechannel--s3_endpoint_url"} or endpoint == {
             "componentInputParameter": "s3_endpoint_url"
@@ -188,6 +191,7 @@ def test_network_steps_retry_with_backoff(compiled):
     assert retries == {
         "validate": {**backoff, "maxRetryCount": 3},
         "transform": {**backoff, "maxRetryCount": 3},
+        "tune": {**backoff, "maxRetryCount": 3},
         "train": {**backoff, "maxRetryCount": 1},
         "evaluate": {**backoff, "maxRetryCount": 3},
         "push": {**backoff, "maxRetryCount": 3},
@@ -208,7 +212,9 @@ def test_local_runs_build_the_pipeline_without_retries(tmp_path):
 
 def test_only_transform_is_cached_and_its_inputs_are_content(compiled):
     caching = {name: task["cachingOptions"].get("enableCache", False) for name, task in _all_tasks(compiled).items()}
-    assert caching == {"validate": False, "transform": True, "train": False, "evaluate": False, "push": False}
+    assert caching == {
+        "validate": False, "transform": True, "tune": False, "train": False, "evaluate": False, "push": False
+    }  # fmt: skip
     transform = _tasks(compiled["root"])["transform"]["inputs"]["parameters"]
     assert set(transform) == {
         "data_uri", "data_sha256", "data_size", "dataset", "spec_fingerprint", "beam_runner", "beam_options",
@@ -231,3 +237,26 @@ def test_the_seed_and_the_gate_settings_are_run_parameters(compiled):
     assert parameters["allow_unscored_champion"]["defaultValue"] is False
     train = _tasks(compiled["root"])["train"]["inputs"]["parameters"]
     assert train["seed"] == {"componentInputParameter": "seed"}
+
+
+def test_two_training_workers_make_train_a_cpu_launcher_of_gpu_workers(monkeypatch, tmp_path):
+    """TRAIN_WORKERS is fixed at build time: the train task then asks for no GPU and no GPU node, and hands
+    the run's GPU count, node pool and store endpoint on to the workers it launches."""
+    monkeypatch.setenv("TRAIN_WORKERS", "2")
+    spec, kubernetes = _compile(tmp_path / "workers.yaml")
+    executor = spec["deploymentSpec"]["executors"]["exec-train"]["container"]
+    assert "accelerator" not in executor.get("resources", {})
+    assert "tolerations" not in kubernetes["exec-train"] and "nodeSelector" not in kubernetes["exec-train"]
+    train = _tasks(spec["root"])["train"]["inputs"]["parameters"]
+    assert train["train_workers"] == {"runtimeValue": {"constant": 2}}
+    assert train["worker_gpus"] == {"componentInputParameter": "train_gpus"}
+    assert train["gpu_node_label_value"] == {"runtimeValue": {"constant": cluster.GPU_NODE_POOL}}
+
+
+def test_tuning_is_off_by_default_and_its_budget_is_run_parameters(compiled):
+    parameters = compiled["root"]["inputDefinitions"]["parameters"]
+    assert parameters["tune_trials"]["defaultValue"] == 0
+    assert parameters["tune_algorithm"]["defaultValue"] == "tpe"
+    tune = _tasks(compiled["root"])["tune"]["inputs"]["parameters"]
+    assert tune["tune_trials"] == {"componentInputParameter": "tune_trials"}
+    assert tune["trial_gpus"] == {"componentInputParameter": "train_gpus"}
