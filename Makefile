@@ -86,6 +86,29 @@ mlflow-ui: $(STAMP) ## Serve the MLflow UI on 127.0.0.1:5000 over the local stor
 clean: ## Remove local runs, the MLflow store and build outputs (keeps .venv and data/)
 	rm -rf build mlruns
 
+# Serving (issue 13): the registry's MLflow models, served locally (MLflow's scoring server) and on KServe.
+# MODEL_VERSION=n picks a version instead of the champion; REQUEST_LOG=path appends each request's rows as JSON
+# lines that `make monitor DATA_URI=path` reads. The cluster verbs read SERVING_PLATFORM (minikube, eks),
+# SERVING_RUNTIME (mlflow, tensorflow), KSERVE_DEPLOYMENT_MODE, SERVING_ROLE_ARN (EKS) and CANARY=n (percent).
+SERVE_PORT ?= 5001
+REASON ?= rolled back by hand (make rollback-model)
+export SERVING_PLATFORM SERVING_RUNTIME KSERVE_DEPLOYMENT_MODE SERVING_ROLE_ARN
+SERVE_VERSION = $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
+
+.PHONY: serve deploy-model promote-model rollback-model
+
+serve: $(STAMP) ## Serve the champion (or MODEL_VERSION) on 127.0.0.1:SERVE_PORT; REQUEST_LOG=path logs requests
+	$(PY) -m components.serve serve --port $(SERVE_PORT) $(SERVE_VERSION) $(if $(REQUEST_LOG),--request-log "$(REQUEST_LOG)")
+
+deploy-model: $(STAMP) ## Serve the champion (or MODEL_VERSION) on KServe; CANARY=10 gives it 10% of the traffic
+	$(PY) -m components.serve deploy $(SERVE_VERSION) $(if $(CANARY),--canary $(CANARY))
+
+promote-model: $(STAMP) ## Give the KServe canary all the traffic
+	$(PY) -m components.serve promote
+
+rollback-model: $(STAMP) ## Back to the previous champion, in the registry and on KServe; REASON="..." says why
+	$(PY) -m components.serve rollback --reason "$(REASON)"
+
 # Cluster: images, deploy, schedule. Images are $(REGISTRY)/<name>:$(VERSION); `make compile` and
 # `make deploy-pipeline` write exactly those tags into the pipeline (components/common/images.py).
 # KFP_HOST is the KFP API (e.g. http://127.0.0.1:8080, port-forwarded); KFP_NAMESPACE and KFP_TOKEN are optional.

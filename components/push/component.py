@@ -16,7 +16,8 @@ def push(
     s3_endpoint_url: str,
     model_card: Output[HTML],
 ) -> NamedTuple("PushOutputs", [("model_version", str), ("store_uri", str)]):
-    """Copy the blessed SavedModel to the model store and make it the registry's champion.
+    """Copy the blessed model (an MLflow model: the SavedModel with MLmodel beside it) to the model store and
+    make it the registry's champion; a champion is also copied to `<store>/<model>/serving/<version>/`.
 
     `model_card` is the version's HTML model card, the same page as its MLflow artifact.
     An empty `s3_endpoint_url` falls back to MLFLOW_S3_ENDPOINT_URL, then AWS_ENDPOINT_URL.

@@ -10,6 +10,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
+from components.push import serving_layout
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ def sweep_orphans(
     Only versions staged under an older epoch are touched: their holder released or lost the
     lock, so their push is dead or rolls itself back at its next check. A live holder's versions
     (its epoch is this one or newer) and `keep` (the version this push finishes) are left alone.
-    A staged version without an alias died before its alias decision: it and its files go. One
+    A staged version without an alias died before its alias moved: it, its files and any serving copy
+    of them (components/push/serving_layout.py) go, and so do unfinished serving copies. One
     that holds an alias died just after moving it: it is complete, so it is marked published.
     Unfinished uploads of this pipeline run (earlier attempts, never registered) go too; other
     runs' uploads may be in flight.
@@ -96,7 +98,9 @@ def sweep_orphans(
         # The version first: no version may point at deleted files, even if this sweep is killed half-way.
         client.delete_model_version(model_name, version.version)
         storage.delete_prefix(version.source, endpoint_url)
+        storage.delete_prefix(serving_layout.serving_uri(version.source, str(version.version)), endpoint_url)
         removed.append(f"model version {model_name}/{version.version} and {version.source}")
+    removed += serving_layout.sweep_partials(destination, endpoint_url)
     model_root, own_folder = destination.rsplit("/", 1)
     run_suffix = own_folder.rsplit("-", 1)[1]
     for folder in storage.list_prefixes(model_root, endpoint_url):

@@ -27,6 +27,12 @@ it stays registered and published but unpromoted, tagged with the reason, since
 it was never scored against the newer champion. So the champion is always a
 blessed model that beat, on the same rows, the model it replaced.
 
+What is uploaded is an MLflow model (components/push/published_model.py): the SavedModel with MLmodel
+beside it, so `mlflow.pyfunc.load_model("models:/<name>@champion")` loads the version's files, and the
+version points at the logged model train made. A version that becomes champion is also copied to
+the TensorFlow Serving layout `<store>/<model>/serving/<version>/` (components/push/serving_layout.py)
+just before the alias moves; a failed push removes that copy with the rest.
+
 Each version is tagged with its lineage as validate recorded it (data digest, spec fingerprint, code
 version) and described by its model card (components/push/model_card.py), built before any upload and
 written before the alias moves: a card that cannot be built or written fails the push, rolled back.
@@ -35,38 +41,33 @@ written before the alias moves: a card that cannot be built or written fails the
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.entities.model_registry.model_version_status import ModelVersionStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
+from components.push import registration, serving_layout
 from components.push.leftovers import (
     LOCK_EPOCH_TAG,
-    MANIFEST_TAG,
     PROMOTED,
     PUBLISHED,
     PUSH_STATE_TAG,
-    STAGED,
     earlier_attempt,
     still_registered,
     sweep_orphans,
 )
 from components.push.lock import ChampionLock
 from components.push.model_card import ModelCard, build_card, write_card
+from components.push.published_model import logged_model_id
 
 logger = logging.getLogger(__name__)
 
-READY_TIMEOUT_S = 300.0
-EVALUATED_AGAINST_TAG = "evaluated_against"
 # Where evaluate records, on the pipeline's run, which champion the candidate was compared with.
 GATE_BASELINE_PARAM = "evaluate.champion_version"
 NO_CHAMPION = "none"
@@ -106,19 +107,22 @@ def push_model(
         baseline = gate_baseline(client, pipeline_run_id)
         card = build_card(client, pipeline_run_id, model_name)
         mlflow.log_params({"model_name": model_name})
+        model_id = logged_model_id(client, model_dir)
         checksums = storage.dir_checksums(model_dir)
         earlier = earlier_attempt(client, model_name, pipeline_run_id, checksums, endpoint_url)
         if earlier is not None and earlier.tags.get(PUSH_STATE_TAG) == PUBLISHED:
             logger.info("pipeline run %s pushed these files before, as version %s", pipeline_run_id, earlier.version)
             version, decision = earlier, earlier.tags.get(tracking.CHAMPION_DECISION_TAG, "")
+            registration.link_logged_model(client, model_id, model_name, str(version.version))
             if card_path is not None:
                 card_path.write_text(card.html(str(version.version)), encoding="utf-8")
         else:
-            destination = version_uri(model_store_uri, model_name, pipeline_run_id)
+            destination = registration.version_uri(model_store_uri, model_name, pipeline_run_id)
             version, decision = _publish(
                 client,
                 tracking_uri,
                 model_dir,
+                model_id,
                 model_name,
                 destination,
                 pipeline_run_id,
@@ -146,6 +150,7 @@ def _publish(
     client: MlflowClient,
     tracking_uri: str,
     model_dir: Path,
+    model_id: str | None,
     model_name: str,
     destination: str,
     pipeline_run_id: str,
@@ -162,7 +167,7 @@ def _publish(
         if earlier is None:
             _upload(model_dir, destination, checksums, endpoint_url, undo)
         with ChampionLock(tracking_uri, model_name, pipeline_run_id) as lock:
-            _ensure_registered_model(client, model_name)
+            registration.ensure_registered_model(client, model_name)
             if earlier is not None:
                 earlier = still_registered(client, earlier)
                 if earlier is None:  # another push swept it between the look-up and the lock: push afresh
@@ -171,8 +176,8 @@ def _publish(
             sweep_orphans(client, model_name, destination, pipeline_run_id, endpoint_url, lock.epoch, keep)
             lock.check()
             if earlier is None:
-                version = _create_version(
-                    client, model_name, destination, pipeline_run_id, checksums, baseline, lock.epoch, card.lineage_tags
+                version = registration.create_version(
+                    client, model_name, destination, pipeline_run_id, checksums, baseline, lock.epoch, card, model_id
                 )
                 undo.append(
                     (
@@ -184,15 +189,22 @@ def _publish(
                 logger.info("finishing version %s, staged by an earlier attempt of this run", earlier.version)
                 version = earlier
                 client.set_model_version_tag(model_name, version.version, LOCK_EPOCH_TAG, str(lock.epoch))
-            _wait_until_ready(client, version)
+            registration.wait_until_ready(client, version)
             write_card(client, card, version, card_path)
-            promote, decision = _champion_decision(client, model_name, str(version.version), baseline)
+            current = _current_champion(client, model_name)
+            promote, decision = _champion_decision(current, str(version.version), baseline)
             if promote:
+                lock.check()
+                serving = serving_layout.serving_uri(version.source, str(version.version))
+                if current != str(version.version):  # a copy the champion already serves from stays
+                    undo.append((f"delete {serving}", partial(storage.delete_prefix, serving, endpoint_url)))
+                serving_layout.write(model_dir, serving, checksums, endpoint_url)
                 lock.check()
                 client.set_registered_model_alias(model_name, tracking.CHAMPION_ALIAS, version.version)
             # From here on the version is complete and may be the champion: never roll it back.
             undo.clear()
             client.set_model_version_tag(model_name, version.version, tracking.CHAMPION_DECISION_TAG, decision)
+            registration.link_logged_model(client, model_id, model_name, str(version.version))
             client.set_model_version_tag(model_name, version.version, PUSH_STATE_TAG, PUBLISHED)
     except BaseException as error:
         _roll_back(undo, error)
@@ -224,14 +236,17 @@ def gate_baseline(client: MlflowClient, pipeline_run_id: str) -> str | None:
     return data.params.get(GATE_BASELINE_PARAM)
 
 
-def _champion_decision(client: MlflowClient, model_name: str, version: str, baseline: str | None) -> tuple[bool, str]:
-    """Compare-and-set: promote only if the champion is still the one the gate compared against."""
+def _current_champion(client: MlflowClient, model_name: str) -> str:
     try:
-        current = str(client.get_model_version_by_alias(model_name, tracking.CHAMPION_ALIAS).version)
+        return str(client.get_model_version_by_alias(model_name, tracking.CHAMPION_ALIAS).version)
     except MlflowException as error:
         if error.error_code not in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
             raise
-        current = NO_CHAMPION
+        return NO_CHAMPION
+
+
+def _champion_decision(current: str, version: str, baseline: str | None) -> tuple[bool, str]:
+    """Compare-and-set: promote only if the champion (`current`) is still the one the gate compared against."""
     if current == version:
         # Only an earlier attempt of this pipeline run, which staged it, can have moved the alias here.
         return True, f"{PROMOTED}was {baseline or 'not recorded'}; an earlier attempt of this run moved the alias)"
@@ -243,71 +258,6 @@ def _champion_decision(client: MlflowClient, model_name: str, version: str, base
         f"not promoted: the gate compared it with champion {baseline}, but the champion is now {current}; "
         f"evaluate it again to challenge {current}"
     )
-
-
-def version_uri(model_store_uri: str, model_name: str, pipeline_run_id: str) -> str:
-    """Where one push's files go; a local store path becomes a file:// URI.
-
-    The registry's version number is only known after registering, so the prefix
-    is the UTC time (to the microsecond, so prefixes sort in push order) plus the
-    start of the pipeline's run id.
-    """
-    store = model_store_uri.rstrip("/")
-    if "://" not in store:
-        store = Path(store).expanduser().absolute().as_uri()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"{store}/{model_name}/{stamp}-{pipeline_run_id[:8]}"
-
-
-def _ensure_registered_model(client: MlflowClient, model_name: str) -> None:
-    try:
-        client.create_registered_model(model_name)
-    except MlflowException as error:
-        if error.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-
-
-def _create_version(
-    client: MlflowClient,
-    model_name: str,
-    destination: str,
-    pipeline_run_id: str,
-    checksums: dict[str, str],
-    baseline: str | None,
-    epoch: int,
-    lineage: dict[str, str],
-) -> ModelVersion:
-    # Waiting is done by the caller: if MLflow waited here and timed out, the
-    # version number needed to delete the half-made version would be lost.
-    return client.create_model_version(
-        model_name,
-        source=destination,
-        run_id=pipeline_run_id,
-        tags={
-            tracking.STORE_URI_TAG: destination,
-            MANIFEST_TAG: storage.manifest_digest(checksums),
-            "files": str(len(checksums)),
-            PUSH_STATE_TAG: STAGED,
-            EVALUATED_AGAINST_TAG: baseline or "not recorded",
-            LOCK_EPOCH_TAG: str(epoch),
-            **lineage,
-        },
-        await_creation_for=0,
-    )
-
-
-def _wait_until_ready(client: MlflowClient, version: ModelVersion) -> None:
-    ready = ModelVersionStatus.to_string(ModelVersionStatus.READY)
-    pending = ModelVersionStatus.to_string(ModelVersionStatus.PENDING_REGISTRATION)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while version.status == pending and time.monotonic() < deadline:
-        time.sleep(1.0)
-        version = client.get_model_version(version.name, version.version)
-    if version.status != ready:
-        raise RuntimeError(
-            f"model version {version.name}/{version.version} is {version.status}, not {ready}: "
-            f"{version.status_message or 'no message'}"
-        )
 
 
 def _roll_back(undo: list[tuple[str, Callable[[], object]]], error: BaseException) -> None:

@@ -14,6 +14,7 @@ wrote them in), the seed is a pipeline parameter, and TensorFlow's ops run deter
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,8 +32,11 @@ from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec
 from components.tasks import Task, task_of
 from components.train.builders import build_checked
+from components.train.distributed import WorkerPool, train_on_workers
 from components.train.hyperparameters import Hyperparameters
 from components.train.model import ServingModule, scaled
+from components.train.multiworker import fit_among_workers
+from components.train.workers import ONE_WORKER, WorkerRole, worker_role
 from components.transform.features import transformed_features
 from components.transform.layout import TRAIN, TRANSFORMED_FILE_SUFFIX, VALIDATION
 
@@ -56,25 +60,43 @@ class TrainResult:
     history: dict[str, list[float]] = field(repr=False)
 
 
-def _strategy() -> tuple[tf.distribute.Strategy, str, bool]:
-    """MirroredStrategy with mixed precision on GPUs; the default strategy on the CPU."""
+def _strategy(role: WorkerRole) -> tuple[tf.distribute.Strategy, str, bool]:
+    """MirroredStrategy with mixed precision on GPUs; the default strategy on the CPU. Among several
+    workers, MultiWorkerMirroredStrategy (NCCL all-reduce between GPUs, gRPC ring between CPUs).
+
+    Called before any TensorFlow op runs: collective ops can be configured only at start-up.
+    """
     gpus = tf.config.list_physical_devices("GPU")
+    keras.mixed_precision.set_global_policy("mixed_float16" if gpus else "float32")
+    local = f"{len(gpus)} GPU" if gpus else "CPU"
+    if role.count > 1:
+        implementation = tf.distribute.experimental.CommunicationImplementation
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=implementation.NCCL if gpus else implementation.RING
+        )
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        return strategy, f"{role.count} workers x {local}", bool(gpus)
     if gpus:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-        return tf.distribute.MirroredStrategy(), f"{len(gpus)} GPU", True
-    keras.mixed_precision.set_global_policy("float32")
-    return tf.distribute.get_strategy(), "CPU", False
+        return tf.distribute.MirroredStrategy(), local, True
+    return tf.distribute.get_strategy(), local, False
 
 
-def _split_in_fixed_order(examples_dir: Path, split: str, feature_spec: dict) -> dict[str, np.ndarray]:
+def _split_in_fixed_order(
+    examples_dir: Path, split: str, feature_spec: dict, role: WorkerRole = ONE_WORKER
+) -> dict[str, np.ndarray]:
     """The split's examples parsed once, as arrays sorted by their values: the same order on every rerun.
 
     Not by their serialized bytes: a tf.Example's map of features serializes in an order that differs
-    from one process to the next.
+    from one process to the next. Among several workers, each gets its shard: by file (every worker
+    reads only its own files) when there are at least as many files as workers, else by example
+    (every worker reads all, keeps every n-th row of the fixed order), so that no worker is left idle.
     """
     files = sorted(str(path) for path in examples_dir.glob(f"{split}-*{TRANSFORMED_FILE_SUFFIX}"))
     if not files:
         raise FileNotFoundError(f"{examples_dir}: no {split}-*{TRANSFORMED_FILE_SUFFIX} files from the transform step")
+    by_file = role.count > 1 and len(files) >= role.count
+    if by_file:
+        files = files[role.index :: role.count]
     batches = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(65_536)
     parsed: dict[str, list[np.ndarray]] = {name: [] for name in feature_spec}
     for batch in batches.map(lambda records: tf.io.parse_example(records, feature_spec)):
@@ -83,7 +105,10 @@ def _split_in_fixed_order(examples_dir: Path, split: str, feature_spec: dict) ->
     columns = {name: np.concatenate(chunks) if chunks else np.array([]) for name, chunks in parsed.items()}
     if not len(next(iter(columns.values()))):
         raise ValueError(f"{examples_dir}: the {split} split is empty; the data has too few rows")
-    return {name: values[_value_order(columns)] for name, values in columns.items()}
+    order = _value_order(columns)
+    if role.count > 1 and not by_file:
+        order = order[role.index :: role.count]
+    return {name: values[order] for name, values in columns.items()}
 
 
 def _value_order(columns: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -103,13 +128,20 @@ class Split:
     labels: np.ndarray
 
     @classmethod
-    def read(cls, examples_dir: Path, split: str, feature_spec: dict, label: str) -> Split:
-        columns = _split_in_fixed_order(examples_dir, split, feature_spec)
+    def read(
+        cls, examples_dir: Path, split: str, feature_spec: dict, label: str, role: WorkerRole = ONE_WORKER
+    ) -> Split:
+        columns = _split_in_fixed_order(examples_dir, split, feature_spec, role)
         labels = columns.pop(label)
         return cls(columns, labels)
 
     def dataset(self, model_inputs: Sequence[str]) -> tf.data.Dataset:
-        return tf.data.Dataset.from_tensor_slices(({name: self.features[name] for name in model_inputs}, self.labels))
+        """The examples as a dataset; already sharded, so tf.distribute must not shard them again."""
+        inputs = {name: self.features[name] for name in model_inputs}
+        dataset = tf.data.Dataset.from_tensor_slices((inputs, self.labels))
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return dataset.with_options(options)
 
 
 def _build_model(
@@ -132,6 +164,32 @@ def _build_model(
     return model
 
 
+def _all_labels(strategy: tf.distribute.Strategy, labels: np.ndarray, role: WorkerRole) -> np.ndarray:
+    """Every worker's training labels, gathered: what the task's output scale is computed from must be
+    the same on all workers, or their models would differ. Each worker's first replica contributes."""
+    if role.count == 1:
+        return labels
+    local_replicas = strategy.num_replicas_in_sync // role.count
+
+    def shard(context: tf.distribute.experimental.ValueContext) -> tf.Tensor:
+        first = context.replica_id_in_sync_group % local_replicas == 0
+        return tf.constant(labels if first else labels[:0])
+
+    gathered = strategy.gather(strategy.experimental_distribute_values_from_function(shard), axis=0)
+    return gathered.numpy()
+
+
+def _export(module: ServingModule, export_dir: Path, role: WorkerRole) -> None:
+    """The chief exports; the other workers save too (saving may read distributed variables through
+    collective ops, which need every worker), to a scratch folder beside it, and delete it."""
+    if role.is_chief:
+        module.export(str(export_dir))
+        return
+    scratch = export_dir.parent / f".{export_dir.name}.worker-{role.index}"
+    module.export(str(scratch))
+    shutil.rmtree(scratch)
+
+
 def train_model(
     spec: DatasetSpec,
     transform_graph_dir: Path,
@@ -139,21 +197,30 @@ def train_model(
     export_dir: Path,
     hyperparameters: Hyperparameters,
     model_builder: str = "",
+    backup_dir: Path | None = None,
 ) -> TrainResult:
-    """Train and export; `model_builder` (a name or `package.module:function`) overrides the spec's."""
+    """Train and export; `model_builder` (a name or `package.module:function`) overrides the spec's.
+
+    Under a TF_CONFIG naming several workers (components.train.workers), each worker trains on its
+    shard, `batch_size` is the global batch, and only the chief keeps an export. With `backup_dir`,
+    each worker checkpoints there every epoch (a subfolder each) and a restarted one resumes from it;
+    the history then holds the epochs run since.
+    """
+    role = worker_role()
+    # Seeds first (a rerun of one worker is bit for bit the same only so), then the strategy, before any op.
     keras.utils.set_random_seed(hyperparameters.seed)
     tf.config.experimental.enable_op_determinism()
+    strategy, device, mixed_precision = _strategy(role)
     builder = model_builder or spec.model_builder
     task = task_of(spec)
     tft_output = tft.TFTransformOutput(str(transform_graph_dir))
     feature_spec = tft_output.transformed_feature_spec()
-    train_split = Split.read(examples_dir, TRAIN, feature_spec, spec.label.name)
-    validation_split = Split.read(examples_dir, VALIDATION, feature_spec, spec.label.name)
+    train_split = Split.read(examples_dir, TRAIN, feature_spec, spec.label.name, role)
+    validation_split = Split.read(examples_dir, VALIDATION, feature_spec, spec.label.name, role)
     features = transformed_features(spec, tft_output)
     model_inputs = [feature.name for feature in features]
-    strategy, device, mixed_precision = _strategy()
     with strategy.scope():
-        model = _build_model(builder, task, features, hyperparameters, train_split.labels)
+        model = _build_model(builder, task, features, hyperparameters, _all_labels(strategy, train_split.labels, role))
     train = (
         train_split.dataset(model_inputs)
         .shuffle(50_000, seed=hyperparameters.seed, reshuffle_each_iteration=True)
@@ -168,13 +235,21 @@ def train_model(
         patience=hyperparameters.early_stopping_patience,
         restore_best_weights=True,
     )
+    callbacks: list[keras.callbacks.Callback] = [stop_early]
+    if backup_dir is not None:
+        callbacks.insert(0, keras.callbacks.BackupAndRestore(str(backup_dir / f"worker-{role.index}")))
     started = time.perf_counter()
-    history = model.fit(
-        train, validation_data=validation, epochs=hyperparameters.epochs, callbacks=[stop_early], verbose=2
-    )
+    if role.count > 1:
+        history = fit_among_workers(
+            strategy, model, task, train, validation, hyperparameters.epochs, hyperparameters.batch_size, callbacks
+        )
+    else:
+        history = model.fit(
+            train, validation_data=validation, epochs=hyperparameters.epochs, callbacks=callbacks, verbose=2
+        ).history
     train_seconds = time.perf_counter() - started
-    ServingModule(model, model_inputs, tft_output, spec, task).export(str(export_dir))
-    curve = history.history[monitor]
+    _export(ServingModule(model, model_inputs, tft_output, spec, task), export_dir, role)
+    curve = history[monitor]
     pick = max if task.early_stopping_maximise else min
     best = pick(range(len(curve)), key=curve.__getitem__)
     return TrainResult(
@@ -182,13 +257,43 @@ def train_model(
         replicas=strategy.num_replicas_in_sync,
         mixed_precision=mixed_precision,
         model_builder=builder,
-        epochs_run=len(history.history["loss"]),
+        epochs_run=len(history["loss"]),
         early_stopping_metric=monitor,
         best_val_metric=float(curve[best]),
-        best_val_loss=float(history.history["val_loss"][best]),
+        best_val_loss=float(history["val_loss"][best]),
         train_seconds=train_seconds,
-        history={key: [float(value) for value in values] for key, values in history.history.items()},
+        history={key: [float(value) for value in values] for key, values in history.items()},
     )
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Where more than one worker trains: the pool's pods read the inputs' URIs and write near `export_uri`."""
+
+    pool: WorkerPool
+    input_uris: tuple[str, str]
+    export_uri: str
+    s3_endpoint_url: str = ""
+
+    def train(
+        self,
+        dataset: str,
+        input_paths: tuple[Path, Path],
+        export_dir: Path,
+        hyperparameters: Hyperparameters,
+        model_builder: str,
+    ) -> TrainResult:
+        inputs = tuple(zip(input_paths, self.input_uris))
+        fields = train_on_workers(
+            self.pool,
+            dataset,
+            inputs,
+            (export_dir, self.export_uri),
+            asdict(hyperparameters),
+            model_builder,
+            self.s3_endpoint_url,
+        )
+        return TrainResult(**fields)
 
 
 def run_train_step(
@@ -201,8 +306,12 @@ def run_train_step(
     pipeline_run_id: str,
     transform_outputs: Mapping[str, object] | None = None,
     model_builder: str = "",
+    workers: Workers | None = None,
 ) -> TrainResult:
     """The pipeline step: train inside its MLflow run; log hyperparameters, curves and the model.
+
+    With `workers`, training runs on `workers.pool.workers` workers (components.train.distributed) and
+    this step keeps the chief's export; otherwise in this process.
 
     `model_builder` (empty: the spec's) is a built-in builder's name or `package.module:function`.
 
@@ -215,7 +324,10 @@ def run_train_step(
     with tracking.step_run(tracking_uri, pipeline_run_id, "train"):
         mlflow.log_params({key: str(value) for key, value in asdict(hyperparameters).items()})
         tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "train", asdict(hyperparameters))
-        result = train_model(spec, transform_graph_dir, examples_dir, export_dir, hyperparameters, model_builder)
+        if workers is None:
+            result = train_model(spec, transform_graph_dir, examples_dir, export_dir, hyperparameters, model_builder)
+        else:
+            result = workers.train(dataset, (transform_graph_dir, examples_dir), export_dir, hyperparameters, model_builder)
         for epoch in range(result.epochs_run):
             mlflow.log_metrics({key: values[epoch] for key, values in result.history.items()}, step=epoch)
         mlflow.log_params(
@@ -235,7 +347,11 @@ def run_train_step(
                 "train_seconds": result.train_seconds,
             }
         )
-        mlflow.log_artifacts(str(export_dir), artifact_path="model")
+        # The export becomes an MLflow model in place, logged as this run's model "model" (see mlflow_model).
+        from components.train import mlflow_model
+
+        example = mlflow_model.example_rows(spec, mlflow_model.training_baseline(tracking_uri, pipeline_run_id))
+        mlflow_model.log_model(export_dir, mlflow_model.spec_inputs(spec), example)
         mlflow.log_text(
             json.dumps({k: v for k, v in asdict(result).items() if k != "history"}, indent=2), "train/result.json"
         )

@@ -2,7 +2,7 @@
 
 The runner and its options are parameters: DirectRunner on one machine, or a portable runner (Flink,
 Spark) or Dataflow with their usual options. Every location is a URI: local paths for the DirectRunner,
-the pipeline root's object store for runners whose workers are other machines (see `locations`).
+the pipeline root's object store for runners whose workers are other machines (see `OutputLocations`).
 
 The step is cached on a cluster, so its inputs are content only (the data's digest, the spec's
 fingerprint, the Beam settings), never a per-run value; it logs nothing to MLflow itself, and the
@@ -19,7 +19,7 @@ from typing import Sequence
 
 import apache_beam as beam
 import tensorflow_transform.beam as tft_beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
 from tensorflow_transform.coders import ExampleProtoCoder
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
@@ -48,16 +48,23 @@ class OutputLocations:
     temp: str | None
 
     @classmethod
-    def for_runner(cls, runner: str, paths: Sequence[str], uris: Sequence[str]) -> OutputLocations:
+    def for_runner(
+        cls, runner: str, paths: Sequence[str], uris: Sequence[str], beam_options: Sequence[str] = ()
+    ) -> OutputLocations:
         """`paths` and `uris` are the (graph, examples, eval data) artifacts' local paths and URIs.
 
         Workers of a distributed runner cannot see this pod's disk, so they write to the URIs, and
-        tf.Transform's temp dir sits beside them. tf.Transform writes with TensorFlow's file systems,
-        which have gs:// and hdfs:// but (since TF 2.6, without tensorflow-io) no s3://: refused, naming why.
+        tf.Transform's temp dir sits beside them. The examples and eval rows are written by Beam, whose
+        file systems include s3://; the graph and the temp dir by TensorFlow, whose file systems have
+        gs:// and hdfs:// but (since TF 2.6, without tensorflow-io) no s3://: an s3:// root is refused
+        then, naming why. A portable runner with `--environment_type=LOOPBACK` runs its workers in
+        this process: Beam's outputs go to the URIs as a distributed runner's would, TensorFlow's stay here.
         """
         if runner in IN_PROCESS_RUNNERS:
             return cls(*paths, temp=None)
         graph, examples, eval_data = uris
+        if PipelineOptions(list(beam_options)).view_as(PortableOptions).environment_type == "LOOPBACK":
+            return cls(paths[0], examples, eval_data, temp=None)
         if "://" not in graph or graph.startswith("file://"):
             raise ValueError(
                 f"beam_runner {runner} runs on other machines, but the pipeline root is local ({graph}): "
@@ -67,7 +74,8 @@ class OutputLocations:
             raise ValueError(
                 f"beam_runner {runner} needs tf.Transform's temp and outputs on a store TensorFlow can write, "
                 f"and TensorFlow 2.21 has no s3:// file system ({graph}): use a gs:// or hdfs:// pipeline root, "
-                "or the DirectRunner, which reads and writes s3:// through this pod"
+                "or the DirectRunner (or a portable runner with --environment_type=LOOPBACK), whose workers "
+                "write TensorFlow's outputs on this pod's disk"
             )
         return cls(graph, examples, eval_data, temp=f"{graph.rsplit('/', 1)[0]}/tft-temp")
 

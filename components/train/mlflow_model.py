@@ -1,0 +1,258 @@
+"""The exported SavedModel as an MLflow model: MLflow's files beside the SavedModel's, in one directory.
+
+The SavedModel's own files (saved_model.pb, variables/, assets/) stay at the root, so the directory is
+still what `tf.saved_model.load` and evaluate read; MLflow's (MLmodel, the environment files, the input
+example, code/mlflow_model.py) join them. MLmodel declares two flavors over the same files:
+
+- `tensorflow` (model_type tf2-module, saved_model_dir "."): `mlflow.tensorflow.load_model` gives the
+  SavedModel back, signatures and all;
+- `python_function`, loaded by this very module (copied into code/): `mlflow.pyfunc.load_model` answers
+  a pandas frame of raw rows (NaN or None where a value is missing) with the serving signature's outputs.
+
+The tensorflow flavor's own pyfunc is not used: for a tf.Module it accepts one array and calls the
+module itself, while this SavedModel takes one tensor per raw column through `serving_default`; and
+`mlflow.tensorflow.save_model` would save the module again and allows only tensor signatures, not the
+named, typed columns a frame of raw rows has.
+
+This file is imported on its own in a serving process (MLflow puts code/ on sys.path): it may import
+only numpy, pandas, tensorflow and mlflow at the top.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model, ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types.schema import Array, ColSpec, DataType, Schema
+
+if TYPE_CHECKING:
+    from mlflow.models.model import ModelInfo
+
+    from components.common.specs.base import DatasetSpec
+    from components.monitor.baseline import Baseline
+
+SERVING_SIGNATURE = "serving_default"
+LOADER_MODULE = Path(__file__).stem
+# What the tensorflow flavor calls a SavedModel of a tf.Module (mlflow.tensorflow's _MODEL_TYPE_TF2_MODULE).
+TF2_MODULE = "tf2-module"
+# The spec's raw types as the signature names them (the serving signature takes every number as float64).
+SIGNATURE_TYPES = {"float": "double", "int": "double", "string": "string"}
+EXAMPLE_QUANTILES = (0.25, 0.5, 0.75)
+
+
+class InputError(MlflowException):
+    """A request's frame lacks a column or holds a value of the wrong type; the message names the column."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+class RawRowsModel:
+    """`predict(frame)`: raw rows in, one column per serving output out (a list per row for a [n, k] output)."""
+
+    def __init__(self, saved_model_dir: str) -> None:
+        import tensorflow as tf
+
+        self._module = tf.saved_model.load(saved_model_dir)  # keeps the signature's variables alive
+        self._serve = self._module.signatures[SERVING_SIGNATURE]
+        self._inputs: dict[str, Any] = self._serve.structured_input_signature[1]
+
+    def predict(self, data: pd.DataFrame | Mapping[str, Sequence[Any]], params: dict | None = None) -> pd.DataFrame:
+        frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+        missing = [name for name in self._inputs if name not in frame.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing}; the model reads {sorted(self._inputs)}")
+        feed = {name: _tensor(name, frame[name], spec.dtype) for name, spec in self._inputs.items()}
+        outputs = self._serve(**feed)
+        return pd.DataFrame({name: _column(value.numpy()) for name, value in sorted(outputs.items())})
+
+
+def _load_pyfunc(path: str) -> RawRowsModel:
+    """MLflow's entry point for the python_function flavor: `path` is the model's root."""
+    return RawRowsModel(path)
+
+
+def _tensor(name: str, values: pd.Series, dtype: Any) -> Any:
+    """One column as the signature's tensor: text with "" for missing, numbers with NaN for missing."""
+    import tensorflow as tf
+
+    missing = values.isna().to_numpy()
+    if dtype == tf.string:
+        wrong = [value for value, gap in zip(values, missing) if not gap and not isinstance(value, str)]
+        if wrong:
+            raise InputError(f"column {name!r} holds {wrong[0]!r} ({type(wrong[0]).__name__}); expected text")
+        return tf.constant(["" if gap else value for value, gap in zip(values, missing)], tf.string)
+    wrong = [value for value in values[~missing] if isinstance(value, (str, bytes, bool, np.bool_))]
+    if wrong:
+        raise InputError(f"column {name!r} holds {wrong[0]!r} ({type(wrong[0]).__name__}); expected a number")
+    return tf.constant(values.astype("float64").to_numpy(), dtype)
+
+
+def _column(values: np.ndarray) -> list:
+    if values.dtype == object:
+        return [value.decode() if isinstance(value, bytes) else value for value in values.reshape(-1).tolist()]
+    return values.tolist() if values.ndim > 1 else values.reshape(-1).tolist()
+
+
+def spec_inputs(spec: DatasetSpec) -> list[tuple[str, str]]:
+    """(column, signature type) of every raw column the model reads, in the file's order."""
+    return [(name, SIGNATURE_TYPES[spec.column(name).dtype]) for name in spec.feature_columns]
+
+
+def saved_model_inputs(saved_model_dir: Path) -> list[tuple[str, str]]:
+    """(column, signature type) of the SavedModel's `serving_default` inputs, for a SavedModel without a spec."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(saved_model_dir)).signatures[SERVING_SIGNATURE]
+    return [
+        (name, "string" if spec.dtype == tf.string else "double")
+        for name, spec in sorted(serve.structured_input_signature[1].items())
+    ]
+
+
+def signature(saved_model_dir: Path, inputs: Sequence[tuple[str, str]]) -> ModelSignature:
+    """Raw columns in; out, the serving signature's outputs (a [n, k] one as an array per row).
+
+    Fails when `inputs` are not exactly the columns the SavedModel's `serving_default` takes.
+    """
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(saved_model_dir)).signatures[SERVING_SIGNATURE]
+    taken = set(serve.structured_input_signature[1])
+    if taken != {name for name, _ in inputs}:
+        raise ValueError(
+            f"{saved_model_dir}: {SERVING_SIGNATURE} takes {sorted(taken)}, not the columns "
+            f"{sorted(name for name, _ in inputs)}"
+        )
+    outputs = []
+    for name, spec in sorted(serve.structured_outputs.items()):
+        kind = DataType.string if spec.dtype == tf.string else DataType.double
+        outputs.append(ColSpec(Array(kind) if spec.shape.rank == 2 else kind, name))
+    return ModelSignature(
+        inputs=Schema([ColSpec(kind, name) for name, kind in inputs]),
+        outputs=Schema(outputs),
+    )
+
+
+def example_rows(spec: DatasetSpec, baseline: Baseline | None) -> pd.DataFrame:
+    """Raw rows for the model's input example: values of the training data, and one row of missing values.
+
+    Row i takes each numeric column's `EXAMPLE_QUANTILES[i]` quantile and each coded column's (i+1)-th
+    most frequent value, from the training data's baseline; without one, only the row of missing values
+    (which the model accepts: any value may be missing) is given.
+    """
+    inputs = spec_inputs(spec)
+    rows: list[dict[str, Any]] = []
+    if baseline is not None:
+        for rank, quantile in enumerate(EXAMPLE_QUANTILES):
+            rows.append({name: _typical(baseline.column(name), kind, rank, quantile) for name, kind in inputs})
+    rows.append({name: None for name, _ in inputs})
+    frame = pd.DataFrame(rows, columns=[name for name, _ in inputs])
+    for name, kind in inputs:
+        frame[name] = frame[name].astype("float64") if kind == "double" else frame[name].astype(object)
+    return frame
+
+
+def _typical(column: Any, kind: str, rank: int, quantile: float) -> Any:
+    """A value the training data holds: the quantile of a numeric profile, else a frequent category."""
+    if column.numeric is not None:
+        return next(point for point, share in zip(column.numeric.points, column.numeric.cdf) if share >= quantile)
+    ranked = sorted(column.categories or {}, key=lambda value: -column.categories[value])
+    if not ranked:
+        return None
+    value = ranked[min(rank, len(ranked) - 1)]
+    return float(value) if kind == "double" else value
+
+
+def training_baseline(tracking_uri: str, pipeline_run_id: str) -> Baseline | None:
+    """The baseline validate saved on the pipeline's run; None when that run has none (no validate step)."""
+    from components.common import tracking
+    from components.monitor.baseline import BASELINE_ARTIFACT, Baseline
+
+    client = tracking.client(tracking_uri)
+    if BASELINE_ARTIFACT not in {item.path for item in client.list_artifacts(pipeline_run_id)}:
+        return None
+    with tempfile.TemporaryDirectory(prefix="baseline-") as scratch:
+        text = Path(client.download_artifacts(pipeline_run_id, BASELINE_ARTIFACT, scratch)).read_text(encoding="utf-8")
+    return Baseline.from_json(text, f"pipeline run {pipeline_run_id}: {BASELINE_ARTIFACT}")
+
+
+def requirements() -> list[str]:
+    """What a serving environment needs to load this flavor: the versions this model was made with."""
+    import tensorflow as tf
+
+    return [f"mlflow=={mlflow.__version__}", f"tensorflow=={tf.__version__}", f"pandas=={pd.__version__}"]
+
+
+def make_mlflow_model(
+    model_dir: Path,
+    inputs: Sequence[tuple[str, str]],
+    input_example: pd.DataFrame | None,
+    mlflow_model: Model | None = None,
+) -> Model:
+    """Write MLflow's files into the SavedModel directory `model_dir`, which becomes the MLflow model.
+
+    The input example, when given, must be answered by the model: a model that cannot score it fails here.
+    """
+    mlflow_model = mlflow_model or Model()
+    mlflow_model.add_flavor("tensorflow", saved_model_dir=".", model_type=TF2_MODULE, code=None)
+    with tempfile.TemporaryDirectory(prefix="mlflow-model-") as scratch:
+        files = Path(scratch) / "model"
+        mlflow.pyfunc.save_model(
+            path=str(files),
+            loader_module=LOADER_MODULE,
+            code_paths=[__file__],
+            mlflow_model=mlflow_model,
+            signature=signature(model_dir, inputs),
+            input_example=input_example,
+            pip_requirements=requirements(),
+        )
+        for path in files.iterdir():
+            target = model_dir / path.name
+            if target.is_dir():
+                shutil.rmtree(target)  # a rerun into the same directory replaces an earlier attempt's files
+            shutil.move(str(path), str(target))
+    mlflow_model.model_size_bytes = sum(path.stat().st_size for path in model_dir.rglob("*") if path.is_file())
+    mlflow_model.save(str(model_dir / "MLmodel"))
+    if input_example is not None:
+        _load_pyfunc(str(model_dir)).predict(input_example)
+    return mlflow_model
+
+
+def save_model(
+    path: str,
+    mlflow_model: Model,
+    saved_model_dir: Path,
+    inputs: Sequence[tuple[str, str]],
+    input_example: pd.DataFrame | None,
+    **_: Any,
+) -> None:
+    """The flavor entry point `Model.log` calls: makes `saved_model_dir` the MLflow model in place (so the
+    pipeline's model artifact and the logged model hold the same files) and copies it to `path`."""
+    make_mlflow_model(saved_model_dir, inputs, input_example, mlflow_model)
+    shutil.copytree(saved_model_dir, path)
+
+
+def log_model(
+    saved_model_dir: Path, inputs: Sequence[tuple[str, str]], input_example: pd.DataFrame | None
+) -> ModelInfo:
+    """Log the SavedModel directory as the active run's MLflow model "model"; it becomes that model in place."""
+    import sys
+
+    return Model.log(
+        artifact_path=None,
+        name="model",
+        flavor=sys.modules[__name__],
+        saved_model_dir=saved_model_dir,
+        inputs=inputs,
+        input_example=input_example,
+        validate_serving_input=False,  # make_mlflow_model has scored the example itself
+    )

@@ -1,0 +1,1 @@
+"""Hyperparameter search before training: KerasTuner locally, a Katib Experiment on a cluster."""

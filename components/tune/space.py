@@ -1,0 +1,99 @@
+"""The hyperparameter search space: learning rate, hidden units, dropout, batch size.
+
+One declaration serves both searches: KerasTuner's hyperparameters locally (components.tune.local)
+and a Katib Experiment's parameters on a cluster (components.tune.katib). It comes from the
+`tune_space` pipeline parameter (JSON), each key optional, defaults below:
+
+    {"learning_rate": [0.0003, 0.01], "hidden_units": [[32], [64, 32], [128, 64]],
+     "dropout": [0.0, 0.3], "batch_size": [64, 128, 256]}
+
+The learning rate is searched on a log scale between its bounds, dropout uniformly between its
+bounds; hidden units and batch size are choices. Hidden-unit layouts travel as text ("64-32"),
+which both KerasTuner and Katib take as a categorical value.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+
+from components.train.hyperparameters import Hyperparameters
+
+TUNED = ("learning_rate", "hidden_units", "dropout", "batch_size")
+
+
+def units_text(units: tuple[int, ...] | list[int]) -> str:
+    return "-".join(str(int(unit)) for unit in units)
+
+
+def units_from_text(text: str) -> tuple[int, ...]:
+    try:
+        units = tuple(int(unit) for unit in text.split("-"))
+    except ValueError as error:
+        raise ValueError(f"hidden units {text!r}: expected widths joined by '-', e.g. '64-32'") from error
+    if not units or min(units) < 1:
+        raise ValueError(f"hidden units {text!r}: every layer needs at least one unit")
+    return units
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    learning_rate: tuple[float, float] = (3e-4, 1e-2)
+    hidden_units: tuple[str, ...] = ("32", "64-32", "128-64")
+    dropout: tuple[float, float] = (0.0, 0.3)
+    batch_size: tuple[int, ...] = (64, 128, 256)
+
+    def __post_init__(self) -> None:
+        low, high = self.learning_rate
+        if not 0 < low < high:
+            raise ValueError(f"tune_space learning_rate {list(self.learning_rate)}: expected 0 < low < high")
+        low, high = self.dropout
+        if not 0 <= low < high < 1:
+            raise ValueError(f"tune_space dropout {list(self.dropout)}: expected 0 <= low < high < 1")
+        if not self.hidden_units or not self.batch_size:
+            raise ValueError("tune_space hidden_units and batch_size each need at least one choice")
+        for text in self.hidden_units:
+            units_from_text(text)
+        if min(self.batch_size) < 1:
+            raise ValueError(f"tune_space batch_size {list(self.batch_size)}: sizes must be positive")
+
+    @classmethod
+    def from_json(cls, text: str) -> SearchSpace:
+        """The space from the `tune_space` parameter; "" or "{}" is the default space."""
+        declared = json.loads(text or "{}")
+        if not isinstance(declared, dict) or set(declared) - set(TUNED):
+            raise ValueError(f"tune_space must be a JSON object with keys among {list(TUNED)}, got {text!r}")
+        values: dict[str, Any] = {}
+        for name in ("learning_rate", "dropout"):
+            if name in declared:
+                bounds = declared[name]
+                if not (isinstance(bounds, list) and len(bounds) == 2):
+                    raise ValueError(f"tune_space {name}: expected [low, high], got {bounds!r}")
+                values[name] = (float(bounds[0]), float(bounds[1]))
+        if "hidden_units" in declared:
+            choices = declared["hidden_units"]
+            values["hidden_units"] = tuple(
+                choice if isinstance(choice, str) else units_text(choice) for choice in choices
+            )
+        if "batch_size" in declared:
+            values["batch_size"] = tuple(int(size) for size in declared["batch_size"])
+        return cls(**values)
+
+
+def with_values(base: Hyperparameters, values: Mapping[str, Any]) -> Hyperparameters:
+    """`base` with a trial's values (hidden units as text or a list); other fields stay as they are."""
+    unknown = set(values) - set(TUNED)
+    if unknown:
+        raise ValueError(f"not tuned: {sorted(unknown)}; the search space tunes {list(TUNED)}")
+    changes: dict[str, Any] = {}
+    if "learning_rate" in values:
+        changes["learning_rate"] = float(values["learning_rate"])
+    if "dropout" in values:
+        changes["dropout"] = float(values["dropout"])
+    if "batch_size" in values:
+        changes["batch_size"] = int(values["batch_size"])
+    if "hidden_units" in values:
+        units = values["hidden_units"]
+        changes["hidden_units"] = units_from_text(units) if isinstance(units, str) else tuple(int(u) for u in units)
+    return replace(base, **changes)
