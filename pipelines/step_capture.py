@@ -90,8 +90,10 @@ class StepFigures:
         return f"rows per split: {splits}", []
 
     def _tune(self, outputs: Outputs) -> tuple[str, list[str]]:
-        chosen = ", ".join(f"{name} {outputs[name]}" for name in ("learning_rate", "hidden_units", "dropout", "batch_size"))
-        return f"train gets {chosen}", []
+        # KFP hands lists of numbers on as JSON numbers, so the layer sizes arrive as floats.
+        units = [int(size) for size in outputs["hidden_units"]]
+        chosen = f"learning_rate {outputs['learning_rate']:g}, hidden_units {units}, dropout {outputs['dropout']:g}"
+        return f"train gets {chosen}, batch_size {int(outputs['batch_size'])}", []
 
     def _train(self, outputs: Outputs) -> tuple[str, list[str]]:
         model = outputs["model"].metadata
