@@ -1,4 +1,6 @@
-"""validate → transform → tune → train → evaluate → If(blessed) → push. This module only wires.
+"""validate → transform → tune → train → evaluate → If(blessed) → push → If(deploy_on_push) → deploy.
+
+This module only wires.
 
 The wiring also says how each task is scheduled on a cluster (GPU, node pool, Secrets, retries, caching);
 kfp.local ignores those settings, so the same pipeline runs locally.
@@ -32,6 +34,7 @@ from components.common.cluster import (
 )
 from components.common.object_store import OBJECT_STORE_CONFIG_MAP, OBJECT_STORE_VARIABLES
 from components.common.run_metrics import GATEWAY_CONFIG_MAP, GATEWAY_VARIABLE
+from components.deploy.component import deploy
 from components.evaluate.component import evaluate
 from components.push.component import push
 from components.train.component import train
@@ -132,6 +135,11 @@ def build_training_pipeline(
         tune_parallel_trials: int = 2,
         tune_algorithm: str = "tpe",
         tune_space: str = "{}",
+        deploy_on_push: bool = False,
+        serving_platform: str = "minikube",
+        serving_runtime: str = "mlflow",
+        serving_role_arn: str = "",
+        deploy_timeout_s: float = 600.0,
     ) -> NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)]):
         validate_task = validate(
             data_uri=data_uri,
@@ -227,6 +235,19 @@ def build_training_pipeline(
                 s3_endpoint_url=s3_endpoint_url,
             )
             on_the_network(push_task, retries).set_caching_options(enable_caching=False)
+            # Serve the new champion on KServe; not Ready in time: roll the alias back and fail.
+            with dsl.If(deploy_on_push == True, name="deploy-on-push"):  # noqa: E712 (a KFP condition)
+                deploy_task = deploy(
+                    mlflow_tracking_uri=mlflow_tracking_uri,
+                    mlflow_run_id=mlflow_run_id,
+                    model_name=model_name,
+                    model_version=push_task.outputs["model_version"],
+                    serving_platform=serving_platform,
+                    serving_runtime=serving_runtime,
+                    serving_role_arn=serving_role_arn,
+                    ready_timeout_s=deploy_timeout_s,
+                )
+                on_the_network(deploy_task, retries).set_caching_options(enable_caching=False)
         PipelineOutputs = NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)])
         return PipelineOutputs(mlflow_run_id=mlflow_run_id, blessed=evaluate_task.outputs["Output"])
 

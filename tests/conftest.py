@@ -123,6 +123,9 @@ def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     module = Doubler()
     path = tmp_path_factory.mktemp("export") / "model"
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    from components.train.mlflow_model import make_mlflow_model, saved_model_inputs
+
+    make_mlflow_model(path, saved_model_inputs(path), None)  # push publishes MLflow models, as train exports them
     return path
 
 

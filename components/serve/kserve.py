@@ -30,7 +30,7 @@ KSERVE_DIR = Path(__file__).resolve().parents[2] / "infra" / "kserve"
 NAMESPACE = "tabular-mlops-serving"
 SERVICE_ACCOUNT = "tabular-mlops-model-server"
 # minikube: the Secret with MinIO's keys in NAMESPACE (infra/scripts/minikube-up.sh makes it).
-MINIO_SECRET = "tabular-mlops-model-store"
+MINIO_KEYS_OBJECT = "tabular-mlops-model-store"
 MINIO_ENDPOINT = "minio.tabular-mlops.svc.cluster.local:9000"
 RAW, SERVERLESS = "RawDeployment", "Serverless"
 PLATFORMS = {"minikube": RAW, "eks": SERVERLESS}  # the deployment mode each platform uses unless told
@@ -116,7 +116,7 @@ def service_account(target: Target) -> dict[str, Any]:
             "serving.kserve.io/s3-usehttps": "0",
             "serving.kserve.io/s3-region": target.region,
         }
-        account["secrets"] = [{"name": MINIO_SECRET}]
+        account["secrets"] = [{"name": MINIO_KEYS_OBJECT}]
     return account
 
 

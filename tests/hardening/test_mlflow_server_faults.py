@@ -29,7 +29,7 @@ def _store_folders(s3_endpoint: str, store: str, model_name: str) -> set[str]:
     pages = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(
         Bucket=bucket, Prefix=f"{prefix}/{model_name}/", Delimiter="/"
     )
-    return {item["Prefix"].rstrip("/").rsplit("/", 1)[1] for item in pages.get("CommonPrefixes", [])}
+    return {item["Prefix"].rstrip("/").rsplit("/", 1)[1] for item in pages.get("CommonPrefixes", [])} - {"serving"}
 
 
 def test_server_lost_after_registration_fails_clearly_and_a_rerun_cleans_up(

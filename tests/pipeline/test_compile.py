@@ -6,7 +6,7 @@ import yaml
 from components.common import cluster, object_store, run_metrics
 from pipelines.__main__ import main
 
-EXPECTED_TASKS = {"validate", "transform", "tune", "train", "evaluate", "push"}
+EXPECTED_TASKS = {"validate", "transform", "tune", "train", "evaluate", "push", "deploy"}
 TRAINER_TASKS = {"tune", "train"}
 CPU_TASKS = EXPECTED_TASKS - {"train"}
 
@@ -50,7 +50,12 @@ def test_wires_the_six_steps_with_push_under_the_gate(compiled):
     condition_branch = next(name for name in root_tasks if name.startswith("condition"))
     assert set(root_tasks) == {"validate", "transform", "tune", "train", "evaluate", condition_branch}
     branch = compiled["components"][root_tasks[condition_branch]["componentRef"]["name"]]
-    assert set(_tasks(branch)) == {"push"}
+    inner = next(name for name in _tasks(branch) if name.startswith("condition"))
+    assert set(_tasks(branch)) == {"push", inner}
+    deploy_branch = compiled["components"][_tasks(branch)[inner]["componentRef"]["name"]]
+    assert set(_tasks(deploy_branch)) == {"deploy"}
+    assert "pipelinechannel--deploy_on_push" in _tasks(branch)[inner]["triggerPolicy"]["condition"]
+    assert compiled["root"]["inputDefinitions"]["parameters"]["deploy_on_push"]["defaultValue"] is False
     assert "evaluate" in root_tasks[condition_branch]["dependentTasks"]
     condition = root_tasks[condition_branch]["triggerPolicy"]["condition"]
     assert "pipelinechannel--evaluate-Output" in condition and "== true" in condition
@@ -175,6 +180,8 @@ def test_every_step_reads_the_object_store_the_same_way(compiled, kubernetes):
     and the region and encryption from the object-store ConfigMap."""
     assert compiled["root"]["inputDefinitions"]["parameters"]["s3_endpoint_url"]["parameterType"] == "STRING"
     for name, task in _all_tasks(compiled).items():
+        if name == "deploy":
+            continue  # deploy writes only Kubernetes objects; the model server reads the store itself
         endpoint = task["inputs"]["parameters"]["s3_endpoint_url"]
         assert endpoint == {"componentInputParameter": "pipelinechannel--s3_endpoint_url"} or endpoint == {
             "componentInputParameter": "s3_endpoint_url"
@@ -195,6 +202,7 @@ def test_network_steps_retry_with_backoff(compiled):
         "train": {**backoff, "maxRetryCount": 1},
         "evaluate": {**backoff, "maxRetryCount": 3},
         "push": {**backoff, "maxRetryCount": 3},
+        "deploy": {**backoff, "maxRetryCount": 3},
     }
 
 
@@ -213,7 +221,8 @@ def test_local_runs_build_the_pipeline_without_retries(tmp_path):
 def test_only_transform_is_cached_and_its_inputs_are_content(compiled):
     caching = {name: task["cachingOptions"].get("enableCache", False) for name, task in _all_tasks(compiled).items()}
     assert caching == {
-        "validate": False, "transform": True, "tune": False, "train": False, "evaluate": False, "push": False
+        "validate": False, "transform": True, "tune": False, "train": False, "evaluate": False, "push": False,
+        "deploy": False,
     }  # fmt: skip
     transform = _tasks(compiled["root"])["transform"]["inputs"]["parameters"]
     assert set(transform) == {

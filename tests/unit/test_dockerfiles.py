@@ -17,11 +17,13 @@ from components.common import images
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ROOT / "components"
-STEPS = ("validate", "transform", "train", "evaluate", "push")
+STEPS = ("validate", "transform", "tune", "train", "evaluate", "push", "deploy")
 STEP_IMAGE = {
     "validate": "pipeline",
     "transform": "pipeline",
+    "tune": "trainer",
     "train": "trainer",
+    "deploy": "pipeline",
     "evaluate": "pipeline",
     "push": "pipeline",
 }

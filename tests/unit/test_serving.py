@@ -47,7 +47,7 @@ def test_the_train_run_lists_its_logged_model_and_the_version_points_at_it(champ
     assert {"name": MODEL_NAME, "version": str(version.version)} in listed
     assert version.source == champion.pushed.store_uri and version.run_id == champion.pipeline_run_id
     # The logged model's files are the store's, and the store's manifest covers them all (MLmodel included).
-    logged_files = Path(mlflow.artifacts.download_artifacts(f"models:/{logged.model_id}"))
+    logged_files = Path(mlflow.artifacts.download_artifacts(artifact_uri=logged.artifact_location))
     assert storage.dir_checksums(logged_files) == storage.dir_checksums(champion.export_dir)
     storage.verify_dir(version.source, storage.dir_checksums(champion.export_dir))
     assert {"MLmodel", "saved_model.pb", "code/mlflow_model.py"} <= set(storage.dir_checksums(champion.export_dir))
