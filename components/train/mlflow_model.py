@@ -162,7 +162,12 @@ def example_rows(spec: DatasetSpec, baseline: Baseline | None) -> pd.DataFrame:
 
 
 def _typical(column: Any, kind: str, rank: int, quantile: float) -> Any:
-    """A value the training data holds: the quantile of a numeric profile, else a frequent category."""
+    """A value the training data holds: the quantile of a numeric profile, else a frequent category.
+
+    A free text's profile counts its words, not its values: its example is left missing.
+    """
+    if column.kind == "text":
+        return None
     if column.numeric is not None:
         return next(point for point, share in zip(column.numeric.points, column.numeric.cdf) if share >= quantile)
     ranked = sorted(column.categories or {}, key=lambda value: -column.categories[value])
