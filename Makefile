@@ -64,8 +64,8 @@ compile: $(STAMP) ## Write the compiled pipeline spec to build/training_pipeline
 run: $(STAMP) ## Run the training pipeline locally (kfp.local, MLflow on SQLite): a line per step; VERBOSE=1 streams all
 	$(PY) -m pipelines run
 
-test: $(STAMP) ## Run every test (units, data, compile, end-to-end)
-	$(PY) -m pytest
+test: $(STAMP) ## Run every test (units, data, compile, end-to-end), on two processes (a file stays on one)
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP) ## Run the tests that take seconds (skips e2e and slow)
 	$(PY) -m pytest -m "not e2e and not slow"
