@@ -23,17 +23,18 @@ import tensorflow_transform as tft
 
 from bench.measure import write_json
 from components.common.specs import get_spec
-from components.common.specs.base import Numeric
-from components.train.model import build_model
-from components.train.task import Hyperparameters, _datasets
-from components.transform.features import categorical_cardinalities, transformed_names
+from components.tasks import task_of
+from components.train.builders import build_checked
+from components.train.hyperparameters import Hyperparameters
+from components.train.task import Split
+from components.transform.features import transformed_features
 from components.transform.layout import TRAIN, TRANSFORMED_FILE_SUFFIX
 
 
 def parsed_then_cached(
     examples_dir: Path, tft_output: tft.TFTransformOutput, label: str, batch_size: int, seed: int
 ) -> tf.data.Dataset:
-    """The train step's training input with parsing moved before `cache()`; everything else as in `_datasets`."""
+    """Training input parsed record by record and cached, against the train step's parse-once arrays."""
     files = sorted(str(path) for path in examples_dir.glob(f"{TRAIN}-*{TRANSFORMED_FILE_SUFFIX}"))
     feature_spec = tft_output.transformed_feature_spec()
     records = tf.data.TFRecordDataset(files, compression_type="GZIP")
@@ -79,16 +80,22 @@ def measure(work: Path, dataset: str, epochs: int, mixed_precision: bool) -> dic
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
     hyperparameters = Hyperparameters()
     tft_output = tft.TFTransformOutput(str(work / "transform_graph"))
-    numeric = [transformed_names(f)[0] for f in spec.features if isinstance(f, Numeric)]
-    cardinalities = categorical_cardinalities(spec, tft_output)
+    task = task_of(spec)
+    model_features = transformed_features(spec, tft_output)
 
     def fresh_model() -> keras.Model:
         keras.utils.set_random_seed(hyperparameters.seed)
-        return build_model(
-            numeric, cardinalities, hyperparameters.hidden_units, hyperparameters.dropout, hyperparameters.learning_rate
-        )
+        model = build_checked(spec.model_builder, model_features, task, hyperparameters)
+        model.compile(keras.optimizers.Adam(hyperparameters.learning_rate), task.loss(), metrics=task.keras_metrics())
+        return model
 
-    train, _ = _datasets(work / "examples", tft_output, spec.label.name, hyperparameters.batch_size, 0)
+    split = Split.read(work / "examples", TRAIN, tft_output.transformed_feature_spec(), spec.label.name)
+    train = (
+        split.dataset([feature.name for feature in model_features])
+        .shuffle(50_000, seed=0, reshuffle_each_iteration=True)
+        .batch(hyperparameters.batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
     proposed = parsed_then_cached(work / "examples", tft_output, spec.label.name, hyperparameters.batch_size, 0)
     features: dict[str, list[np.ndarray]] = {}
     labels: list[np.ndarray] = []

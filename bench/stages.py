@@ -94,7 +94,8 @@ def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     from components.common.specs import spec_fingerprint
     from components.evaluate.task import GateSettings, run_evaluate_step
     from components.push.task import push_model
-    from components.train.task import Hyperparameters, run_train_step
+    from components.train.hyperparameters import Hyperparameters
+    from components.train.step import run_train_step
     from components.transform.task import run_transform_step
     from components.validate.task import run_validate_step
     from pipelines.arguments import pipeline_arguments

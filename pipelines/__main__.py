@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         help="gate: bound a metric of the task (a floor or a ceiling, as the metric goes), or METRIC=off; repeatable",
     )
     run.add_argument(
-        "--model-builder", help="a built-in builder (wide_and_deep, mlp) or package.module:function (default: the spec's)"
+        "--model-builder",
+        help="a built-in builder (wide_and_deep, mlp) or package.module:function (default: the spec's)",
     )
     run.add_argument("--champion-tolerance", type=float, help="gate: how much worse than the champion is allowed")
     run.add_argument("--baseline-margin", type=float, help="gate: how far the model must beat the base-rate prior")

@@ -44,7 +44,9 @@ def spec_hyperparameters(dataset: str) -> dict[str, Any]:
     spec = get_spec(dataset)
     stray = sorted(set(spec.hyperparameters) - SPEC_HYPERPARAMETERS)
     if stray:
-        raise ValueError(f"spec {dataset}: hyperparameters {stray} unknown; expected some of {sorted(SPEC_HYPERPARAMETERS)}")
+        raise ValueError(
+            f"spec {dataset}: hyperparameters {stray} unknown; expected some of {sorted(SPEC_HYPERPARAMETERS)}"
+        )
     return {name: list(value) if isinstance(value, tuple) else value for name, value in spec.hyperparameters.items()}
 
 

@@ -43,6 +43,12 @@ def run_locally(
             run_id = find_latest_pipeline_run(settings.mlflow_tracking_uri, settings.mlflow_experiment, started_ms)
             if run_id:
                 mark_failed_if_running(settings.mlflow_tracking_uri, run_id, str(failure))
-            summary = summarize(settings.mlflow_tracking_uri, run_id, settings.model_name, settings.dataset) if run_id else None
+            summary = (
+                summarize(settings.mlflow_tracking_uri, run_id, settings.model_name, settings.dataset)
+                if run_id
+                else None
+            )
             raise PipelineFailed(summary, str(failure)) from failure
-        return summarize(settings.mlflow_tracking_uri, outputs.outputs["mlflow_run_id"], settings.model_name, settings.dataset)
+        return summarize(
+            settings.mlflow_tracking_uri, outputs.outputs["mlflow_run_id"], settings.model_name, settings.dataset
+        )

@@ -107,7 +107,10 @@ def build_training_pipeline(
         raise ValueError(f"train_workers must be 1 or more, got {train_workers}")
     retries, train_retries = (RETRIES, TRAIN_RETRIES) if retry_failed_steps else (0, 0)
 
-    @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and push a TensorFlow model (any task, any builder) from raw CSV.")
+    @dsl.pipeline(
+        name=PIPELINE_NAME,
+        description="Train, evaluate and push a TensorFlow model (any task, any builder) from raw CSV.",
+    )
     def training_pipeline(
         dataset: str,
         data_uri: str,

@@ -110,7 +110,10 @@ def feature_role(feature: Feature) -> str:
         return f"{feature.num_buckets} x {feature.num_buckets} grid cell of the latitude and longitude"
     if isinstance(feature, Text):
         if feature.mode == "sequence":
-            form = f"the first {feature.sequence_length} tokens in order; vocabulary: the {feature.vocab_size} most frequent"
+            form = (
+                f"the first {feature.sequence_length} tokens in order; "
+                f"vocabulary: the {feature.vocab_size} most frequent"
+            )
         else:
             form = (
                 f"a set of the first {feature.sequence_length} distinct 1- to {feature.ngrams}-grams; "

@@ -40,7 +40,7 @@ def train(
     from components.common.images import TRAINER_IMAGE as IMAGE
     from components.train.distributed import WorkerPool
     from components.train.hyperparameters import Hyperparameters
-    from components.train.task import Workers, run_train_step
+    from components.train.step import Workers, run_train_step
 
     workers = None
     if train_workers > 1:

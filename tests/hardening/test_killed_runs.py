@@ -35,7 +35,8 @@ from components.common.specs import spec_fingerprint
 from components.push.leftovers import PUSH_STATE_TAG, STAGED, sweep_orphans
 from components.push.lock import ChampionLock
 from components.push.task import push_model
-from components.train.task import Hyperparameters, run_train_step
+from components.train.hyperparameters import Hyperparameters
+from components.train.step import run_train_step
 from components.transform.layout import EVAL, TRAIN, VALIDATION
 from components.transform.task import TransformResult, run_transform_step
 
@@ -57,7 +58,8 @@ if step == "transform":
     print("started", flush=True)
     run_transform_step(**arguments)
 else:
-    from components.train.task import Hyperparameters, run_train_step
+    from components.train.hyperparameters import Hyperparameters
+    from components.train.step import run_train_step
     for name in ("transform_graph_dir", "examples_dir", "export_dir"):
         arguments[name] = Path(arguments[name])
     hyperparameters = arguments["hyperparameters"]

@@ -214,7 +214,7 @@ def test_minikube_node_is_in_the_pool_the_train_task_selects_and_runs_without_gp
     # Two one-GPU workers would wait forever on a one-GPU minikube: the two-worker run asks for none.
     (workers,) = [words for words in runs if "TRAIN_WORKERS=2" in words]
     assert workers[workers.index("--gpus") + 1] == "0"
-    assert "TRAIN_WORKERS=2 \"$PY\" -m pipelines deploy" in test
+    assert 'TRAIN_WORKERS=2 "$PY" -m pipelines deploy' in test
     assert re.search(r"if \[\[ -z \$gpus \|\| \$gpus == 0 \]\]; then\n\s+train_gpus=0\n", test)
 
 

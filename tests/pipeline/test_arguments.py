@@ -27,7 +27,9 @@ def test_the_spec_defaults_take_the_runs_changes():
 
 
 def test_a_bound_on_a_metric_the_task_lacks_is_refused_naming_the_task():
-    with pytest.raises(ValueError, match=r"ames: threshold\(s\) \['roc_auc'\] are not metrics of the regression task.*'rmse'"):
+    with pytest.raises(
+        ValueError, match=r"ames: threshold\(s\) \['roc_auc'\] are not metrics of the regression task.*'rmse'"
+    ):
         gate_thresholds("ames", {"roc_auc": 0.8})
     with pytest.raises(ValueError, match="penguins: .* the multiclass task"):
         pipeline_arguments(_settings("penguins"), Overrides(thresholds={"rmse": 1.0}))

@@ -52,7 +52,9 @@ def test_padding_ids_do_not_move_a_pooled_sequence():
 
 def _forgets_the_task(features, task, hyperparameters):
     inputs = {f.name: keras.Input(shape=f.shape, name=f.name, dtype=f.dtype) for f in features}
-    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.Reshape((1,))(inputs["size_z"])))
+    return keras.Model(
+        inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.Reshape((1,))(inputs["size_z"]))
+    )
 
 
 def _not_a_model(features, task, hyperparameters):

@@ -20,7 +20,7 @@ from components.common.specs import get_spec
 from components.monitor.baseline import log_training_baseline
 from components.push.task import PushResult, push_model
 from components.train.hyperparameters import Hyperparameters
-from components.train.task import run_train_step
+from components.train.step import run_train_step
 from components.transform.task import run_transform
 
 DATASET = "modeldata_taxi"

@@ -118,8 +118,15 @@ def test_a_builder_that_does_not_import_stops_train_before_any_training(exported
     from components.train.builders import BuilderError
 
     root, _ = exported
-    with pytest.raises(BuilderError, match="'no_such_package.models:build': cannot import module 'no_such_package.models'"):
+    with pytest.raises(
+        BuilderError, match="'no_such_package.models:build': cannot import module 'no_such_package.models'"
+    ):
         train_model(
-            SPEC, root / "graph", root / "examples", tmp_path / "model", Hyperparameters(epochs=1), "no_such_package.models:build"
+            SPEC,
+            root / "graph",
+            root / "examples",
+            tmp_path / "model",
+            Hyperparameters(epochs=1),
+            "no_such_package.models:build",
         )
     assert not (tmp_path / "model").exists()

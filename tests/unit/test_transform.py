@@ -15,7 +15,6 @@ from components.common.specs.base import (
     Categorical,
     Column,
     DatasetSpec,
-   
     Label,
     LatLongCross,
     Numeric,

@@ -35,7 +35,11 @@ SPEC = DatasetSpec(
         Column("year", "int", min_value=2007, max_value=2030),
     ),
     label=Label(
-        name="species_id", source_columns=("species",), outcome_columns=("species",), derive=species, description="species"
+        name="species_id",
+        source_columns=("species",),
+        outcome_columns=("species",),
+        derive=species,
+        description="species",
     ),
     task=Multiclass(classes=SPECIES),
     features=(
