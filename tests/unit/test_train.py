@@ -5,36 +5,17 @@ import csv
 import numpy as np
 import pytest
 import tensorflow as tf
+from shop_spec import SPEC
 from sklearn.metrics import roc_auc_score
 
-from components.common.specs.base import Categorical, Column, DatasetSpec, Label, Numeric
 from components.train.task import Hyperparameters, train_model
 from components.transform.task import run_transform
 
 pytestmark = pytest.mark.slow
 
 
-def bought(raw):
-    return tf.cast(tf.equal(raw["bought"], "yes"), tf.int64)
-
-
-SPEC = DatasetSpec(
-    name="shop",
-    description="synthetic: big baskets of red items sell",
-    columns=(
-        Column("basket", "float", max_null_fraction=0.2),
-        Column("colour", "string"),
-        Column("bought", "string", allowed_values=("yes", "no")),
-    ),
-    label=Label("bought", ("bought",), ("bought",), bought, 'bought == "yes"'),
-    features=(Numeric("basket", log=True), Categorical("colour")),
-    slice_columns=("colour",),
-    min_rows=10,
-    thresholds={"roc_auc": 0.5, "accuracy": 0.5, "log_loss": 1.0},
-)
-
-
 def _rows(count: int, seed: int) -> list[list[str]]:
+    """shop_spec's rows with 5% of the baskets missing."""
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(count):
