@@ -55,6 +55,8 @@ class Task(ABC):
     # bound, each with whether higher is better.
     headline_metric: str
     directions: Mapping[str, bool]
+    # The metrics compared with the champion's, each within an absolute tolerance (see champion_checks).
+    champion_metrics: tuple[str, ...] = ()
     # Keras metric that early stopping watches on the validation split, and whether to maximise it.
     early_stopping_monitor: str
     early_stopping_maximise: bool
@@ -129,11 +131,26 @@ class Task(ABC):
     def baseline_checks(self, candidate: TaskMetrics, prior: TaskMetrics, margin: float) -> list[Check]:
         """The candidate must beat the prior by `margin`, whatever the thresholds say."""
 
-    @abstractmethod
     def champion_checks(
         self, candidate: TaskMetrics, champion: TaskMetrics, tolerance: float, label: str
     ) -> list[Check]:
-        """The candidate may be worse than the champion by at most `tolerance` on the task's key metrics."""
+        """The candidate may be worse than the champion by at most `tolerance` on each of `champion_metrics`.
+
+        An undefined value on either side (a ROC AUC of one class) fails the check.
+        """
+        mine, theirs = candidate.headline(), champion.headline()
+        checks = []
+        for name in self.champion_metrics:
+            higher_is_better = self.directions[name]
+            best = theirs.get(name)
+            bound = None if best is None else best - tolerance if higher_is_better else best + tolerance
+            sign = "-" if higher_is_better else "+"
+            checks.append(
+                compare(
+                    name, mine.get(name), higher_is_better, bound, f"{label} {name} {fmt(best)} {sign} {tolerance:g}"
+                )
+            )
+        return checks
 
     def headline_value(self, metrics: TaskMetrics) -> float | None:
         return metrics.headline().get(self.headline_metric)

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from components.evaluate.metrics import BinaryMetrics, binary_metrics, roc_auc
-from components.tasks.base import Check, Task, UnscorableOutputError, compare, fmt, majority_class_line
+from components.tasks.base import Check, Task, UnscorableOutputError, compare, majority_class_line
 
 PROBABILITY = "probability"
 # The confusion matrix's classes: the label's 0 and 1.
@@ -19,6 +19,7 @@ class BinaryTask(Task):
     model_noun = "classifier"
     headline_metric = "roc_auc"
     directions = {"roc_auc": True, "accuracy": True, "precision": True, "recall": True, "log_loss": False}
+    champion_metrics = ("roc_auc", "log_loss")
     early_stopping_monitor = "val_auc"
     early_stopping_maximise = True
     label_dtype = "int64"
@@ -87,27 +88,6 @@ class BinaryTask(Task):
                 False,
                 prior.log_loss * (1 - margin),
                 f"base-rate log loss {prior.log_loss:.4f} x (1 - margin {margin:g})",
-            ),
-        ]
-
-    def champion_checks(
-        self, candidate: BinaryMetrics, champion: BinaryMetrics, tolerance: float, label: str
-    ) -> list[Check]:
-        auc_bound = None if champion.roc_auc is None else champion.roc_auc - tolerance
-        return [
-            compare(
-                "roc_auc",
-                candidate.roc_auc,
-                True,
-                auc_bound,
-                f"{label} roc_auc {fmt(champion.roc_auc)} - {tolerance:g}",
-            ),
-            compare(
-                "log_loss",
-                candidate.log_loss,
-                False,
-                champion.log_loss + tolerance,
-                f"{label} log_loss {champion.log_loss:.4f} + {tolerance:g}",
             ),
         ]
 

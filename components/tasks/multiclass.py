@@ -24,6 +24,7 @@ class MulticlassTask(Task):
     model_noun = "classifier"
     headline_metric = "log_loss"
     directions = {"log_loss": False, "accuracy": True, "macro_f1": True, "weighted_f1": True}
+    champion_metrics = ("log_loss", "accuracy")
     early_stopping_monitor = "val_loss"
     early_stopping_maximise = False
     label_dtype = "int64"
@@ -105,26 +106,6 @@ class MulticlassTask(Task):
                 prior.log_loss * (1 - margin),
                 f"class-frequency log loss {prior.log_loss:.4f} x (1 - margin {margin:g})",
             )
-        ]
-
-    def champion_checks(
-        self, candidate: MulticlassMetrics, champion: MulticlassMetrics, tolerance: float, label: str
-    ) -> list[Check]:
-        return [
-            compare(
-                "log_loss",
-                candidate.log_loss,
-                False,
-                champion.log_loss + tolerance,
-                f"{label} log_loss {champion.log_loss:.4f} + {tolerance:g}",
-            ),
-            compare(
-                "accuracy",
-                candidate.accuracy,
-                True,
-                champion.accuracy - tolerance,
-                f"{label} accuracy {champion.accuracy:.4f} - {tolerance:g}",
-            ),
         ]
 
     def info_lines(self, candidate: MulticlassMetrics, prior: MulticlassMetrics) -> list[str]:
