@@ -43,8 +43,8 @@ setup: $(STAMP) $(CHECKOV_STAMP) ## Create .venv (requirements.lock) and .venv-c
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip sync --python $(PY) --quiet requirements.lock
-	$(VENV)/bin/uv pip install --python $(PY) --quiet --no-deps -e .
+	$(VENV)/bin/uv pip sync --python $(PY) --quiet --compile-bytecode requirements.lock
+	$(VENV)/bin/uv pip install --python $(PY) --quiet --compile-bytecode --no-deps -e .
 	touch $(STAMP)
 
 $(CHECKOV_STAMP): requirements-checkov.lock | $(STAMP)
