@@ -1,4 +1,4 @@
-"""python -m bench {fetch,pipeline,scaling,input,serving,gpu,report,all}: measure, then write BENCHMARKS.md.
+"""python -m bench {fetch,compare,pipeline,scaling,input,serving,gpu,report,all}: measure, then write BENCHMARKS.md.
 
 Each measuring command writes bench/results/<name>.json; `report` renders whatever is
 there. BENCH_SCALE (small, default, full) picks the sizes and repeats, see SCALES.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import flights, pipeline
+from bench import compare, flights, pipeline
 from bench.measure import CommandFailed, Measurement, measure_command, python_module, write_json
 from components.common.settings import PROJECT_ROOT
 
@@ -256,6 +256,24 @@ def run_serving(args: argparse.Namespace) -> None:
     write_json(RESULTS / "serving.json", {"scale": args.scale, "runs": runs})
 
 
+def run_compare(args: argparse.Namespace) -> None:
+    """Before and after (bench/compare.py): the baseline commit BENCH_BASELINE against this tree."""
+    from pipelines.datasets import DEFAULT_DATASET, materialize_default_dataset
+
+    default_data = PROJECT_ROOT / "data" / f"{DEFAULT_DATASET}.csv"
+    datasets = {DEFAULT_DATASET: default_data if default_data.exists() else materialize_default_dataset(default_data)}
+    if TAXI_FILE.exists():
+        datasets["chicago_taxi"] = TAXI_FILE
+    scale = SCALES[args.scale]
+    compare.run_compare(
+        os.environ.get("BENCH_BASELINE") or compare.BASELINE_REVISION,
+        fetch(args)[max(scale.sizes["train"])],
+        datasets,
+        scale.pipeline_repeats,
+        RESULTS / "compare.json",
+    )
+
+
 def run_report(args: argparse.Namespace) -> None:
     from bench.report import write_report
 
@@ -282,6 +300,7 @@ def run_all(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "fetch": run_fetch,
+    "compare": run_compare,
     "pipeline": run_pipeline,
     "scaling": run_scaling,
     "input": run_input,

@@ -53,10 +53,10 @@ def measure_command(
     env: Mapping[str, str] | None = None,
     log: Path | None = None,
     on_start: Callable[[int], None] | None = None,
+    cwd: Path | None = None,
 ) -> Measurement:
-    """Run `argv` to completion; raises CommandFailed (with the log's tail) on a non-zero exit.
-
-    `on_start` is called with the child's pid as soon as it runs.
+    """Run `argv` to completion (in `cwd`, default this one); raises CommandFailed (with the log's tail) on a
+    non-zero exit. `on_start` is called with the child's pid as soon as it runs.
     """
     if result_file is not None:
         result_file.unlink(missing_ok=True)
@@ -65,7 +65,9 @@ def measure_command(
     out = open(log, "w", encoding="utf-8") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     started = time.perf_counter()
     try:
-        child = subprocess.Popen(list(argv), env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            list(argv), env={**os.environ, **(env or {})}, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+        )
         if on_start is not None:
             on_start(child.pid)
         _, status, usage = os.wait4(child.pid, 0)

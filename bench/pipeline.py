@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.measure import Measurement, measure_command, python_module
 
-STEPS = ("validate", "transform", "train", "evaluate", "push")
+STEPS = ("validate", "transform", "tune", "train", "evaluate", "push")
 SAMPLE_EVERY_S = 0.5
 _TICKS = os.sysconf("SC_CLK_TCK")
 

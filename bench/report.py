@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the file-only backend
 
+from bench.compare_report import load_compare  # noqa: E402
 from bench.measure import Spread, growth_exponent  # noqa: E402
 
 STEPS = ("validate", "transform", "train", "evaluate", "push")
@@ -447,6 +448,8 @@ def write_report(results: Path, destination: Path) -> Path:
         sections.append(text)
     if (data := _load(results, "serving", scale)) is not None:
         sections.append(serving_section(data))
+    if (compared := load_compare(results)) is not None:
+        sections.insert(0, compared)
     header = (
         "# Benchmarks\n\nWritten by `make bench` (`python -m bench all`); every figure below is measured by `bench/`.\n"
     )
