@@ -141,12 +141,17 @@ unschedule: $(STAMP) ## Remove PIPELINE's (training) recurring run
 run-remote: $(STAMP) ## Run version VERSION of PIPELINE (training) now; WAIT=1 waits and fails unless it succeeds
 	$(PY) -m pipelines run-remote $(CLUSTER_ARGS) $(if $(GPUS),--gpus $(GPUS)) $(if $(WAIT),--wait)
 
-# Benchmarks (issue 7): not part of `make test`. BENCH_SCALE=small: transform and train up to 100k rows, one run
-# per point (validate still to 3M); default: up to 1M; full: every stage to 3M. On a GPU machine: make bench-gpu.
-.PHONY: bench bench-gpu
+# Benchmarks (issues 7 and 15): not part of `make test`. BENCH_SCALE=small: transform and train up to 100k rows, one
+# run per point (validate still to 3M); default: up to 1M; full: every stage to 3M. On a GPU machine: make bench-gpu.
+# BENCH_BASELINE: the commit `bench compare` measures this tree against (default bench/compare.py's BASELINE_REVISION).
+.PHONY: bench bench-compare bench-gpu
 BENCH_SCALE ?= default
+export BENCH_BASELINE
 
-bench: $(STAMP) ## Measure stages, scaling with rows (up to 3M), input pipeline, serving; writes BENCHMARKS.md
+bench-compare: $(STAMP) ## Only the before/after comparison against BENCH_BASELINE (a git worktree), then BENCHMARKS.md
+	BENCH_SCALE=$(BENCH_SCALE) $(PY) -m bench compare && $(PY) -m bench report
+
+bench: $(STAMP) ## Before/after against BENCH_BASELINE, stages and scaling (to 3M rows), input, serving; writes BENCHMARKS.md
 	BENCH_SCALE=$(BENCH_SCALE) $(PY) -m bench all
 
 bench-gpu: $(STAMP) ## On a GPU machine: input pipeline on the GPU with and without mixed precision, then the report

@@ -285,8 +285,8 @@ def run_all(args: argparse.Namespace) -> int:
     load_at_start = os.getloadavg()
     started = time.perf_counter()
     failed = []
-    # Scaling first: it writes the flights transform output the input benchmark reads.
-    for step in (run_scaling, run_input, run_pipeline, run_serving):
+    # Scaling before input: it writes the flights transform output the input benchmark reads.
+    for step in (run_compare, run_scaling, run_input, run_pipeline, run_serving):
         try:
             step(args)
         except (CommandFailed, OSError) as error:

@@ -133,13 +133,11 @@ def stdlib_only_cache(path: Path) -> Path:
 
 def startup(runner: Runner, variant: Variant, repeats: int) -> dict[str, list[float]]:
     """Seconds a fresh Python takes to import each step's module."""
-    return {
-        step: [
-            runner.measure(variant, [sys.executable, "-c", f"import {module}"], f"import-{step}").wall_s
-            for _ in range(repeats)
-        ]
-        for step, module in STEP_MODULES.items()
-    }
+    seconds: dict[str, list[float]] = {}
+    for step, module in STEP_MODULES.items():
+        argv, label = [sys.executable, "-c", f"import {module}"], f"import-{step.replace(' ', '-')}"
+        seconds[step] = [runner.measure(variant, argv, label).wall_s for _ in range(repeats)]
+    return seconds
 
 
 def step_walls(log: Path) -> dict[str, float]:
