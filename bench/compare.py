@@ -46,7 +46,7 @@ STEP_MODULES = {
     "evaluate": "components.evaluate.task",
     "push": "components.push.task",
 }
-_STEP_LINE = re.compile(r"^(\w+)\s+ok\s+([\d.]+)s\b")
+_STEP_LINE = re.compile(r"^(\w+)\s+ok\s+(?:(\d+)m)?([\d.]+)s\b")  # pipelines.progress.duration: 5.5s, 1m10s
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def step_walls(log: Path) -> dict[str, float]:
     walls = {}
     for line in log.read_text(encoding="utf-8").splitlines():
         if match := _STEP_LINE.match(line):
-            walls[match.group(1)] = float(match.group(2))
+            walls[match.group(1)] = 60 * int(match.group(2) or 0) + float(match.group(3))
     return walls
 
 

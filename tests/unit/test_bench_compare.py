@@ -15,12 +15,12 @@ def test_step_walls_reads_the_lines_a_run_prints(tmp_path: Path) -> None:
     log.write_text(
         "validate   ok        5.5s  10,000 rows validated\n"
         "transform  started\n"
-        "transform  ok       14.9s  rows per split: train 6,959\n"
+        "transform  ok       1m10s  rows per split: train 6,959\n"
         "evaluate   FAILED    2.0s  boom\n"
         "  gate FAIL: log_loss 0.2810 <= 0.2800\n",
         encoding="utf-8",
     )
-    assert step_walls(log) == {"validate": 5.5, "transform": 14.9}
+    assert step_walls(log) == {"validate": 5.5, "transform": 70.0}
 
 
 def test_an_uncompiled_side_finds_no_bytecode_of_installed_packages(tmp_path: Path) -> None:
