@@ -6,7 +6,7 @@ servers), else at AWS. Credentials come only from boto3's own chain (the
 environment, a mounted Kubernetes Secret exposed as AWS_* variables or a web
 identity token); this module never takes or stores a key.
 
-Every S3 call goes through one client configuration, `S3_CLIENT_CONFIG`: bounded
+Every S3 call goes through one client configuration, `S3_CLIENT_SETTINGS`: bounded
 retries with exponential backoff and jitter (botocore's "standard" mode retries
 throttling such as 503 SlowDown, 5xx replies and dropped connections), and
 connect/read timeouts, so an S3 outage ends in a StorageError within about a
@@ -31,11 +31,6 @@ from pathlib import Path
 from typing import IO, Any, Iterator, Mapping
 from urllib.parse import unquote, urlparse
 
-import boto3
-from boto3.exceptions import S3UploadFailedError
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 MANIFEST_NAME = "MANIFEST.sha256"
 _CHUNK = 1 << 20
 _HEAD_ERRORS = {"404": "(no such object or bucket)", "403": "(access denied)"}
@@ -43,11 +38,12 @@ _HEAD_ERRORS = {"404": "(no such object or bucket)", "403": "(access denied)"}
 # The one place S3 retries are decided. 5 attempts in all; "standard" mode waits a random
 # 0..2^n seconds (at most 20) between them, so a dead store fails in seconds, a flaky one is ridden out.
 S3_MAX_ATTEMPTS = 5
-S3_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
-    connect_timeout=5,
-    read_timeout=60,
-)
+# botocore.config.Config's arguments; boto3 is imported only on an s3:// path (a local store never needs it).
+S3_CLIENT_SETTINGS: dict[str, Any] = {
+    "retries": {"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
+    "connect_timeout": 5,
+    "read_timeout": 60,
+}
 SSE_VARIABLE = "S3_SSE"
 SSE_KMS_KEY_VARIABLE = "S3_SSE_KMS_KEY_ID"
 _SSE_MODES = ("AES256", "aws:kms")
@@ -91,8 +87,11 @@ def _parse(uri: str) -> _S3Location | Path:
 
 
 def _s3_client(endpoint_url: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
     endpoint = endpoint_url or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
-    return boto3.client("s3", endpoint_url=endpoint, config=S3_CLIENT_CONFIG)
+    return boto3.client("s3", endpoint_url=endpoint, config=Config(**S3_CLIENT_SETTINGS))
 
 
 def encryption_args() -> dict[str, str]:
@@ -113,6 +112,9 @@ def encryption_args() -> dict[str, str]:
 @contextmanager
 def _s3_errors(action: str, uri: str) -> Iterator[None]:
     """Turn boto errors into a StorageError that says what was being done, where, and why."""
+    from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         yield
     except (ClientError, BotoCoreError, S3UploadFailedError) as error:

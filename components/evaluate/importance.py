@@ -66,14 +66,21 @@ def permutation_importance(
     columns: Sequence[str],
     task: Task,
     settings: ImportanceSettings = DEFAULT_IMPORTANCE,
+    predictions: np.ndarray | None = None,
 ) -> dict[str, Importance]:
-    """Importance per column, most important first; empty where the headline is undefined (one class: no ROC AUC)."""
+    """Importance per column, most important first; empty where the headline is undefined (one class: no ROC AUC).
+
+    `predictions`, when given, are `score(dense)` already made (the step's candidate scoring): when every
+    row is kept they are the baseline, scored in the same batches as each shuffle, so a column the model
+    ignores still loses exactly nothing. A subsample is scored afresh, for the same reason.
+    """
     rng = np.random.default_rng(settings.seed)
     if targets.size > settings.max_rows:
         keep = np.sort(rng.choice(targets.size, settings.max_rows, replace=False))
         dense = {name: tf.gather(values, keep) for name, values in dense.items()}
         targets = targets[keep]
-    baseline = task.headline_score(targets, score(dense))
+        predictions = None
+    baseline = task.headline_score(targets, score(dense) if predictions is None else predictions)
     if baseline is None:
         return {}
     importance = {}

@@ -62,11 +62,15 @@ def load_scorer(model_dir: Path, task: Task, batch_size: int = 4096) -> Scorer:
         if mistyped:
             raise UnscorableModelError(f"its signature wants other types for: {', '.join(mistyped)}")
         rows = int(next(iter(dense.values())).shape[0])
-        batches = []
-        for start in range(0, rows, batch_size):
-            outputs = serve(**{name: dense[name][start : start + batch_size] for name in wanted})
-            batches.append({name: value.numpy() for name, value in outputs.items()})
-        return task.predictions(_joined(batches), rows)
+        if rows <= batch_size:  # one batch: the columns as they are (a slice is one more eager op per column)
+            batches = [serve(**{name: dense[name] for name in wanted})]
+        else:
+            batches = [
+                serve(**{name: dense[name][start : start + batch_size] for name in wanted})
+                for start in range(0, rows, batch_size)
+            ]
+        arrays = [{name: value.numpy() for name, value in outputs.items()} for outputs in batches]
+        return task.predictions(_joined(arrays), rows)
 
     return score
 

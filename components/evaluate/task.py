@@ -148,7 +148,9 @@ def run_evaluate_step(
         metrics = task.metrics(targets, predictions)
         slices, skipped = slice_metrics(task, targets, predictions, slice_values(dense, spec.slice_columns))
         started = time.perf_counter()
-        importance = permutation_importance(score, dense, targets, spec.feature_columns, task, importance_settings)
+        importance = permutation_importance(
+            score, dense, targets, spec.feature_columns, task, importance_settings, predictions
+        )
         importance_seconds = time.perf_counter() - started
         champion = score_champion(mlflow_client, model_name, dense, targets, task, s3_endpoint_url)
         prior = task.metrics(targets, task.prior_predictions(targets))

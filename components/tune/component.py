@@ -40,14 +40,7 @@ def tune(
     Katib Experiment (at most `tune_parallel_trials` at once, `trial_gpus` GPUs each, on the GPU
     pool); under kfp.local they run one after another with KerasTuner.
     """
-    from pathlib import Path
-
-    from components.common.images import TRAINER_IMAGE as IMAGE
-    from components.train.distributed import WorkerPool
     from components.train.hyperparameters import Hyperparameters
-    from components.tune.katib import TrialBudget
-    from components.tune.space import SearchSpace
-    from components.tune.task import run_tune_step
 
     base = Hyperparameters(
         epochs=epochs,
@@ -61,7 +54,15 @@ def tune(
     Tuned = NamedTuple(
         "Tuned", [("learning_rate", float), ("hidden_units", List[int]), ("dropout", float), ("batch_size", int)]
     )
-    if tune_trials > 0:
+    if tune_trials > 0:  # the search's modules (MLflow among them) are imported only when there is one
+        from pathlib import Path
+
+        from components.common.images import TRAINER_IMAGE as IMAGE
+        from components.train.distributed import WorkerPool
+        from components.tune.katib import TrialBudget
+        from components.tune.space import SearchSpace
+        from components.tune.task import run_tune_step
+
         base = run_tune_step(
             dataset=dataset,
             inputs=(
