@@ -1,17 +1,15 @@
-"""Reading the raw CSV in Beam: the header, the three-way split by row hash, typed instances, the digest check."""
+"""Reading the raw CSV in Beam: the header, the three-way split by row hash, the digest check."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from components.common.content import ContentChangedError, ContentDigest
-from components.common.specs.base import DatasetSpec
 from components.transform.layout import EVAL, TRAIN, VALIDATION
 
 COUNTER_NAMESPACE = "transform"
@@ -58,43 +56,6 @@ def check_content(data_uri: str, expected: ContentDigest, when: str) -> None:
             f"{data_uri} changed since validate checked it ({when}): sha256 {actual.sha256} and {actual.size} "
             f"bytes, validate passed sha256 {expected.sha256} and {expected.size} bytes; rerun the pipeline"
         )
-
-
-class ParseRows(beam.DoFn):
-    """CSV line → (split, instance dict for tf.Transform, raw row in the spec's column order)."""
-
-    def __init__(self, spec: DatasetSpec, header: Sequence[str]) -> None:
-        self._spec = spec
-        self._header = list(header)
-        self._positions = {name: self._header.index(name) for name in spec.column_names}
-
-    def process(self, line: str) -> Iterable[tuple[str, dict, str]]:
-        if not line.strip():
-            return
-        fields = next(csv.reader([line]))
-        if len(fields) != len(self._header):
-            raise RawRowError(f"row has {len(fields)} fields, expected {len(self._header)}: {line[:200]!r}")
-        ordered = [fields[self._positions[name]] for name in self._spec.column_names]
-        instance = {
-            name: _typed_values(name, self._spec.column(name).dtype, fields[self._positions[name]])
-            for name in self._spec.transform_input_columns
-        }
-        split = split_of(line, self._spec.eval_fraction, self._spec.validation_fraction)
-        beam.metrics.Metrics.counter(COUNTER_NAMESPACE, f"{split}_rows").inc()
-        yield split, instance, to_csv_line(ordered)
-
-
-def _typed_values(column: str, dtype: str, text: str) -> list:
-    if text == "":
-        return []
-    try:
-        if dtype == "float":
-            return [float(text)]
-        if dtype == "int":
-            return [int(float(text))]
-    except ValueError as error:
-        raise RawRowError(f"column {column!r}: expected a {dtype}, got {text!r}") from error
-    return [text]
 
 
 def to_csv_line(fields: Sequence[str]) -> str:

@@ -1,5 +1,12 @@
 """Run tf.Transform on Beam: deterministic three-way split, analysis on train, transformed TFRecords.
 
+The CSV reaches tf.Transform as Arrow record batches and leaves it as record batches, encoded into
+tf.Examples a batch at a time (`batches`, `records`). The file is read twice, once for the analysis
+and once for the transform: a runner that runs stage by stage (the DirectRunner) would otherwise hold
+every row in memory until the analysis ends; so the step's memory stays flat in rows, at the price of
+parsing each line twice. The DirectRunner gets a thread per core on inputs big enough to pay for them
+(`direct`).
+
 The runner and its options are parameters: DirectRunner on one machine, or a portable runner (Flink,
 Spark) or Dataflow with their usual options. Every location is a URI: local paths for the DirectRunner,
 the pipeline root's object store for runners whose workers are other machines (see `OutputLocations`).
@@ -20,16 +27,16 @@ from typing import Sequence
 import apache_beam as beam
 import tensorflow_transform.beam as tft_beam
 from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
-from tensorflow_transform.coders import ExampleProtoCoder
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from components.common.content import ContentDigest
-from components.common.raw_tensors import raw_feature_spec
 from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import DatasetSpec
+from components.transform.batches import BATCH_ROWS, EVAL_RAW, SplitLines, ToRecordBatch, tensor_adapter_config
+from components.transform.direct import with_direct_workers
 from components.transform.features import make_preprocessing_fn
 from components.transform.layout import EVAL, TRAIN, TRANSFORMED_FILE_SUFFIX, VALIDATION
-from components.transform.rows import COUNTER_NAMESPACE, ParseRows, RawRowError, check_content, read_header, to_csv_line
+from components.transform.records import WriteExamples
+from components.transform.rows import COUNTER_NAMESPACE, RawRowError, check_content, read_header, to_csv_line
 
 __all__ = ["RawRowError", "TransformResult", "beam_flags", "run_transform", "run_transform_step"]
 
@@ -118,48 +125,39 @@ def run_transform(
     examples_root, eval_file = str(examples_dir).rstrip("/"), str(eval_data_file)
     for local in (Path(p) for p in (examples_root, Path(eval_file).parent) if "://" not in str(p)):
         local.mkdir(parents=True, exist_ok=True)
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_feature_spec(spec)))
+    config = tensor_adapter_config(spec)
 
     with tempfile.TemporaryDirectory(prefix="tft-") as local_temp:
-        pipeline = beam.Pipeline(options=options)
+        pipeline = beam.Pipeline(options=with_direct_workers(beam_options, beam_runner, data_uri))
         with tft_beam.Context(temp_dir=temp_dir or local_temp):
-            rows = (
-                pipeline
-                | "Read" >> beam.io.ReadFromText(data_uri, skip_header_lines=1)
-                | "Parse" >> beam.ParDo(ParseRows(spec, header))
-            )
-            by_split = {
-                name: rows | f"{name}Rows" >> beam.Filter(lambda row, wanted: row[0] == wanted, name)
-                for name in (TRAIN, VALIDATION, EVAL)
-            }
-            instances = {
-                name: split | f"{name}Instances" >> beam.Map(lambda row: row[1]) for name, split in by_split.items()
-            }
-            (transformed_train, transformed_metadata), transform_fn = (
-                instances[TRAIN],
-                metadata,
-            ) | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(make_preprocessing_fn(spec))
-            transformed = {TRAIN: transformed_train}
-            for name in (VALIDATION, EVAL):
-                transformed[name], _ = ((instances[name], metadata), transform_fn) | (
-                    f"Transform{name}" >> tft_beam.TransformDataset()
+
+            def record_batches(label: str, for_analysis: bool, splits: Sequence[str]):
+                lines = (
+                    pipeline
+                    | f"Read{label}" >> beam.io.ReadFromText(data_uri, skip_header_lines=1)
+                    | f"Split{label}"
+                    >> beam.ParDo(SplitLines(spec, header, data_uri, for_analysis)).with_outputs(
+                        TRAIN, VALIDATION, EVAL, EVAL_RAW
+                    )
                 )
-            coder = ExampleProtoCoder(transformed_metadata.schema)
-            for name, examples in transformed.items():
-                _ = (
-                    examples
-                    | f"Encode{name}" >> beam.Map(coder.encode)
-                    | f"Write{name}"
-                    >> beam.io.WriteToTFRecord(f"{examples_root}/{name}", file_name_suffix=TRANSFORMED_FILE_SUFFIX)
+                return lines, {
+                    name: lines[name]
+                    | f"Batch{name}{label}" >> beam.BatchElements(min_batch_size=BATCH_ROWS, max_batch_size=BATCH_ROWS)
+                    | f"{name}RecordBatches{label}" >> beam.ParDo(ToRecordBatch(spec, header, data_uri))
+                    for name in splits
+                }
+
+            _, analysed = record_batches("ForAnalysis", for_analysis=True, splits=(TRAIN,))
+            transform_fn = (analysed[TRAIN], config) | "Analyze" >> tft_beam.AnalyzeDataset(make_preprocessing_fn(spec))
+            lines, batches = record_batches("", for_analysis=False, splits=(TRAIN, VALIDATION, EVAL))
+            for name in (TRAIN, VALIDATION, EVAL):
+                dataset = ((batches[name], config), transform_fn) | (
+                    f"Transform{name}" >> tft_beam.TransformDataset(output_record_batches=True)
                 )
+                _ = dataset | f"Write{name}" >> WriteExamples(f"{examples_root}/{name}", TRANSFORMED_FILE_SUFFIX)
             _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(str(transform_graph_dir))
-            _ = (
-                by_split[EVAL]
-                | "EvalRawLines" >> beam.Map(lambda row: row[2])
-                | "WriteEvalRaw"
-                >> beam.io.WriteToText(
-                    eval_file, header=to_csv_line(spec.column_names), shard_name_template="", num_shards=1
-                )
+            _ = lines[EVAL_RAW] | "WriteEvalRaw" >> beam.io.WriteToText(
+                eval_file, header=to_csv_line(spec.column_names), shard_name_template="", num_shards=1
             )
         result = pipeline.run()
         result.wait_until_finish()

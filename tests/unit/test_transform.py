@@ -20,9 +20,10 @@ from components.common.specs.base import (
     Numeric,
     TimestampParts,
 )
+from components.transform.direct import PARALLEL_FROM_BYTES, direct_worker_flags
 from components.transform.features import _time_parts, categorical_cardinalities
 from components.transform.layout import EVAL, TRAIN, VALIDATION
-from components.transform.rows import split_of
+from components.transform.rows import RawRowError, split_of
 from components.transform.task import OutputLocations, beam_flags, run_transform
 
 pytestmark = pytest.mark.slow
@@ -271,3 +272,26 @@ def test_output_locations_follow_the_runner():
         OutputLocations.for_runner("FlinkRunner", paths, [u.replace("gs://", "s3://") for u in uris])
     with pytest.raises(ValueError, match="the pipeline root is local"):
         OutputLocations.for_runner("PortableRunner", paths, paths)
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (["1.0", "card", "soon", "41.8", "-87.6", "red"], "column 'started': expected an integer, got 'soon'"),
+        (["one", "card", str(FRIDAY_EVENING), "41.8", "-87.6", "red"], "column 'amount': expected a number, got 'one'"),
+        (["1.0", "card", str(FRIDAY_EVENING), "41.8", "-87.6"], "row has 5 fields, expected 6 \\(the header's\\)"),
+    ],
+)
+def test_a_row_the_spec_cannot_read_fails_naming_file_and_column(tmp_path, row, expected):
+    data = _tiny_csv(tmp_path / "raw.csv", ROWS + [row])
+    with pytest.raises(RawRowError, match=rf"{data}: {expected}"):
+        run_transform(str(data), TINY_SPEC, tmp_path / "g", tmp_path / "e", tmp_path / "eval.csv")
+
+
+def test_direct_runner_workers_only_for_big_inputs_and_never_over_the_users_flags():
+    big = PARALLEL_FROM_BYTES
+    assert direct_worker_flags([], big, cores=2) == ["--direct_num_workers=2", "--direct_running_mode=multi_threading"]
+    assert direct_worker_flags([], big - 1, cores=2) == []
+    assert direct_worker_flags([], big, cores=1) == []
+    assert direct_worker_flags(["--direct_num_workers=1"], big, cores=2) == []
+    assert direct_worker_flags(["--direct_running_mode=in_memory"], big, cores=2) == []
