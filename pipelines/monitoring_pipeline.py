@@ -44,7 +44,7 @@ def build_monitoring_pipeline(
         retrain_on_drift: bool = False,
         s3_endpoint_url: str = "",
         epochs: int = 20,
-        batch_size: int = 256,
+        batch_size: int = 0,
         hidden_units: List[int] = [64, 32],  # noqa: B006 (KFP records the default; it is never mutated)
         model_builder: str = "",
         train_gpus: int = 1,

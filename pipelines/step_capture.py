@@ -92,15 +92,22 @@ class StepFigures:
     def _tune(self, outputs: Outputs) -> tuple[str, list[str]]:
         # KFP hands lists of numbers on as JSON numbers, so the layer sizes arrive as floats.
         units = [int(size) for size in outputs["hidden_units"]]
-        chosen = f"learning_rate {outputs['learning_rate']:g}, hidden_units {units}, dropout {outputs['dropout']:g}"
-        return f"train gets {chosen}, batch_size {int(outputs['batch_size'])}", []
+        rate, batch = outputs["learning_rate"], int(outputs["batch_size"])
+        chosen = (
+            f"learning_rate {f'{rate:g}' if rate else 'for the data'}, hidden_units {units}, "
+            f"dropout {outputs['dropout']:g}, batch_size {batch or 'for the data'}"
+        )
+        return f"train gets {chosen}", []
 
     def _train(self, outputs: Outputs) -> tuple[str, list[str]]:
         model = outputs["model"].metadata
         epochs = int(model["epochs_run"])
         plural = "" if epochs == 1 else "s"
         watched = model.get("early_stopping_metric", "validation metric")
-        return f"{epochs} epoch{plural} on {model['device']}, best {watched} {outputs['Output']:.4f}", []
+        batches = ""
+        if "batch_size" in model:
+            batches = f", batch {int(model['batch_size'])}, learning rate {model['learning_rate']:.2g}"
+        return f"{epochs} epoch{plural} on {model['device']}{batches}, best {watched} {outputs['Output']:.4f}", []
 
     def _evaluate(self, outputs: Outputs) -> tuple[str, list[str]]:
         values = outputs["metrics"].metadata

@@ -126,8 +126,8 @@ def build_training_pipeline(
         beam_runner: str = "DirectRunner",
         beam_options: str = "[]",
         epochs: int = 20,
-        batch_size: int = 256,
-        learning_rate: float = 0.003,
+        batch_size: int = 0,
+        learning_rate: float = 0.0,
         hidden_units: List[int] = [64, 32],  # noqa: B006 (KFP records the default; it is never mutated)
         dropout: float = 0.1,
         early_stopping_patience: int = 3,

@@ -78,6 +78,8 @@ def train(
             "epochs_run": result.epochs_run,
             "model_builder": result.model_builder,
             "early_stopping_metric": result.early_stopping_metric,
+            "batch_size": result.batch_size,
+            "learning_rate": result.learning_rate,
         }
     )
     return result.best_val_metric

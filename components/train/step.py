@@ -17,7 +17,7 @@ from components.common import tracking
 from components.common.specs import get_spec
 from components.tasks import task_of
 from components.train.distributed import WorkerPool, train_on_workers
-from components.train.hyperparameters import Hyperparameters
+from components.train.hyperparameters import CHOSEN_FOR_THE_DATA, Hyperparameters
 from components.train.task import TrainResult, train_model
 
 
@@ -51,6 +51,12 @@ class Workers:
         return TrainResult(**fields)
 
 
+def _log_hyperparameters(tracking_uri: str, pipeline_run_id: str, values: Mapping[str, object]) -> None:
+    """On the step's run and, prefixed `train.`, on the pipeline's run."""
+    mlflow.log_params({key: str(value) for key, value in values.items()})
+    tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "train", dict(values))
+
+
 def run_train_step(
     dataset: str,
     transform_graph_dir: Path,
@@ -76,15 +82,18 @@ def run_train_step(
     spec = get_spec(dataset)
     if transform_outputs is not None:
         tracking.record_step(tracking_uri, pipeline_run_id, "transform", transform_outputs)
+    given = {key: value for key, value in asdict(hyperparameters).items() if value != CHOSEN_FOR_THE_DATA}
     with tracking.step_run(tracking_uri, pipeline_run_id, "train"):
-        mlflow.log_params({key: str(value) for key, value in asdict(hyperparameters).items()})
-        tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "train", asdict(hyperparameters))
+        _log_hyperparameters(tracking_uri, pipeline_run_id, given)
         if workers is None:
             result = train_model(spec, transform_graph_dir, examples_dir, export_dir, hyperparameters, model_builder)
         else:
             result = workers.train(
                 dataset, (transform_graph_dir, examples_dir), export_dir, hyperparameters, model_builder
             )
+        # What the run left at 0, training chose for the data: logged now (a param is written once).
+        chosen = {"batch_size": result.batch_size, "learning_rate": result.learning_rate}
+        _log_hyperparameters(tracking_uri, pipeline_run_id, {k: v for k, v in chosen.items() if k not in given})
         for epoch in range(result.epochs_run):
             mlflow.log_metrics({key: values[epoch] for key, values in result.history.items()}, step=epoch)
         mlflow.log_params(

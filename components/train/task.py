@@ -7,8 +7,8 @@ CPU otherwise. Early stopping watches the transform's validation split (chosen b
 row hash), so the eval split stays untouched for evaluation.
 
 A rerun on the same transformed data gives the same model, bit for bit: the examples
-are parsed once and put in a fixed order (sorted by their values, whatever order Beam
-wrote them in), the seed is a pipeline parameter, and TensorFlow's ops run deterministically.
+are parsed once and put in a fixed order (components.train.input), the batches are drawn
+from the seed, a pipeline parameter, and TensorFlow's ops run deterministically.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -29,11 +29,12 @@ from components.common.specs.base import DatasetSpec
 from components.tasks import Task, task_of
 from components.train.builders import build_checked
 from components.train.hyperparameters import Hyperparameters
+from components.train.input import Split
 from components.train.model import ServingModule, scaled
 from components.train.multiworker import fit_among_workers
-from components.train.workers import ONE_WORKER, WorkerRole, worker_role
+from components.train.workers import WorkerRole, worker_role
 from components.transform.features import transformed_features
-from components.transform.layout import TRAIN, TRANSFORMED_FILE_SUFFIX, VALIDATION
+from components.transform.layout import TRAIN, VALIDATION
 
 __all__ = ["Hyperparameters", "TrainResult", "train_model"]
 
@@ -41,7 +42,8 @@ __all__ = ["Hyperparameters", "TrainResult", "train_model"]
 @dataclass(frozen=True)
 class TrainResult:
     """`early_stopping_metric` is the validation metric early stopping watched (the task's), and
-    `best_val_metric` its best value; the weights kept are that epoch's."""
+    `best_val_metric` its best value; the weights kept are that epoch's. `batch_size` and
+    `learning_rate` are the ones used (chosen for the data where the run left them at 0)."""
 
     device: str
     replicas: int
@@ -52,6 +54,8 @@ class TrainResult:
     best_val_metric: float
     best_val_loss: float
     train_seconds: float
+    batch_size: int
+    learning_rate: float
     history: dict[str, list[float]] = field(repr=False)
 
 
@@ -74,69 +78,6 @@ def _strategy(role: WorkerRole) -> tuple[tf.distribute.Strategy, str, bool]:
     if gpus:
         return tf.distribute.MirroredStrategy(), local, True
     return tf.distribute.get_strategy(), local, False
-
-
-def _split_in_fixed_order(
-    examples_dir: Path, split: str, feature_spec: dict, role: WorkerRole = ONE_WORKER
-) -> dict[str, np.ndarray]:
-    """The split's examples parsed once, as arrays sorted by their values: the same order on every rerun.
-
-    Not by their serialized bytes: a tf.Example's map of features serializes in an order that differs
-    from one process to the next. Among several workers, each gets its shard: by file (every worker
-    reads only its own files) when there are at least as many files as workers, else by example
-    (every worker reads all, keeps every n-th row of the fixed order), so that no worker is left idle.
-    """
-    files = sorted(str(path) for path in examples_dir.glob(f"{split}-*{TRANSFORMED_FILE_SUFFIX}"))
-    if not files:
-        raise FileNotFoundError(f"{examples_dir}: no {split}-*{TRANSFORMED_FILE_SUFFIX} files from the transform step")
-    by_file = role.count > 1 and len(files) >= role.count
-    if by_file:
-        files = files[role.index :: role.count]
-    batches = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(65_536)
-    parsed: dict[str, list[np.ndarray]] = {name: [] for name in feature_spec}
-    for batch in batches.map(lambda records: tf.io.parse_example(records, feature_spec)):
-        for name, values in batch.items():
-            parsed[name].append(values.numpy())
-    columns = {name: np.concatenate(chunks) if chunks else np.array([]) for name, chunks in parsed.items()}
-    if not len(next(iter(columns.values()))):
-        raise ValueError(f"{examples_dir}: the {split} split is empty; the data has too few rows")
-    order = _value_order(columns)
-    if role.count > 1 and not by_file:
-        order = order[role.index :: role.count]
-    return {name: values[order] for name, values in columns.items()}
-
-
-def _value_order(columns: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Row order sorted by every value of every column (a sequence feature's positions one by one)."""
-    keys: list[np.ndarray] = []
-    for name in sorted(columns):
-        values = columns[name]
-        keys.extend(values.reshape(values.shape[0], -1).T)
-    return np.lexsort(keys)
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split's transformed features and labels, in the fixed order."""
-
-    features: dict[str, np.ndarray]
-    labels: np.ndarray
-
-    @classmethod
-    def read(
-        cls, examples_dir: Path, split: str, feature_spec: dict, label: str, role: WorkerRole = ONE_WORKER
-    ) -> Split:
-        columns = _split_in_fixed_order(examples_dir, split, feature_spec, role)
-        labels = columns.pop(label)
-        return cls(columns, labels)
-
-    def dataset(self, model_inputs: Sequence[str]) -> tf.data.Dataset:
-        """The examples as a dataset; already sharded, so tf.distribute must not shard them again."""
-        inputs = {name: self.features[name] for name in model_inputs}
-        dataset = tf.data.Dataset.from_tensor_slices((inputs, self.labels))
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return dataset.with_options(options)
 
 
 def _build_model(
@@ -215,14 +156,11 @@ def train_model(
     features = transformed_features(spec, tft_output)
     model_inputs = [feature.name for feature in features]
     with strategy.scope():
-        model = _build_model(builder, task, features, hyperparameters, _all_labels(strategy, train_split.labels, role))
-    train = (
-        train_split.dataset(model_inputs)
-        .shuffle(50_000, seed=hyperparameters.seed, reshuffle_each_iteration=True)
-        .batch(hyperparameters.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    validation = validation_split.dataset(model_inputs).batch(hyperparameters.batch_size).cache()
+        train_labels = _all_labels(strategy, train_split.labels, role)
+        hyperparameters = hyperparameters.for_rows(len(train_labels))
+        model = _build_model(builder, task, features, hyperparameters, train_labels)
+    train = train_split.shuffled_batches(model_inputs, hyperparameters.batch_size, hyperparameters.seed)
+    validation = validation_split.batches(model_inputs, hyperparameters.batch_size)
     monitor = task.early_stopping_monitor
     stop_early = keras.callbacks.EarlyStopping(
         monitor=monitor,
@@ -257,5 +195,7 @@ def train_model(
         best_val_metric=float(curve[best]),
         best_val_loss=float(history["val_loss"][best]),
         train_seconds=train_seconds,
+        batch_size=hyperparameters.batch_size,
+        learning_rate=hyperparameters.learning_rate,
         history={key: [float(value) for value in values] for key, values in history.items()},
     )

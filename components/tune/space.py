@@ -5,7 +5,7 @@ and a Katib Experiment's parameters on a cluster (components.tune.katib). It com
 `tune_space` pipeline parameter (JSON), each key optional, defaults below:
 
     {"learning_rate": [0.0003, 0.01], "hidden_units": [[32], [64, 32], [128, 64]],
-     "dropout": [0.0, 0.3], "batch_size": [64, 128, 256]}
+     "dropout": [0.0, 0.3], "batch_size": [256, 1024, 2048]}
 
 The learning rate is searched on a log scale between its bounds, dropout uniformly between its
 bounds; hidden units and batch size are choices. Hidden-unit layouts travel as text ("64-32"),
@@ -42,7 +42,7 @@ class SearchSpace:
     learning_rate: tuple[float, float] = (3e-4, 1e-2)
     hidden_units: tuple[str, ...] = ("32", "64-32", "128-64")
     dropout: tuple[float, float] = (0.0, 0.3)
-    batch_size: tuple[int, ...] = (64, 128, 256)
+    batch_size: tuple[int, ...] = (256, 1024, 2048)
 
     def __post_init__(self) -> None:
         low, high = self.learning_rate

@@ -60,9 +60,10 @@ def test_image_is_pinned_non_root_and_installs_the_project(image):
     assert users and users[-1].split(":")[0] not in {"root", "0"}, f"{dockerfile}: must end as a non-root USER"
     runs = " ".join(_arguments(instructions, "RUN"))
     # Runtime dependencies from pyproject, every version from the one lock; then the project, without deps.
-    assert "python3 -m pip install --compile --requirement runtime.txt --constraint requirements.lock" in runs, dockerfile
+    wanted = "python3 -m pip install --compile --requirement runtime.txt --constraint requirements.lock"
+    assert wanted in runs, dockerfile
     assert '["project"]["dependencies"]' in runs, f"{dockerfile}: runtime.txt must come from pyproject's dependencies"
-    assert "python3 -m pip install --compile --no-deps ." in runs, f"{dockerfile}: the project must be installed as a package"
+    assert "python3 -m pip install --compile --no-deps ." in runs, f"{dockerfile}: install the project as a package"
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
     copied = {argument.split()[0].rstrip("/") for argument in _arguments(instructions, "COPY")}
     assert {package.rstrip("*") for package in packages} <= copied, f"{dockerfile}: copies {copied}"

@@ -32,7 +32,9 @@ from components.transform.task import run_transform
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-HYPERPARAMETERS = Hyperparameters(epochs=2, batch_size=32, hidden_units=(16,), early_stopping_patience=5)
+HYPERPARAMETERS = Hyperparameters(
+    epochs=2, batch_size=32, learning_rate=0.003, hidden_units=(16,), early_stopping_patience=5
+)
 WORKER_TIMEOUT_S = 180
 
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 from shop_spec import SPEC
 from sklearn.metrics import roc_auc_score
 
+from components.train.input import Split
 from components.train.task import Hyperparameters, train_model
 from components.transform.task import run_transform
 
@@ -79,6 +80,26 @@ def test_feature_signature_agrees_with_csv_signature_and_ignores_row_order(expor
     assert from_csv[0] > from_csv[1]
 
 
+def _epochs(dataset: tf.data.Dataset, count: int) -> list[list[list[int]]]:
+    return [[batch[1].numpy().tolist() for batch in dataset] for _ in range(count)]
+
+
+def test_shuffled_batches_cover_every_row_once_per_epoch_in_a_new_order_drawn_from_the_seed():
+    split = Split({"x": np.arange(10, dtype=np.float32) * 2}, np.arange(10))
+    dataset = split.shuffled_batches(["x"], 4, seed=7)
+    assert dataset.cardinality() == 3
+    epochs = _epochs(dataset, 3)
+    for batches in epochs:
+        assert [len(batch) for batch in batches] == [4, 4, 2]
+        assert sorted(sum(batches, [])) == list(range(10))
+    assert epochs[0] != epochs[1] != epochs[2]
+    assert _epochs(split.shuffled_batches(["x"], 4, seed=7), 3) == epochs  # a rerun: the same epochs
+    assert _epochs(split.shuffled_batches(["x"], 4, seed=8), 1)[0] != epochs[0]
+    features, labels = next(iter(dataset))
+    np.testing.assert_array_equal(features["x"].numpy(), labels.numpy() * 2)  # rows gathered whole
+    assert _epochs(split.batches(["x"], 4), 1)[0] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
 def test_the_same_transform_output_and_seed_train_the_same_model_bit_for_bit(exported, tmp_path):
     """The examples' fixed order, the seed and deterministic ops: training itself is exact."""
     root, first = exported
@@ -128,3 +149,22 @@ def test_a_builder_that_does_not_import_stops_train_before_any_training(exported
             "no_such_package.models:build",
         )
     assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize(
+    ("train_rows", "batch_size", "learning_rate"),
+    [
+        (100, 32, 0.003),
+        (1_000, 64, 0.003),
+        (3_500, 256, 0.01 * 0.125**0.5),
+        (10_376, 1024, 0.01 * 0.5**0.5),
+        (700_000, 2048, 0.01),
+    ],
+)
+def test_a_batch_size_and_learning_rate_left_at_zero_are_chosen_for_the_rows(train_rows, batch_size, learning_rate):
+    chosen = Hyperparameters(epochs=3).for_rows(train_rows)
+    assert (chosen.batch_size, chosen.epochs) == (batch_size, 3)
+    assert chosen.learning_rate == pytest.approx(learning_rate)
+    assert train_rows < 8 * 32 or train_rows // chosen.batch_size >= 8, "at least 8 steps per epoch below the cap"
+    given = Hyperparameters(batch_size=100, learning_rate=0.02).for_rows(train_rows)
+    assert (given.batch_size, given.learning_rate) == (100, 0.02)
