@@ -65,6 +65,11 @@ class RawRowsModel:
         self._serve = self._module.signatures[SERVING_SIGNATURE]
         self._inputs: dict[str, Any] = self._serve.structured_input_signature[1]
 
+    @property
+    def serve(self) -> Any:
+        """The SavedModel's `serving_default` concrete function."""
+        return self._serve
+
     def predict(self, data: pd.DataFrame | Mapping[str, Sequence[Any]], params: dict | None = None) -> pd.DataFrame:
         frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
         missing = [name for name in self._inputs if name not in frame.columns]
@@ -118,14 +123,14 @@ def saved_model_inputs(saved_model_dir: Path) -> list[tuple[str, str]]:
     ]
 
 
-def signature(saved_model_dir: Path, inputs: Sequence[tuple[str, str]]) -> ModelSignature:
+def signature(model: RawRowsModel, saved_model_dir: Path, inputs: Sequence[tuple[str, str]]) -> ModelSignature:
     """Raw columns in; out, the serving signature's outputs (a [n, k] one as an array per row).
 
     Fails when `inputs` are not exactly the columns the SavedModel's `serving_default` takes.
     """
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(saved_model_dir)).signatures[SERVING_SIGNATURE]
+    serve = model.serve
     taken = set(serve.structured_input_signature[1])
     if taken != {name for name, _ in inputs}:
         raise ValueError(
@@ -206,7 +211,9 @@ def make_mlflow_model(
     """Write MLflow's files into the SavedModel directory `model_dir`, which becomes the MLflow model.
 
     The input example, when given, must be answered by the model: a model that cannot score it fails here.
+    The SavedModel is loaded once, for its signature and the example.
     """
+    model = RawRowsModel(str(model_dir))
     mlflow_model = mlflow_model or Model()
     mlflow_model.add_flavor("tensorflow", saved_model_dir=".", model_type=TF2_MODULE, code=None)
     with tempfile.TemporaryDirectory(prefix="mlflow-model-") as scratch:
@@ -216,7 +223,7 @@ def make_mlflow_model(
             loader_module=LOADER_MODULE,
             code_paths=[__file__],
             mlflow_model=mlflow_model,
-            signature=signature(model_dir, inputs),
+            signature=signature(model, model_dir, inputs),
             input_example=input_example,
             pip_requirements=requirements(),
         )
@@ -228,7 +235,7 @@ def make_mlflow_model(
     mlflow_model.model_size_bytes = sum(path.stat().st_size for path in model_dir.rglob("*") if path.is_file())
     mlflow_model.save(str(model_dir / "MLmodel"))
     if input_example is not None:
-        _load_pyfunc(str(model_dir)).predict(input_example)
+        model.predict(input_example)
     return mlflow_model
 
 
