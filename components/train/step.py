@@ -82,7 +82,9 @@ def run_train_step(
     spec = get_spec(dataset)
     if transform_outputs is not None:
         tracking.record_step(tracking_uri, pipeline_run_id, "transform", transform_outputs)
-    given = {key: value for key, value in asdict(hyperparameters).items() if value != CHOSEN_FOR_THE_DATA}
+    automatic = ("batch_size", "learning_rate")
+    chosen_later = [name for name in automatic if getattr(hyperparameters, name) == CHOSEN_FOR_THE_DATA]
+    given = {key: value for key, value in asdict(hyperparameters).items() if key not in chosen_later}
     with tracking.step_run(tracking_uri, pipeline_run_id, "train"):
         _log_hyperparameters(tracking_uri, pipeline_run_id, given)
         if workers is None:
@@ -93,7 +95,7 @@ def run_train_step(
             )
         # What the run left at 0, training chose for the data: logged now (a param is written once).
         chosen = {"batch_size": result.batch_size, "learning_rate": result.learning_rate}
-        _log_hyperparameters(tracking_uri, pipeline_run_id, {k: v for k, v in chosen.items() if k not in given})
+        _log_hyperparameters(tracking_uri, pipeline_run_id, {name: chosen[name] for name in chosen_later})
         for epoch in range(result.epochs_run):
             mlflow.log_metrics({key: values[epoch] for key, values in result.history.items()}, step=epoch)
         mlflow.log_params(

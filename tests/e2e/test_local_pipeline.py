@@ -80,6 +80,8 @@ def test_first_run_logs_metrics_params_digest_and_artifacts(first_run, workspace
     assert run.data.metrics["roc_auc"] >= QUICK["thresholds"]["roc_auc"]
     assert run.data.params["dataset"] == DATASET
     assert run.data.params["train.epochs"] == "3" and run.data.params["train.seed"] == "0"
+    # Left at 0 by the run, chosen for mlc_churn's ~3,500 training rows: an eighth, as a power of two.
+    assert run.data.params["train.batch_size"] == "256" and float(run.data.params["train.learning_rate"]) > 0
     assert run.data.params["evaluate.threshold.roc_auc"] == str(QUICK["thresholds"]["roc_auc"])
     assert run.data.params["evaluate.baseline_margin"] == "0.05"
     assert run.data.params["data_size"] == str(workspace.data.stat().st_size)
