@@ -56,7 +56,6 @@ def device_name() -> str:
 def measure(work: Path, dataset: str, epochs: int, mixed_precision: bool, batch_size: int) -> dict[str, Any]:
     spec = get_spec(dataset)
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
-    hyperparameters = Hyperparameters(batch_size=batch_size)
     tft_output = tft.TFTransformOutput(str(work / "transform_graph"))
     task = task_of(spec)
     model_features = transformed_features(spec, tft_output)
@@ -71,6 +70,9 @@ def measure(work: Path, dataset: str, epochs: int, mixed_precision: bool, batch_
     started = time.perf_counter()
     split = Split.read(work / "examples", TRAIN, tft_output.transformed_feature_spec(), spec.label.name)
     parse_s = time.perf_counter() - started
+    # 0 (the default): the batch size and learning rate the train step would choose for these rows.
+    hyperparameters = Hyperparameters(batch_size=batch_size).for_rows(len(split.labels))
+    batch_size = hyperparameters.batch_size
     train = split.shuffled_batches(model_inputs, batch_size, hyperparameters.seed)
     in_memory = {name: split.features[name] for name in model_inputs}
     examples = len(split.labels)
