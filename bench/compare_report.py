@@ -121,8 +121,10 @@ def input_table(data: dict[str, Any]) -> str:
     for variant in ("before, compiled", "after"):
         for result in data["input"].get(variant, []):
             path, bound, ratio = _input_ratio(result)
-            rows.append([variant, f"{result['examples']:,}", f"{path:,.0f}", f"{bound:,.0f}", f"{ratio:.0%}"])
-    return _table(["code", "examples", "tf.data path examples/s", "in-memory bound examples/s", "path / bound"], rows)
+            batch = result.get("batch_size", 256)  # the baseline's bench wrote no batch size: it used its 256
+            rows.append([variant, f"{result['examples']:,}", batch, f"{path:,.0f}", f"{bound:,.0f}", f"{ratio:.0%}"])
+    header = ["code", "examples", "batch", "tf.data path examples/s", "in-memory bound examples/s", "path / bound"]
+    return _table(header, rows)
 
 
 def _target_rows(data: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
@@ -192,11 +194,17 @@ def _target_rows(data: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     epochs = data["train"].get("after", [])
     if epochs:
         after = median(t["rows"] / t["work_s"] for t in epochs)
+        before_epochs = data["train"].get("before, compiled", [])
+        shown = f"{after:,.0f} examples/s ({after / TRAIN_EPOCH_BEFORE:.1f}× {TRAIN_EPOCH_BEFORE:,})"
+        if before_epochs:
+            before = median(t["rows"] / t["work_s"] for t in before_epochs)
+            shown = f"{before:,.0f} → {shown}; {after / before:.1f}× the baseline's run"
+        wanted = f"≥ {5 * TRAIN_EPOCH_BEFORE:,} examples/s (5× the {TRAIN_EPOCH_BEFORE:,} of the issue)"
         found.append(
             (
                 f"one training epoch at {data['flights_rows']:,} rows (CPU)",
-                f"≥ {5 * TRAIN_EPOCH_BEFORE:,} examples/s (5× {TRAIN_EPOCH_BEFORE:,})",
-                f"{after:,.0f} examples/s",
+                wanted,
+                shown,
                 after >= 5 * TRAIN_EPOCH_BEFORE,
             )
         )
