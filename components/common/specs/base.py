@@ -189,12 +189,14 @@ class SliceGate:
     `bound` is a floor for every slice when higher is better (a ceiling when lower is better); `max_gap`
     caps best minus worst slice within one column. Either may be None (not checked), not both. `columns`
     are slice columns of the spec; empty means all of them (the spec fills them in). Slices with too few
-    examples, or where the metric is undefined, are reported and not gated.
+    examples, or where the metric is undefined, are reported and not gated. `required` False lets the
+    gate pass when no slice is large enough to check (zero checks); True refuses then.
     """
 
     bound: float | None = None
     max_gap: float | None = None
     columns: tuple[str, ...] = ()
+    required: bool = True
 
 
 @dataclass(frozen=True)
