@@ -28,11 +28,11 @@ help: ## List every target with one line
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 # Command-line tools the tests drive (Debian packages): shellcheck, promtool, the Prometheus Pushgateway, and
-# Chromium (headless) for the HTML reports and the MLflow UI.
-SYSTEM_PACKAGES := shellcheck prometheus prometheus-pushgateway chromium
+# Chromium (headless) for the HTML reports and the MLflow UI, PostgreSQL for the hardening tests' MLflow server.
+SYSTEM_PACKAGES := shellcheck prometheus prometheus-pushgateway chromium postgresql
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-system-deps: ## Install the Debian packages the tests use (shellcheck, promtool, pushgateway, chromium)
+system-deps: ## Install the Debian packages the tests use (shellcheck, promtool, pushgateway, chromium, postgresql)
 	@missing=$$(for package in $(SYSTEM_PACKAGES); do dpkg -s $$package >/dev/null 2>&1 || echo $$package; done); \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
