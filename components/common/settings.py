@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Mapping
 
 from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
-from components.common.specs import get_spec
+from components.common.specs import DEFAULT_DATASET, get_spec
 from components.tasks import task_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the settings; a variable set to the empty string counts as unset (as `make` exports them)."""
         env = {key: value for key, value in (os.environ if env is None else env).items() if value}
-        dataset = env.get("DATASET", "modeldata_taxi")
+        dataset = env.get("DATASET", DEFAULT_DATASET)
         spec = get_spec(dataset)
         if "DATA_URI" in env:
             data_uri = env["DATA_URI"]

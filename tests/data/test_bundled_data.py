@@ -10,11 +10,11 @@ import pytest
 from components.common.specs import get_spec
 from components.validate.raw_file import DataValidationError
 from components.validate.task import validate_data
-from pipelines.datasets import DEFAULT_DATASET, bundled_datasets, materialize_dataset
+from pipelines.datasets import bundled_datasets, materialize_dataset
 
 
 def test_the_bundled_dataset_meets_its_spec(bundled_dataset: Path, tmp_path: Path) -> None:
-    spec = get_spec(DEFAULT_DATASET)
+    spec = get_spec("modeldata_taxi")
     summary = validate_data(bundled_dataset, spec, tmp_path / "report.html", tmp_path / "summary.json")
 
     assert summary.critical_failures == [] and summary.success

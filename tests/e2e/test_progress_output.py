@@ -1,6 +1,6 @@
 """What `python -m pipelines run` prints, as a user sees it: a line per step and the summary, in at most 40 lines.
 
-Two runs of the real CLI on the bundled default dataset: one that succeeds (two epochs), one on a file
+Two runs of the real CLI on the bundled modeldata_taxi: one that succeeds (two epochs), one on a file
 without the `company` column, which fails at validate and must say why and where its log is at the end.
 Two epochs learn little, so the successful run lifts the gate's bounds: push must run and print its line.
 """
@@ -31,6 +31,7 @@ LIFTED_GATE = [
 def run_cli(root: Path, data: Path, *arguments: str) -> tuple[int, list[str]]:
     env = {
         **{name: value for name, value in os.environ.items() if name not in ("VERBOSE", "DATASET")},
+        "DATASET": "modeldata_taxi",
         "DATA_URI": str(data),
         "EPOCHS": "2",
         "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from components.common.specs import get_spec
 from components.validate.task import DataValidationError, check_bytes, validate_data
-from pipelines.datasets import materialize_default_dataset
+from pipelines.datasets import materialize_dataset
 
 pytestmark = pytest.mark.hardening
 
@@ -27,9 +27,10 @@ SPEC = dataclasses.replace(get_spec("modeldata_taxi"), min_rows=1)
 
 
 def _bundled_rows(count: int) -> list[bytes]:
-    """The header and the first rows of the bundled dataset, written as `make data` writes it."""
+    """The header and the first rows of modeldata_taxi, written as `make data` writes it."""
     with tempfile.TemporaryDirectory() as directory:
-        return materialize_default_dataset(Path(directory) / "data.csv").read_bytes().splitlines()[: count + 1]
+        data = materialize_dataset("modeldata_taxi", Path(directory) / "data.csv")
+        return data.read_bytes().splitlines()[: count + 1]
 
 
 HEADER, *GOOD_ROWS = _bundled_rows(40)

@@ -22,7 +22,7 @@ from components.monitor.drift import DriftThresholds, compare
 from components.monitor.task import load_baseline, read_new_data
 from components.validate.task import run_validate_step
 from pipelines.__main__ import main
-from pipelines.datasets import DEFAULT_DATASET, materialize_dataset
+from pipelines.datasets import materialize_dataset
 
 pytestmark = pytest.mark.monitoring
 
@@ -40,9 +40,9 @@ class TrainingData:
     numeric: str
 
 
-# A bundled dataset of each task: binary (the default), multiclass, regression.
+# A bundled dataset of each task: binary (the `bundled_dataset` fixture), multiclass, regression.
 BUNDLED = {
-    DEFAULT_DATASET: (10_000, "tip", "categorical", "company", "distance"),
+    "modeldata_taxi": (10_000, "tip", "categorical", "company", "distance"),
     "penguins": (344, "species", "categorical", "island", "bill_length_mm"),
     "ames": (2_930, "Sale_Price", "numeric", "Neighborhood", "Gr_Liv_Area"),
 }
@@ -53,7 +53,7 @@ def training_data(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     """A bundled dataset of each task as `make data` writes it; the Chicago taxi file too, where present."""
     if request.param == "shared":
         return TrainingData(SHARED_TAXI_CSV, "chicago_taxi", 15_002, "tips", "numeric", "payment_type", "fare")
-    if request.param == DEFAULT_DATASET:
+    if request.param == "modeldata_taxi":
         path = request.getfixturevalue("bundled_dataset")
     else:
         path = materialize_dataset(request.param, tmp_path_factory.mktemp(request.param) / f"{request.param}.csv")

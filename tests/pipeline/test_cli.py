@@ -37,14 +37,14 @@ def test_bad_settings_exit_before_running(env, capsys):
     assert "settings: EPOCHS must be a positive integer, got 'many'" in capsys.readouterr().err
 
 
-def test_data_materializes_the_bundled_dataset_in_spec_order(env, tmp_path, capsys):
-    target = tmp_path / "taxi.csv"
+def test_data_materializes_the_default_dataset_in_spec_order(env, tmp_path, capsys):
+    target = tmp_path / "churn.csv"
     env.setenv("DATA_URI", str(target))
     assert main(["data"]) == 0
     with target.open(newline="") as handle:
         header, *rows = list(csv.reader(handle))
-    assert header == get_spec("modeldata_taxi").column_names
-    assert len(rows) == 10_000
+    assert header == get_spec("mlc_churn").column_names
+    assert len(rows) == 5_000
     assert main(["data"]) == 0
     assert "already exists" in capsys.readouterr().out
 

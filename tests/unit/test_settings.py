@@ -5,10 +5,10 @@ from components.common.settings import PROJECT_ROOT, Settings
 
 def test_defaults_work_on_a_fresh_clone():
     settings = Settings.from_env({})
-    assert settings.dataset == "modeldata_taxi"
-    assert settings.data_uri == str(PROJECT_ROOT / "data" / "modeldata_taxi.csv")
+    assert settings.dataset == "mlc_churn"
+    assert settings.data_uri == str(PROJECT_ROOT / "data" / "mlc_churn.csv")
     assert settings.mlflow_tracking_uri == f"sqlite:///{PROJECT_ROOT}/mlruns/mlflow.db"
-    assert settings.model_name == "modeldata_taxi-classifier"
+    assert settings.model_name == "mlc_churn-classifier"
     assert settings.epochs == 20
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from components.common.specs.base import DatasetSpec
 
 _NOT_SPECS = {"base"}
+# The dataset of a fresh clone's `make run`: bundled, and learnable enough that the first run ends in a champion.
+DEFAULT_DATASET = "mlc_churn"
 
 
 def available_specs() -> list[str]:
