@@ -55,6 +55,7 @@ def gate(
     notes: tuple[str, ...] = (),
     slice_gate: SliceGate | None = None,
     slices: Mapping[str, TaskMetrics] | None = None,
+    skipped_slices: Mapping[str, int] | None = None,
 ) -> GateDecision:
     """Bless only if every check passes.
 
@@ -65,8 +66,9 @@ def gate(
       never blessed, whatever the bounds say.
     - The champion, when there is one: no worse than `tolerance` allows (`Task.champion_checks`).
     - The spec's `slice_gate`, when it has one, on the headline metric of the measured `slices`
-      ("column=value" keys).
-    An undefined metric fails its check, except within a slice: there it is reported.
+      ("column=value" keys; `skipped_slices` counts the rows of those too small to measure).
+    An undefined metric fails its check, except within a slice: there it is reported. A slice gate
+    that can run no check at all fails, naming its slices, unless the spec marks it not `required`.
     """
     checks = [
         *task.threshold_checks(candidate, thresholds),
@@ -74,7 +76,7 @@ def gate(
         *_champion_checks(task, candidate, tolerance, champion, allow_unscored_champion),
     ]
     if slice_gate is not None:
-        checks += _slice_checks(task, slice_gate, slices or {})
+        checks += _slice_checks(task, slice_gate, slices or {}, skipped_slices or {})
     lead = [line for line in (champion.note, *notes) if line]
     return GateDecision(
         blessed=all(check.passed for check in checks),
@@ -96,8 +98,14 @@ def _champion_checks(
     return task.champion_checks(candidate, champion.metrics, tolerance, label)
 
 
-def _slice_checks(task: Task, slice_gate: SliceGate, slices: Mapping[str, TaskMetrics]) -> list[Check]:
-    """A bound per slice and a cap on each column's gap; what cannot be measured is an INFO line, not a check."""
+def _slice_checks(
+    task: Task, slice_gate: SliceGate, slices: Mapping[str, TaskMetrics], skipped: Mapping[str, int]
+) -> list[Check]:
+    """A bound per slice and a cap on each column's gap; what cannot be measured is an INFO line, not a check.
+
+    When every line is INFO the gate was declared and checked nothing: that is one more check, failed
+    (or an INFO line when the spec's gate is not `required`).
+    """
     metric, higher = task.headline_metric, task.headline_higher_is_better
     bound_name = "slice floor" if higher else "slice ceiling"
     checks: list[Check] = []
@@ -119,7 +127,32 @@ def _slice_checks(task: Task, slice_gate: SliceGate, slices: Mapping[str, TaskMe
                     checks.append(compare(f"slice {key} {metric}", value, higher, slice_gate.bound, bound_name))
         if slice_gate.max_gap is not None:
             checks.append(_gap_check(task, column, gaps.get(column), slices, slice_gate.max_gap))
+    if all(check.line.startswith("INFO") for check in checks):
+        checks.append(_nothing_gated(task, slice_gate, slices, skipped))
     return checks
+
+
+def _nothing_gated(
+    task: Task, slice_gate: SliceGate, slices: Mapping[str, TaskMetrics], skipped: Mapping[str, int]
+) -> Check:
+    """The check a declared slice gate adds when it could run none, naming each slice and why it was not gated."""
+    metric = task.headline_metric
+    why = []
+    for column in slice_gate.columns:
+        small = [f"{key} ({count} rows)" for key, count in sorted(skipped.items()) if key.startswith(f"{column}=")]
+        measured = column_slices(slices, column)
+        undefined = [key for key, metrics in measured.items() if task.headline_value(metrics) is None]
+        scored = len(measured) - len(undefined)
+        parts = [f"under {MIN_SLICE_EXAMPLES} rows: {', '.join(small)}"] if small else []
+        parts += [f"{task.undefined_headline} ({metric} undefined): {', '.join(undefined)}"] if undefined else []
+        if slice_gate.bound is None and scored == 1:
+            parts.append(f"one slice with a {metric}, no gap")
+        why.append(f"{column}: {'; '.join(parts) or 'no slices'}")
+    columns = ", ".join(slice_gate.columns)
+    detail = "; ".join(why)
+    if not slice_gate.required:
+        return Check(True, f"INFO: the slice gate on {columns} ran no check ({detail}); it is not required")
+    return Check(False, f"FAIL: the slice gate on {columns} could run no check: {detail}")
 
 
 def _gap_check(task: Task, column: str, gap: SliceGap | None, slices: Mapping[str, TaskMetrics], bound: float) -> Check:

@@ -60,8 +60,16 @@ class GateSettings:
 
     def __post_init__(self) -> None:
         for name, bound in self.thresholds.items():
-            if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+            if not _is_number(bound) or not math.isfinite(bound):
                 raise ValueError(f"threshold {name!r} must be a finite number, got {bound!r}")
+        # Out of range, either one silently turns its check off (a negative margin lets a model worse
+        # than the prior through; a tolerance of 1 or more accepts any champion comparison).
+        for name in ("champion_tolerance", "baseline_margin"):
+            value = getattr(self, name)
+            if not _is_number(value) or not (math.isfinite(value) and 0 <= value < 1):
+                raise ValueError(f"{name}={value!r}: expected a finite number in [0, 1)")
+        if not isinstance(self.allow_unscored_champion, bool):
+            raise ValueError(f"allow_unscored_champion={self.allow_unscored_champion!r}: expected true or false")
 
     def to_dict(self) -> dict:
         return {
@@ -70,6 +78,10 @@ class GateSettings:
             "baseline_margin": self.baseline_margin,
             "allow_unscored_champion": self.allow_unscored_champion,
         }
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -169,6 +181,7 @@ def run_evaluate_step(
             notes=tuple(notes),
             slice_gate=spec.slice_gate,
             slices=slices,
+            skipped_slices=skipped,
         )
         result = EvaluationResult(
             task,

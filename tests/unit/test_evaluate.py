@@ -21,13 +21,19 @@ from components.common.specs.modeldata_taxi import SPEC
 from components.evaluate import component
 from components.evaluate.gate import ChampionScore, gate
 from components.evaluate.importance import ImportanceSettings, _interval, permutation_importance
-from components.evaluate.metrics import MAX_ROC_POINTS, BinaryMetrics, binary_metrics, calibration, thinned_roc_curve
 from components.evaluate.report import html_report
 from components.evaluate.scoring import load_scorer
 from components.evaluate.slices import slice_gaps, slice_metrics
 from components.evaluate.task import GateSettings, mlflow_metric_name, run_evaluate_step
 from components.push.task import push_model
 from components.tasks import task_of
+from components.tasks.binary_metrics import (
+    MAX_ROC_POINTS,
+    BinaryMetrics,
+    binary_metrics,
+    calibration,
+    thinned_roc_curve,
+)
 from components.train.mlflow_model import make_mlflow_model, saved_model_inputs
 from pipelines.datasets import bundled_datasets, materialize_dataset
 
@@ -598,9 +604,10 @@ def test_small_and_one_class_slices_are_reported_not_gated():
     assert decision.blessed  # area=a passes; the tiny slice (AUC 0 on its rows) is not measured, so not gated
     assert any(r.startswith("INFO: roc_auc gap across area not gated") for r in decision.reasons)
     one_class = {"area=a": binary_metrics(np.ones(40, dtype=int), np.linspace(0.05, 0.95, 40))}
-    decision = _gate(_scored("good"), slice_gate=strict, slices=one_class)
+    decision = _gate(_scored("good"), slice_gate=replace(strict, required=False), slices=one_class)
     assert decision.blessed
     assert "INFO: slice area=a holds one class, roc_auc undefined: not gated" in decision.reasons
+    assert not _gate(_scored("good"), slice_gate=strict, slices=one_class).blessed  # required: nothing checked
 
 
 def test_a_spec_slice_gate_covers_all_slice_columns_unless_it_names_some():

@@ -97,6 +97,32 @@ def test_gate_settings_refuse_a_bound_that_is_not_a_number():
         GateSettings({"rmse": float("nan")})
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("baseline_margin", -0.1),
+        ("baseline_margin", 1.0),
+        ("baseline_margin", float("inf")),
+        ("champion_tolerance", float("nan")),
+        ("champion_tolerance", -0.01),
+        ("champion_tolerance", 2),
+        ("champion_tolerance", "0.1"),
+        ("baseline_margin", True),
+    ],
+)
+def test_gate_settings_refuse_a_margin_or_tolerance_that_would_switch_its_check_off(field, value):
+    with pytest.raises(ValueError) as refused:
+        GateSettings({}, **{field: value})
+    assert str(refused.value) == f"{field}={value!r}: expected a finite number in [0, 1)"
+
+
+def test_gate_settings_take_margins_and_tolerances_in_range():
+    settings = GateSettings({}, champion_tolerance=0, baseline_margin=0.99)
+    assert (settings.champion_tolerance, settings.baseline_margin) == (0, 0.99)
+    with pytest.raises(ValueError, match="allow_unscored_champion='yes': expected true or false"):
+        GateSettings({}, allow_unscored_champion="yes")
+
+
 def test_the_prior_names_the_bounds_it_meets_for_each_task():
     targets = MULTICLASS_TARGETS
     prior = MULTICLASS.metrics(targets, MULTICLASS.prior_predictions(targets))
@@ -221,3 +247,40 @@ def test_importance_is_how_much_worse_the_headline_gets_whichever_way_it_points(
         softmax_of_x, _dense(x, np.zeros(200)), classes, ["z", "x"], MULTICLASS, ImportanceSettings(repeats=3)
     )
     assert list(multiclass) == ["x", "z"] and multiclass["x"].metric == "log_loss" and multiclass["x"].ci_low > 0.3
+
+
+def test_a_declared_slice_gate_that_can_run_no_check_fails_naming_its_slices_and_why():
+    """Every slice too small or one-class: the gate was declared and would check nothing, so it refuses."""
+    targets = np.r_[np.zeros(20), np.ones(20), np.ones(40), BINARY_TARGETS[:12]].astype(int)
+    predictions = _learned(BINARY, targets, 0.2)
+    areas = np.array(["a"] * 40 + ["b"] * 40 + ["c"] * 12)
+    slices, skipped = slice_metrics(BINARY, targets[40:], predictions[40:], {"area": areas[40:]})
+    assert set(slices) == {"area=b"} and skipped == {"area=c": 12}  # b holds one class, c is too small
+    strict = SliceGate(bound=0.6, max_gap=0.1, columns=("area",))
+    decision = _decide(BINARY, targets, predictions, slice_gate=strict, slices=slices, skipped_slices=skipped)
+    assert not decision.blessed
+    [failure] = [r for r in decision.reasons if r.startswith("FAIL")]
+    assert failure == (
+        "FAIL: the slice gate on area could run no check: area: under 30 rows: area=c (12 rows); "
+        "holds one class (roc_auc undefined): area=b"
+    )
+    optional = SliceGate(bound=0.6, max_gap=0.1, columns=("area",), required=False)
+    waived = _decide(BINARY, targets, predictions, slice_gate=optional, slices=slices, skipped_slices=skipped)
+    assert waived.blessed, waived.reasons
+    assert any(
+        r.startswith("INFO: the slice gate on area ran no check (") and r.endswith("not required")
+        for r in waived.reasons
+    )
+    # One check that can run is enough: a measured, two-class slice gates the candidate again.
+    measured, _ = slice_metrics(BINARY, targets[:40], predictions[:40], {"area": areas[:40]})
+    decision = _decide(BINARY, targets, predictions, slice_gate=strict, slices={**slices, **measured})
+    assert decision.blessed and not any("could run no check" in r for r in decision.reasons)
+
+
+def test_a_gap_only_slice_gate_with_one_scored_slice_per_column_fails_saying_so():
+    targets = REGRESSION_TARGETS[:60]
+    slices, skipped = slice_metrics(REGRESSION, targets, targets + 1.0, {"site": np.array(["x"] * 60)})
+    gap_only = SliceGate(max_gap=1.0, columns=("site",))
+    decision = _decide(REGRESSION, targets, targets + 1.0, slice_gate=gap_only, slices=slices, skipped_slices=skipped)
+    assert not decision.blessed
+    assert "FAIL: the slice gate on site could run no check: site: one slice with a rmse, no gap" in decision.reasons
