@@ -26,6 +26,8 @@ from components.common.cluster import (
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
+    LAUNCHER_POD_NAME_ENV,
+    LAUNCHER_POD_UID_ENV,
     MLFLOW_CREDENTIAL_KEYS,
     MLFLOW_CREDENTIALS_SECRET,
     NODE_POOL_LABEL_KEY,
@@ -74,6 +76,14 @@ def on_the_network(task: PipelineTask, retries: int = RETRIES) -> PipelineTask:
         task, OBJECT_STORE_CONFIG_MAP, {name: name for name in OBJECT_STORE_VARIABLES}, optional=True
     )
     kubernetes.use_config_map_as_env(task, GATEWAY_CONFIG_MAP, {GATEWAY_VARIABLE: GATEWAY_VARIABLE}, optional=True)
+    return task
+
+
+def _launches_gpu_jobs(task: PipelineTask) -> PipelineTask:
+    """The pod's own name and UID (downward API): the TFJob or Katib Experiment it creates names the pod as
+    its owner, so Kubernetes deletes the job with the pod (components.common.launched_jobs)."""
+    kubernetes.use_field_path_as_env(task, LAUNCHER_POD_NAME_ENV, "metadata.name")
+    kubernetes.use_field_path_as_env(task, LAUNCHER_POD_UID_ENV, "metadata.uid")
     return task
 
 
@@ -139,6 +149,7 @@ def build_training_pipeline(
         tune_algorithm: str = "tpe",
         tune_space: str = "{}",
         deploy_on_push: bool = False,
+        force_push: bool = False,
         serving_platform: str = "minikube",
         serving_runtime: str = "mlflow",
         serving_role_arn: str = "",
@@ -190,6 +201,7 @@ def build_training_pipeline(
             s3_endpoint_url=s3_endpoint_url,
         )
         on_the_network(tune_task, retries).set_caching_options(enable_caching=False)
+        _launches_gpu_jobs(tune_task)
         train_task = train(
             dataset=dataset,
             transform_graph=transform_task.outputs["transform_graph"],
@@ -213,6 +225,8 @@ def build_training_pipeline(
         on_the_network(train_task, train_retries).set_caching_options(enable_caching=False)
         if train_workers == 1:
             _on_a_gpu_node(train_task, train_gpus, gpu_node_label_key, gpu_node_label_value)
+        else:
+            _launches_gpu_jobs(train_task)
         evaluate_task = evaluate(
             model=train_task.outputs["model"],
             eval_data=transform_task.outputs["eval_data"],
@@ -236,6 +250,7 @@ def build_training_pipeline(
                 mlflow_tracking_uri=mlflow_tracking_uri,
                 mlflow_run_id=mlflow_run_id,
                 s3_endpoint_url=s3_endpoint_url,
+                force_push=force_push,
             )
             on_the_network(push_task, retries).set_caching_options(enable_caching=False)
             # Serve the new champion on KServe; not Ready in time: roll the alias back and fail.

@@ -26,3 +26,8 @@ S3_CREDENTIALS_SECRET = "s3-credentials"
 S3_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 MLFLOW_CREDENTIALS_SECRET = "mlflow-credentials"
 MLFLOW_CREDENTIAL_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
+# The launcher pod's own name and UID (the downward API puts them in its environment): the TFJob or Katib
+# Experiment it creates names the pod as its owner, so Kubernetes deletes them when the pod is deleted.
+LAUNCHER_POD_NAME_ENV = "LAUNCHER_POD_NAME"
+LAUNCHER_POD_UID_ENV = "LAUNCHER_POD_UID"

@@ -7,7 +7,8 @@ has ML policies for PyTorch, MPI, JAX, XGBoost and Flux only. No runtime sets up
 
 The train step creates the TFJob through the Kubernetes API (the `kubernetes` client the pipeline
 already has; the operator's own SDK adds nothing we need), prints each change of its state, fails if
-the job fails (with the failed workers' last log lines), deletes it if the step is stopped, and hands
+the job fails (with the failed workers' last log lines), deletes it if the step is stopped (SIGTERM
+included; the job is also the launcher pod's dependent, so Kubernetes deletes it with the pod), and hands
 the chief's export on as its own output: evaluate and push see a model like a one-pod train's.
 """
 
@@ -17,20 +18,11 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from components.common.cluster import (
-    GPU_RESOURCE,
-    GPU_TAINT_EFFECT,
-    GPU_TAINT_KEY,
-    GPU_TAINT_VALUE,
-    PIPELINE_SERVICE_ACCOUNT,
-    S3_CREDENTIAL_KEYS,
-    S3_CREDENTIALS_SECRET,
-)
-from components.common.object_store import OBJECT_STORE_CONFIG_MAP, OBJECT_STORE_VARIABLES
+from components.common.launched_jobs import Terminated, launcher_owner_references, stopped_by_sigterm
+from components.train.worker_pod import WorkerPool, render_worker_pod
 from components.train.workers import run_local_workers, take_result, worker_args
 
 GROUP, VERSION, PLURAL, KIND = "kubeflow.org", "v1", "tfjobs", "TFJob"
@@ -39,34 +31,11 @@ TRAINING_OPERATOR_VERSION = "v1.9.4"
 # The operator puts TF_CONFIG into the container of this name only.
 CONTAINER = "tensorflow"
 BACKUP_MOUNT = "/var/run/train-backup"
-TRAINING_PRIORITY_CLASS = "tabular-mlops-training"
-# The trainer image's user (components/train/Dockerfile).
-TRAINER_UID = 10001
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 class TFJobFailed(RuntimeError):
     """The TFJob failed or did not finish in time; the message says why and quotes the failed workers."""
-
-
-@dataclass(frozen=True)
-class WorkerPool:
-    """What each worker pod asks of the cluster: GPU workers go to the GPU pool, tolerating its taint."""
-
-    workers: int
-    image: str
-    gpus_per_worker: int
-    node_label_key: str
-    node_label_value: str
-    cpu_request: str = "2"
-    cpu_limit: str = "8"
-    memory_request: str = "8Gi"
-    memory_limit: str = "16Gi"
-    service_account: str = PIPELINE_SERVICE_ACCOUNT
-    # How often the operator restarts a failed worker (the job fails after that) and the job's time limit.
-    backoff_limit: int = 3
-    active_deadline_s: int = 6 * 3600
-    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def job_name(export_uri: str) -> str:
@@ -79,58 +48,9 @@ def staging_uri(export_uri: str) -> str:
     return f"{export_uri.rstrip('/')}.chief"
 
 
-def render_worker_pod(pool: WorkerPool, container_name: str, command: list[str], component: str) -> dict[str, Any]:
-    """A pod template for one worker (or one tuning trial): the pool's image, resources, GPU scheduling,
-    the object store's credentials and settings, a non-root read-only container, scratch on /tmp."""
-    requests: dict[str, str] = {"cpu": pool.cpu_request, "memory": pool.memory_request}
-    limits: dict[str, str] = {"cpu": pool.cpu_limit, "memory": pool.memory_limit}
-    if pool.gpus_per_worker > 0:
-        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(pool.gpus_per_worker)
-    # The root file system is read-only: home (Keras's config, any cache) is the scratch volume.
-    plain = {"HOME": "/tmp", **pool.env}
-    env: list[dict[str, Any]] = [{"name": key, "value": value} for key, value in sorted(plain.items())]
-    env += [
-        {"name": key, "valueFrom": {"secretKeyRef": {"name": S3_CREDENTIALS_SECRET, "key": key}}}
-        for key in S3_CREDENTIAL_KEYS
-    ]
-    env += [
-        {"name": key, "valueFrom": {"configMapKeyRef": {"name": OBJECT_STORE_CONFIG_MAP, "key": key, "optional": True}}}
-        for key in OBJECT_STORE_VARIABLES
-    ]
-    container = {
-        "name": container_name,
-        "image": pool.image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": command,
-        "env": env,
-        "resources": {"requests": requests, "limits": limits},
-        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "runAsUser": TRAINER_UID,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-    }
-    spec: dict[str, Any] = {
-        "serviceAccountName": pool.service_account,
-        "priorityClassName": TRAINING_PRIORITY_CLASS,
-        "containers": [container],
-        "volumes": [{"name": "scratch", "emptyDir": {}}],
-        "nodeSelector": {pool.node_label_key: pool.node_label_value},
-    }
-    if pool.gpus_per_worker > 0:
-        spec["tolerations"] = [
-            {"key": GPU_TAINT_KEY, "operator": "Equal", "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT}
-        ]
-    labels = {"app.kubernetes.io/part-of": "tabular-mlops", "app.kubernetes.io/component": component}
-    return {"metadata": {"labels": labels}, "spec": spec}
-
-
 def render_tfjob(name: str, namespace: str, pool: WorkerPool, worker_args: Sequence[str]) -> dict[str, Any]:
-    """The TFJob: `pool.workers` replicas of type Worker (worker 0 is the chief), all alike."""
+    """The TFJob: `pool.workers` replicas of type Worker (worker 0 is the chief), all alike; owned by the
+    launcher pod when this runs in one (components.common.launched_jobs)."""
     if pool.workers < 2:
         raise ValueError(f"a TFJob needs 2 or more workers, got {pool.workers}: one worker trains in the step's pod")
     command = ["python3", "-m", "components.train.workers", *worker_args, "--backup-dir", BACKUP_MOUNT]
@@ -138,10 +58,14 @@ def render_tfjob(name: str, namespace: str, pool: WorkerPool, worker_args: Seque
     # The backup outlives a restart of the container (restartPolicy OnFailure restarts it in place).
     pod["spec"]["volumes"].append({"name": "backup", "emptyDir": {}})
     pod["spec"]["containers"][0]["volumeMounts"].append({"name": "backup", "mountPath": BACKUP_MOUNT})
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": pod["metadata"]["labels"]}
+    owners = launcher_owner_references()
+    if owners:
+        metadata["ownerReferences"] = owners
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
-        "metadata": {"name": name, "namespace": namespace, "labels": pod["metadata"]["labels"]},
+        "metadata": metadata,
         "spec": {
             "runPolicy": {
                 # Workers still running when the job ends (one failed for good) are deleted: no GPU idles.
@@ -192,13 +116,27 @@ def run_tfjob(
 ) -> None:
     """Create the TFJob (or follow the one a previous attempt of this step created) and wait for its end.
 
-    A job left failed by a previous attempt is replaced. If the wait is interrupted (the step is
-    cancelled) or times out, the job is deleted, so its workers give their GPUs back.
+    A job left failed by a previous attempt is replaced. If the step is stopped (SIGTERM, an interrupt)
+    or the wait times out, the job is deleted with its pods, so its workers give their GPUs back.
     """
+    namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
+    where = (GROUP, VERSION, namespace, PLURAL)
+    with stopped_by_sigterm(say):
+        _create_or_follow(custom_api, job, where, poll_s, say)
+        try:
+            _wait_for_end(custom_api, core_api, where, name, poll_s, timeout_s, say)
+        except (KeyboardInterrupt, Terminated, TimeoutError):
+            say(f"deleting TFJob {namespace}/{name}")
+            custom_api.delete_namespaced_custom_object(*where, name, propagation_policy="Foreground")
+            raise
+
+
+def _create_or_follow(
+    custom_api: Any, job: Mapping[str, Any], where: tuple[str, str, str, str], poll_s: float, say: Callable[[str], None]
+) -> None:
     from kubernetes.client.exceptions import ApiException
 
     namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
-    where = (GROUP, VERSION, namespace, PLURAL)
     try:
         custom_api.create_namespaced_custom_object(*where, body=job)
         say(f"created TFJob {namespace}/{name}: {job['spec']['tfReplicaSpecs']['Worker']['replicas']} workers")
@@ -213,28 +151,35 @@ def run_tfjob(
             custom_api.create_namespaced_custom_object(*where, body=job)
         else:
             say(f"following TFJob {namespace}/{name}, created by an earlier attempt of this step")
+
+
+def _wait_for_end(
+    custom_api: Any,
+    core_api: Any,
+    where: tuple[str, str, str, str],
+    name: str,
+    poll_s: float,
+    timeout_s: float,
+    say: Callable[[str], None],
+) -> None:
+    namespace = where[2]
     deadline, last = time.monotonic() + timeout_s, ""
-    try:
-        while True:
-            current = custom_api.get_namespaced_custom_object(*where, name)
-            line = _state_line(current)
-            if line != last:
-                say(f"TFJob {name}: {line}")
-                last = line
-            conditions = _conditions(current)
-            if conditions.get("Succeeded", {}).get("status") == "True":
-                return
-            if conditions.get("Failed", {}).get("status") == "True":
-                message = conditions["Failed"].get("message", "")
-                logs = _failed_worker_logs(core_api, namespace, name)
-                raise TFJobFailed(f"TFJob {namespace}/{name} failed: {message}\n{logs}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"TFJob {namespace}/{name} did not finish within {timeout_s:.0f} s")
-            time.sleep(poll_s)
-    except (KeyboardInterrupt, TimeoutError):
-        say(f"deleting TFJob {namespace}/{name}")
-        custom_api.delete_namespaced_custom_object(*where, name, propagation_policy="Foreground")
-        raise
+    while True:
+        current = custom_api.get_namespaced_custom_object(*where, name)
+        line = _state_line(current)
+        if line != last:
+            say(f"TFJob {name}: {line}")
+            last = line
+        conditions = _conditions(current)
+        if conditions.get("Succeeded", {}).get("status") == "True":
+            return
+        if conditions.get("Failed", {}).get("status") == "True":
+            message = conditions["Failed"].get("message", "")
+            logs = _failed_worker_logs(core_api, namespace, name)
+            raise TFJobFailed(f"TFJob {namespace}/{name} failed: {message}\n{logs}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"TFJob {namespace}/{name} did not finish within {timeout_s:.0f} s")
+        time.sleep(poll_s)
 
 
 def _wait_gone(custom_api: Any, where: tuple[str, str, str, str], name: str, poll_s: float) -> None:

@@ -17,9 +17,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
 
+from components.common.launched_jobs import Terminated, launcher_owner_references, stopped_by_sigterm
 from components.tasks import Task
-from components.train.distributed import WorkerPool, render_worker_pod, worker_args
+from components.train.distributed import worker_args
 from components.train.hyperparameters import Hyperparameters
+from components.train.worker_pod import WorkerPool, render_worker_pod
 from components.tune.local import SearchResult, TrialOutcome
 from components.tune.space import SearchSpace
 
@@ -72,17 +74,23 @@ def render_experiment(
     model_builder: str = "",
     s3_endpoint_url: str = "",
 ) -> dict[str, Any]:
-    """The Experiment. `inputs` are the transform graph's and examples' URIs; `pool` says what each trial asks for."""
+    """The Experiment. `inputs` are the transform graph's and examples' URIs; `pool` says what each trial asks for.
+
+    Owned by the launcher pod when this runs in one (components.common.launched_jobs)."""
     monitor = task.early_stopping_monitor
     args = worker_args(dataset, inputs[0], inputs[1], "/tmp/model", {}, model_builder, s3_endpoint_url)
     args[args.index("--hyperparameters") + 1] = _trial_hyperparameters(base)
     pod = render_worker_pod(pool, TRIAL_CONTAINER, ["python3", "-m", "components.train.workers", *args], "tune-trial")
     pod["spec"]["restartPolicy"] = "Never"
     additional = [] if monitor == "val_loss" else ["val_loss"]
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": pod["metadata"]["labels"]}
+    owners = launcher_owner_references()
+    if owners:
+        metadata["ownerReferences"] = owners
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
-        "metadata": {"name": name, "namespace": namespace, "labels": pod["metadata"]["labels"]},
+        "metadata": metadata,
         "spec": {
             "objective": {
                 "type": "maximize" if task.early_stopping_maximise else "minimize",
@@ -171,49 +179,64 @@ def run_experiment(
     timeout_s: float = 12 * 3600,
     say: Callable[[str], None] = print,
 ) -> SearchResult:
-    """Create the Experiment (or follow this step's earlier one), wait for its end, return every trial."""
+    """Create the Experiment (or follow this step's earlier one), wait for its end, return every trial.
+
+    If the step is stopped (SIGTERM, an interrupt) or the wait times out, the Experiment is deleted with
+    its trials and their pods, so no trial keeps a GPU."""
     from kubernetes.client.exceptions import ApiException
 
     namespace, name = experiment["metadata"]["namespace"], experiment["metadata"]["name"]
     where = (GROUP, VERSION, namespace)
-    try:
-        custom_api.create_namespaced_custom_object(*where, "experiments", body=experiment)
-        say(f"created Katib Experiment {namespace}/{name}: {experiment['spec']['maxTrialCount']} trials")
-    except ApiException as error:
-        if error.status != 409:
+    with stopped_by_sigterm(say):
+        try:
+            custom_api.create_namespaced_custom_object(*where, "experiments", body=experiment)
+            say(f"created Katib Experiment {namespace}/{name}: {experiment['spec']['maxTrialCount']} trials")
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            say(f"following Katib Experiment {namespace}/{name}, created by an earlier attempt of this step")
+        try:
+            current = _wait_for_end(custom_api, where, name, poll_s, timeout_s, say)
+        except (KeyboardInterrupt, Terminated, TimeoutError):
+            say(f"deleting Katib Experiment {namespace}/{name}")
+            custom_api.delete_namespaced_custom_object(*where, "experiments", name, propagation_policy="Foreground")
             raise
-        say(f"following Katib Experiment {namespace}/{name}, created by an earlier attempt of this step")
-    deadline, last = time.monotonic() + timeout_s, ""
-    try:
-        while True:
-            current = custom_api.get_namespaced_custom_object(*where, "experiments", name)
-            status = current.get("status", {})
-            counts = {
-                key: status.get(key, 0)
-                for key in ("trials", "trialsSucceeded", "trialsEarlyStopped", "trialsFailed", "trialsRunning")
-            }
-            line = (
-                json.dumps(counts) + f" best so far: {status.get('currentOptimalTrial', {}).get('bestTrialName', '-')}"
-            )
-            if line != last:
-                say(f"Experiment {name}: {line}")
-                last = line
-            if _condition(current, "Succeeded"):
-                break
-            if _condition(current, "Failed"):
-                messages = [c.get("message", "") for c in status.get("conditions", []) if c.get("type") == "Failed"]
-                raise RuntimeError(f"Katib Experiment {namespace}/{name} failed: {'; '.join(messages)}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Katib Experiment {namespace}/{name} did not finish within {timeout_s:.0f} s")
-            time.sleep(poll_s)
-    except (KeyboardInterrupt, TimeoutError):
-        say(f"deleting Katib Experiment {namespace}/{name}")
-        custom_api.delete_namespaced_custom_object(*where, "experiments", name, propagation_policy="Foreground")
-        raise
     trials = custom_api.list_namespaced_custom_object(
         *where, "trials", label_selector=f"katib.kubeflow.org/experiment={name}"
     )
     return search_result(current, trials.get("items", []))
+
+
+def _wait_for_end(
+    custom_api: Any,
+    where: tuple[str, str, str],
+    name: str,
+    poll_s: float,
+    timeout_s: float,
+    say: Callable[[str], None],
+) -> Mapping[str, Any]:
+    """The Experiment once it has succeeded; fails if it failed or did not end within `timeout_s`."""
+    namespace = where[2]
+    deadline, last = time.monotonic() + timeout_s, ""
+    while True:
+        current = custom_api.get_namespaced_custom_object(*where, "experiments", name)
+        status = current.get("status", {})
+        counts = {
+            key: status.get(key, 0)
+            for key in ("trials", "trialsSucceeded", "trialsEarlyStopped", "trialsFailed", "trialsRunning")
+        }
+        line = json.dumps(counts) + f" best so far: {status.get('currentOptimalTrial', {}).get('bestTrialName', '-')}"
+        if line != last:
+            say(f"Experiment {name}: {line}")
+            last = line
+        if _condition(current, "Succeeded"):
+            return current
+        if _condition(current, "Failed"):
+            messages = [c.get("message", "") for c in status.get("conditions", []) if c.get("type") == "Failed"]
+            raise RuntimeError(f"Katib Experiment {namespace}/{name} failed: {'; '.join(messages)}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Katib Experiment {namespace}/{name} did not finish within {timeout_s:.0f} s")
+        time.sleep(poll_s)
 
 
 def search_result(experiment: Mapping[str, Any], trials: list[Mapping[str, Any]]) -> SearchResult:

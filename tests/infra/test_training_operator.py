@@ -11,22 +11,20 @@ import copy
 import json
 import re
 import shlex
-import threading
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from fake_kubernetes import fake_kubernetes
 from infra_checks import INFRA, restricted_violations
 
 from components.common import cluster, object_store
 from components.common.specs.base import Binary, Regression
 from components.tasks import task_for
-from components.train import distributed
+from components.train import distributed, worker_pod
 from components.train.distributed import WorkerPool, render_tfjob, staging_uri, worker_args
 from components.train.hyperparameters import Hyperparameters
 from components.tune import katib
@@ -127,7 +125,7 @@ def test_the_tfjob_asks_for_what_the_workers_need(tfjob: dict[str, Any]) -> None
     ]
     assert pod["nodeSelector"] == {cluster.NODE_POOL_LABEL_KEY: cluster.GPU_NODE_POOL}
     assert pod["serviceAccountName"] == cluster.PIPELINE_SERVICE_ACCOUNT
-    assert pod["priorityClassName"] == distributed.TRAINING_PRIORITY_CLASS
+    assert pod["priorityClassName"] == worker_pod.TRAINING_PRIORITY_CLASS
     env = {item["name"]: item for item in container["env"]}
     for key in cluster.S3_CREDENTIAL_KEYS:
         assert env[key]["valueFrom"]["secretKeyRef"] == {"name": cluster.S3_CREDENTIALS_SECRET, "key": key}
@@ -264,6 +262,43 @@ def test_katib_trials_become_the_search_result() -> None:
     ]
 
 
+# ---------------------------------------------------------------- owned by the launcher pod
+
+POD_NAME, POD_UID = "tabular-training-abcde-system-container-impl-1234", "6f1c2a4e-9b3d-4c5e-8f70-1a2b3c4d5e6f"
+
+
+def test_in_the_launcher_pod_the_jobs_are_its_dependents(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kubernetes deletes the TFJob and the Experiment (and so their pods) when the launcher pod is deleted."""
+    monkeypatch.setenv(cluster.LAUNCHER_POD_NAME_ENV, POD_NAME)
+    monkeypatch.setenv(cluster.LAUNCHER_POD_UID_ENV, POD_UID)
+    owner = {"apiVersion": "v1", "kind": "Pod", "name": POD_NAME, "uid": POD_UID, "blockOwnerDeletion": False}
+    rendered = (
+        (render_tfjob("tabular-train-x", "kubeflow", POOL, ARGS), TRAINING_OPENAPI, "kubeflow.org.v1.TFJob"),
+        (_experiment(Binary()), KATIB_OPENAPI, "v1beta1.Experiment"),
+    )
+    for job, document, root in rendered:
+        assert job["metadata"]["ownerReferences"] == [owner]
+        assert openapi_errors(document, root, job) == []
+        assert kubernetes_errors({"apiVersion": "v1", "kind": "ConfigMap", "metadata": job["metadata"]}) == []
+
+
+def test_outside_a_pipeline_pod_the_jobs_have_no_owner(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(cluster.LAUNCHER_POD_NAME_ENV, raising=False)
+    monkeypatch.delenv(cluster.LAUNCHER_POD_UID_ENV, raising=False)
+    assert "ownerReferences" not in render_tfjob("tabular-train-x", "kubeflow", POOL, ARGS)["metadata"]
+    assert "ownerReferences" not in _experiment(Binary())["metadata"]
+    assert capsys.readouterr().out.count("unset (not a pipeline pod): the job gets no owner") == 2
+    # Half a pod, or a UID that is none, is a broken pipeline spec: refused, not ignored.
+    monkeypatch.setenv(cluster.LAUNCHER_POD_NAME_ENV, POD_NAME)
+    with pytest.raises(ValueError, match="LAUNCHER_POD_UID=''.*expected a pod name and a lower-case UUID"):
+        render_tfjob("tabular-train-x", "kubeflow", POOL, ARGS)
+    monkeypatch.setenv(cluster.LAUNCHER_POD_UID_ENV, "not-a-uid")
+    with pytest.raises(ValueError, match="LAUNCHER_POD_UID='not-a-uid'"):
+        _experiment(Binary())
+
+
 # ---------------------------------------------------------------- RBAC, network, pins
 
 
@@ -347,88 +382,6 @@ def test_the_installs_are_pinned_to_the_versions_the_objects_are_checked_against
 
 
 # ---------------------------------------------------------------- create and watch, against an API on 127.0.0.1
-
-
-class FakeKubernetes(ThreadingHTTPServer):
-    """Just enough of the Kubernetes API for TFJobs: create (409 if present), get (the next scripted state on
-    each read), delete, list pods and read a pod's log. Records every request."""
-
-    def __init__(self, states: list[list[str]], existing: dict[str, Any] | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.states, self.jobs, self.requests = states, dict(existing or {}), []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeKubernetes
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _reply(self, status: int, body: dict[str, Any] | str) -> None:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _record(self) -> dict[str, Any] | None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length)) if length else None
-        self.server.requests.append((self.command, self.path.split("?")[0], body))
-        return body
-
-    def do_POST(self) -> None:
-        body = self._record()
-        name = body["metadata"]["name"]
-        if name in self.server.jobs:
-            return self._reply(409, {"kind": "Status", "apiVersion": "v1", "code": 409, "reason": "AlreadyExists"})
-        self.server.jobs[name] = copy.deepcopy(body)
-        self._reply(201, body)
-
-    def do_GET(self) -> None:
-        self._record()
-        path = self.path.split("?")[0]
-        if path.endswith("/pods"):
-            pod = {"metadata": {"name": "tabular-train-x-worker-1"}, "status": {"phase": "Failed"}}
-            return self._reply(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": [pod]})
-        if path.endswith("/log"):
-            return self._reply(200, "Traceback (most recent call last):\nValueError: the data has too few rows")
-        name = path.rsplit("/", 1)[1]
-        if name not in self.server.jobs:
-            return self._reply(404, {"kind": "Status", "apiVersion": "v1", "code": 404, "reason": "NotFound"})
-        job = self.server.jobs[name]
-        if self.server.states and "status" not in job or job.get("status", {}).get("scripted"):
-            current = self.server.states.pop(0) if len(self.server.states) > 1 else self.server.states[0]
-            conditions = [{"type": kind, "status": "True", "message": f"job {kind.lower()}"} for kind in current]
-            job["status"] = {"scripted": True, "conditions": conditions, "replicaStatuses": {"Worker": {"active": 2}}}
-        self._reply(200, job)
-
-    def do_DELETE(self) -> None:
-        self._record()
-        self.server.jobs.pop(self.path.split("?")[0].rsplit("/", 1)[1], None)
-        self._reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
-
-
-@contextmanager
-def fake_kubernetes(
-    states: list[list[str]], existing: dict[str, Any] | None = None
-) -> Iterator[tuple[Any, Any, FakeKubernetes]]:
-    from kubernetes import client
-
-    server = FakeKubernetes(states, existing)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        api = client.ApiClient(client.Configuration(host=server.url))
-        yield client.CustomObjectsApi(api), client.CoreV1Api(api), server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_step_creates_the_job_and_follows_it_to_success(tfjob: dict[str, Any]) -> None:
