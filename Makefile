@@ -92,6 +92,11 @@ clean: ## Remove local runs, the MLflow store and build outputs (keeps .venv and
 # SERVING_RUNTIME (mlflow, tensorflow), KSERVE_DEPLOYMENT_MODE, SERVING_ROLE_ARN (EKS) and CANARY=n (percent).
 SERVE_PORT ?= 5001
 REASON ?= rolled back by hand (make rollback-model)
+# REASON and FROM reach rollback through the environment, as written ($(value): make expands nothing in them
+# either), never as text of a shell command line: quotes, $(...), backticks and ; in a REASON are just text.
+override REASON := $(value REASON)
+override FROM := $(value FROM)
+export REASON FROM
 export SERVING_PLATFORM SERVING_RUNTIME KSERVE_DEPLOYMENT_MODE SERVING_ROLE_ARN
 SERVE_VERSION = $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
 
@@ -106,8 +111,8 @@ deploy-model: $(STAMP) ## Serve the champion (or MODEL_VERSION) on KServe; CANAR
 promote-model: $(STAMP) ## Give the KServe canary all the traffic
 	$(PY) -m components.serve promote
 
-rollback-model: $(STAMP) ## Back to the previous champion, in the registry and on KServe; REASON="..." says why
-	$(PY) -m components.serve rollback --reason "$(REASON)"
+rollback-model: $(STAMP) ## Retire the champion FROM=<version> for the previous one, in the registry and on KServe; REASON="..." says why
+	$(PY) -m components.serve rollback --from="$$FROM" --reason="$$REASON"
 
 # Cluster: images, deploy, schedule. Images are $(REGISTRY)/<name>:$(VERSION); `make compile` and
 # `make deploy-pipeline` write exactly those tags into the pipeline (components/common/images.py).

@@ -77,7 +77,7 @@ def _promote(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _rollback(settings: Settings, args: argparse.Namespace) -> int:
-    for line in verbs.rollback(_deployment(settings), args.reason):
+    for line in verbs.rollback(_deployment(settings), args.from_version, args.reason):
         print(line)
     return 0
 
@@ -85,6 +85,14 @@ def _rollback(settings: Settings, args: argparse.Namespace) -> int:
 def _version(text: str) -> str:
     if text and not text.isdigit():
         raise argparse.ArgumentTypeError(f"MODEL_VERSION must be a version number, got {text!r}")
+    return text
+
+
+def _champion(text: str) -> str:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"FROM must be the version number of the champion to retire (make rollback-model FROM=<n>), got {text!r}"
+        )
     return text
 
 
@@ -108,6 +116,9 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(run=run)
     commands.add_parser("promote", help="give the canary all the traffic").set_defaults(run=_promote)
     rollback = commands.add_parser("rollback", help="back to the previous champion, in the registry and on KServe")
+    rollback.add_argument(
+        "--from", dest="from_version", type=_champion, required=True, help="the champion version to retire"
+    )
     rollback.add_argument("--reason", default="rolled back by hand (make rollback-model)")
     rollback.set_defaults(run=_rollback)
     return top

@@ -17,18 +17,21 @@ from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
+from components.serve import readiness
+from components.serve.kserve import DEPLOYMENT_MODE_ANNOTATION, SERVERLESS
 from components.serve.registry import ServingError
 
 KSERVE_GROUP = "serving.kserve.io"
 KSERVE_CRD = f"inferenceservices.{KSERVE_GROUP}"
 # kind -> (API version, plural) of the custom objects the verbs apply.
 CUSTOM = {"InferenceService": ("v1beta1", "inferenceservices"), "ServingRuntime": ("v1alpha1", "servingruntimes")}
+KNATIVE_REVISIONS = ("serving.knative.dev", "v1", "revisions")  # group, version, plural
 
 
 class Cluster:
     """One cluster connection; `in_cluster` uses the pod's ServiceAccount (a pipeline step)."""
 
-    def __init__(self, in_cluster: bool = False, request_timeout_s: float = 15.0) -> None:
+    def __init__(self, in_cluster: bool = False, request_timeout_s: float = 15.0, poll_s: float = 5.0) -> None:
         try:
             if in_cluster:
                 config.load_incluster_config()
@@ -39,7 +42,9 @@ class Cluster:
             raise ServingError(f"no Kubernetes cluster configured: {where} gives none ({error})") from None
         self.host = client.Configuration.get_default_copy().host
         self._timeout = request_timeout_s
+        self.poll_s = poll_s
         self.core = client.CoreV1Api()
+        self.apps = client.AppsV1Api()
         self.custom = client.CustomObjectsApi()
         self.extensions = client.ApiextensionsV1Api()
 
@@ -109,20 +114,62 @@ class Cluster:
                     )
         return before
 
-    def wait_ready(self, service: dict[str, Any], timeout_s: float) -> tuple[bool, str]:
-        """Poll the InferenceService until its Ready condition is True; (ready, the condition's last message)."""
+    def _deployments(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The predictor's Deployments of InferenceService `name` (RawDeployment), as plain dicts."""
+        with self._calls(f"listing the Deployments of InferenceService {namespace}/{name}"):
+            response = self.apps.list_namespaced_deployment(
+                namespace,
+                label_selector=readiness.PREDICTOR_SELECTOR.format(name=name),
+                _request_timeout=self._timeout,
+                _preload_content=False,
+            )
+            return json.loads(response.data).get("items") or []
+
+    def _revision(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._calls(f"reading Knative revision {namespace}/{name}"):
+            try:
+                return self.custom.get_namespaced_custom_object(
+                    *KNATIVE_REVISIONS[:2], namespace, KNATIVE_REVISIONS[2], name, _request_timeout=self._timeout
+                )
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                raise
+
+    def serving_problem(self, service: dict[str, Any], version: str) -> tuple[str | None, dict[str, Any]]:
+        """(why `version` is not yet what `service` serves, or None; the InferenceService as read)."""
+        found = self.get(service)
+        if found is None:
+            return "the InferenceService is gone", {}
+        problem = readiness.isvc_problem(found, version)
+        if problem is None:
+            namespace, name = found["metadata"]["namespace"], found["metadata"]["name"]
+            mode = (found["metadata"].get("annotations") or {}).get(DEPLOYMENT_MODE_ANNOTATION)
+            if mode == SERVERLESS:
+                revision = readiness.latest_ready_revision(found)
+                problem = readiness.serverless_problem(
+                    found, self._revision(namespace, revision) if revision else None, version
+                )
+            else:
+                problem = readiness.raw_problem(self._deployments(namespace, name), version)
+        return problem, found
+
+    def wait_served(
+        self, service: dict[str, Any], version: str, probe: readiness.Probe, timeout_s: float
+    ) -> tuple[bool, str]:
+        """Poll until `service` serves `version` and answers `probe` validly; (served, the last problem seen)."""
         deadline = time.monotonic() + timeout_s
-        message = "no status yet"
         while True:
-            found = self.get(service) or {}
-            conditions = {c.get("type"): c for c in (found.get("status") or {}).get("conditions", [])}
-            ready = conditions.get("Ready", {})
-            message = ready.get("message") or ready.get("reason") or message
-            if ready.get("status") == "True":
-                return True, "Ready"
+            problem, found = self.serving_problem(service, version)
+            if problem is None:
+                urls = readiness.service_urls(found)
+                answers = [probe.ask(url) for url in urls] or ["the InferenceService has no URL yet"]
+                if None in answers:
+                    return True, "served"
+                problem = "; ".join(answer for answer in answers if answer)
             if time.monotonic() >= deadline:
-                return False, message
-            time.sleep(5)
+                return False, problem
+            time.sleep(self.poll_s)
 
 
 def _message(error: ApiException) -> str:

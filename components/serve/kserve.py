@@ -35,6 +35,7 @@ MINIO_ENDPOINT = "minio.tabular-mlops.svc.cluster.local:9000"
 RAW, SERVERLESS = "RawDeployment", "Serverless"
 PLATFORMS = {"minikube": RAW, "eks": SERVERLESS}  # the deployment mode each platform uses unless told
 MODEL_VERSION_LABEL = "tabular-mlops.io/model-version"
+DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 # KServe appends "-predictor" and more to the name; KServe's webhook limits what is left.
 MAX_NAME = 45
 
@@ -135,7 +136,7 @@ def inference_service(version: ServedVersion, target: Target, canary: int | None
     name = isvc_name(version.name)
     service["metadata"]["name"] = name
     service["metadata"]["labels"][MODEL_VERSION_LABEL] = version.version
-    service["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] = target.mode
+    service["metadata"]["annotations"][DEPLOYMENT_MODE_ANNOTATION] = target.mode
     predictor = service["spec"]["predictor"]
     model = predictor["model"]
     model["modelFormat"]["name"] = runtime.model_format

@@ -1,10 +1,11 @@
 """The registry side of serving: which version to serve, and rollback of the champion alias.
 
 The previous champion of a version is the newest older version that push promoted (its
-champion_decision starts "champion (") and that no rollback has retired since. Rolling back moves the
-`champion` alias to it under the champion lock (so no push moves the alias meanwhile), tags the retired
-version with why, and removes its TensorFlow Serving copy, so that the newest folder under
-`<model>/serving/` is the champion's again (components/push/serving_layout.py).
+champion_decision starts "champion (") and that no rollback has retired since. Rolling back names the
+version it retires and moves the `champion` alias from it to the previous champion under the champion
+lock (so no push moves the alias meanwhile), tags the retired version with why, and removes its
+TensorFlow Serving copy, so that the newest folder under `<model>/serving/` is the champion's again
+(components/push/serving_layout.py). A deploy's outcome is a tag of its version (DEPLOY_OUTCOME_TAG).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from components.push.lock import ChampionLock
 from components.push.serving_layout import serving_root, serving_uri
 
 ROLLED_BACK_TAG = "rolled_back"
+# How the last deploy of a version ended, so that a retried deploy step ends the same way.
+DEPLOY_OUTCOME_TAG = "deploy_outcome"
+OUTCOME_FAILED, OUTCOME_SERVED = "failed: ", "served at "
 _MISSING = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 
 
@@ -87,17 +91,54 @@ def previous_champion(tracking_uri: str, champion: ServedVersion) -> ServedVersi
     return _served(max(older, key=lambda version: int(version.version)))
 
 
-def roll_back(tracking_uri: str, model_name: str, reason: str, endpoint_url: str | None = None) -> tuple[str, str]:
-    """Move the champion alias back to the previous champion; returns (retired version, restored version)."""
+def roll_back(
+    tracking_uri: str, model_name: str, from_version: str, reason: str, endpoint_url: str | None = None
+) -> tuple[str, str]:
+    """Retire the champion `from_version` for the previous champion; returns (retired, restored) versions.
+
+    Compare-and-set under the champion lock: when the champion is no longer `from_version` (a push promoted
+    another since), it refuses and changes nothing, so that it never retires a version it was not told to.
+    """
     holder = f"rollback-{uuid.uuid4().hex[:12]}"
     with ChampionLock(tracking_uri, model_name, holder) as lock:
         champion = resolve(tracking_uri, model_name)
+        refuse_unless_champion(champion, from_version)
         previous = previous_champion(tracking_uri, champion)
         client = tracking.client(tracking_uri)
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        note = f"rolled back to version {previous.version} at {stamp}: {reason}"
+        note = f"rolled back to version {previous.version} at {_now()}: {reason}"
         lock.check()
         client.set_model_version_tag(model_name, champion.version, ROLLED_BACK_TAG, note)
         client.set_registered_model_alias(model_name, tracking.CHAMPION_ALIAS, previous.version)
         storage.delete_prefix(serving_uri(champion.source, champion.version), endpoint_url)
     return champion.version, previous.version
+
+
+def refuse_unless_champion(champion: ServedVersion, from_version: str) -> None:
+    if champion.version != from_version:
+        raise ServingError(
+            f"refusing to roll back version {from_version} of {champion.name}: the champion is version "
+            f"{champion.version} (FROM names the version to retire)"
+        )
+
+
+def deploy_outcome(tracking_uri: str, model_name: str, version: str) -> tuple[str, str]:
+    """(the recorded outcome of deploying `version`, its rollback note); "" where there is none."""
+    try:
+        tags = tracking.client(tracking_uri).get_model_version(model_name, version).tags
+    except MlflowException as error:
+        if error.error_code not in _MISSING:
+            raise
+        raise ServingError(f"model {model_name!r} has no version {version} at {tracking_uri}") from None
+    return tags.get(DEPLOY_OUTCOME_TAG, ""), tags.get(ROLLED_BACK_TAG, "")
+
+
+def record_deploy_outcome(tracking_uri: str, model_name: str, version: str, outcome: str) -> str:
+    """Tag `version` with how its deploy ended (OUTCOME_FAILED or OUTCOME_SERVED first); returns the tag."""
+    if not outcome.startswith((OUTCOME_FAILED, OUTCOME_SERVED)):
+        raise ValueError(f"a deploy outcome starts {OUTCOME_FAILED!r} or {OUTCOME_SERVED!r}, got {outcome!r}")
+    tracking.client(tracking_uri).set_model_version_tag(model_name, version, DEPLOY_OUTCOME_TAG, outcome[:4000])
+    return outcome
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -4,8 +4,9 @@ Each checks first what it needs (the model version, the cluster, KServe, an Infe
 and changes nothing when something is missing; then it returns the lines saying what changed.
 
 A canary (KServe's Serverless mode only) is the new version taking `canaryTrafficPercent` of the traffic
-while the revision before it keeps the rest; promote gives it all; rollback moves the registry's
-champion alias back to the previous champion (components/serve/registry.py) and serves that version.
+while the revision before it keeps the rest; promote gives it all; rollback names the champion it retires,
+moves the registry's champion alias back to the previous champion (components/serve/registry.py) and
+serves that version.
 """
 
 from __future__ import annotations
@@ -85,15 +86,25 @@ def promote(deployment: Deployment, cluster: Cluster | None = None) -> list[str]
     return _apply_all(cluster, [kserve.inference_service(served, deployment.target)])
 
 
-def rollback(deployment: Deployment, reason: str, cluster: Cluster | None = None) -> list[str]:
-    """Move the champion alias back to the previous champion (tagged with `reason`) and serve it."""
-    cluster = _connected(cluster)
+def rollback(deployment: Deployment, from_version: str, reason: str, cluster: Cluster | None = None) -> list[str]:
+    """Retire the champion `from_version` for the previous champion (tagged with `reason`) and serve that.
+
+    Refuses, changing nothing, when the champion is another version: checked here before any change and
+    again under the champion lock (components/serve/registry.py:roll_back).
+    """
     champion = registry.resolve(deployment.tracking_uri, deployment.model_name)
+    registry.refuse_unless_champion(champion, from_version)
     previous = registry.previous_champion(deployment.tracking_uri, champion)
     restored = kserve.render(previous, deployment.target, None, deployment.image)  # fails before any change
-    retired, back = registry.roll_back(deployment.tracking_uri, deployment.model_name, reason, deployment.endpoint_url)
+    cluster = _connected(cluster)
+    retired, back = registry.roll_back(
+        deployment.tracking_uri, deployment.model_name, from_version, reason, deployment.endpoint_url
+    )
     lines = [f"registry: {deployment.model_name} champion {retired} -> {back} ({reason})"]
     try:
+        if back != previous.version:  # another rollback retired `previous` meanwhile
+            back_version = registry.resolve(deployment.tracking_uri, deployment.model_name, back)
+            restored = kserve.render(back_version, deployment.target, None, deployment.image)
         lines += _apply_all(cluster, restored)
     except ServingError as error:
         raise ServingError(f"{lines[0]}, but the cluster was not updated: {error}; run `make deploy-model`") from None
