@@ -1,0 +1,112 @@
+"""The role each feature plays in the transform: how a raw column becomes model input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from components.common.specs.vocabulary.checks import Checked, SpecError, check_fields, owner
+
+
+@dataclass(frozen=True)
+class Numeric(Checked):
+    """Z-score scaled number; missing values become the default before scaling.
+
+    `log` applies log1p first, for long-tailed amounts such as fares or distances.
+    """
+
+    column: str
+    default: float = 0.0
+    log: bool = False
+    kind: Literal["numeric"] = "numeric"
+
+
+@dataclass(frozen=True)
+class Categorical(Checked):
+    """Integer id from a vocabulary computed on the training split.
+
+    Values outside the `top_k` most frequent, and values never seen, share
+    `oov_buckets` out-of-vocabulary ids. Integer columns (an hour, an area code)
+    work too: their values are treated as names.
+    """
+
+    column: str
+    top_k: int | None = None
+    oov_buckets: int = 1
+    kind: Literal["categorical"] = "categorical"
+
+
+@dataclass(frozen=True)
+class Bucketized(Checked):
+    """Quantile bucket id of a number (quantiles from the training split)."""
+
+    column: str
+    num_buckets: int
+    default: float = 0.0
+    kind: Literal["bucketized"] = "bucketized"
+
+
+@dataclass(frozen=True)
+class TimestampParts(Checked):
+    """Hour of day, day of week and month of a Unix timestamp in seconds (UTC)."""
+
+    column: str
+    parts: tuple[Literal["hour", "weekday", "month"], ...] = ("hour", "weekday", "month")
+    kind: Literal["timestamp"] = "timestamp"
+
+
+@dataclass(frozen=True)
+class LatLongCross(Checked):
+    """Grid cell of a latitude/longitude pair: each bucketized, then crossed.
+
+    A row with either coordinate missing falls into one extra cell of its own.
+    """
+
+    name: str
+    latitude: str
+    longitude: str
+    num_buckets: int = 10
+    kind: Literal["latlong"] = "latlong"
+
+
+@dataclass(frozen=True)
+class Text:
+    """Free text, tokenised inside the transform graph (serving takes the raw string).
+
+    Lower-cased, Unicode punctuation and symbols turned into spaces, split on whitespace. Either way the
+    result is `sequence_length` int64 ids per row, 0 being padding (a missing text is all padding):
+    - `sequence`: the first `sequence_length` tokens, in order. The vocabulary is the `vocab_size` tokens
+      most frequent in the training split.
+    - `bag_of_words`: the row's distinct n-grams of 1 to `ngrams` tokens, each once (a set, not counts),
+      in text order (at each token, its 1-gram, then its 2-gram...), the first `sequence_length` of them.
+      The vocabulary is the `vocab_size` n-grams found in the most training rows (document frequency).
+    Tokens outside the vocabulary share `oov_buckets` ids (hashed).
+    """
+
+    column: str
+    mode: Literal["bag_of_words", "sequence"] = "bag_of_words"
+    ngrams: int = 1
+    vocab_size: int = 10_000
+    sequence_length: int = 64
+    oov_buckets: int = 1
+    kind: Literal["text"] = "text"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("bag_of_words", "sequence"):
+            raise SpecError(owner(self), f"mode must be 'bag_of_words' or 'sequence', not {self.mode!r}")
+        check_fields(self)
+        if self.mode == "sequence" and self.ngrams != 1:
+            raise SpecError(owner(self), "ngrams applies to mode 'bag_of_words'; a sequence is of tokens")
+        for name in ("ngrams", "vocab_size", "sequence_length", "oov_buckets"):
+            if getattr(self, name) < 1:
+                raise SpecError(owner(self), f"{name} must be at least 1, not {getattr(self, name)}")
+
+
+Feature = Numeric | Categorical | Bucketized | TimestampParts | LatLongCross | Text
+
+
+def read_columns(feature: Feature) -> tuple[str, ...]:
+    """The raw columns a feature reads."""
+    if isinstance(feature, LatLongCross):
+        return (feature.latitude, feature.longitude)
+    return (feature.column,)
