@@ -1,7 +1,7 @@
 """What a person looks at: PNG plots of the evaluation and an HTML page holding them.
 
-Which plots and which metrics are the task's (components.tasks); the figures are drawn in
-components.evaluate.figures.
+Which plots and which metrics are the task's (components.tasks, which draws them); the importance
+figure is drawn here.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+from matplotlib.figure import Figure
 
-from components.evaluate.figures import importance_figure
 from components.evaluate.gate import GateDecision
 from components.evaluate.importance import Importance
 from components.evaluate.slices import SliceGap
@@ -95,3 +95,20 @@ def html_report(
         f"interval.</p><table border='1'><tr><th>column</th><th>mean</th><th>interval</th></tr>{importance_rows}"
         f"</table><h2>Plots</h2>{images}</body></html>"
     )
+
+
+def importance_figure(importance: Mapping[str, Importance]) -> Figure:
+    """Horizontal bars, most important on top, with the interval as error bars."""
+    names = list(importance)[::-1]
+    means = [importance[name].mean for name in names]
+    errors = [
+        [importance[name].mean - importance[name].ci_low for name in names],
+        [importance[name].ci_high - importance[name].mean for name in names],
+    ]
+    figure = Figure(figsize=(6, 1.5 + 0.3 * len(names)))
+    axes = figure.subplots()
+    axes.barh(names, means, xerr=errors, capsize=3)
+    axes.axvline(0, color="grey", linewidth=0.8)
+    metric = next(iter(importance.values())).metric
+    axes.set(xlabel=f"how much worse {metric} gets when the column is shuffled", title="Permutation importance")
+    return figure

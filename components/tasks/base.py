@@ -202,7 +202,7 @@ class Task(ABC):
     # --- report --------------------------------------------------------------------------------------
     @abstractmethod
     def figures(self, metrics: TaskMetrics, targets: np.ndarray, predictions: np.ndarray) -> dict[str, Figure]:
-        """The task's plots of one evaluation, by name (the PNG's stem); drawn in components.evaluate.figures."""
+        """The task's plots of one evaluation, by name (the PNG's stem); drawn in components.tasks.figures."""
 
     @abstractmethod
     def log_kfp_metrics(self, metrics: TaskMetrics, classification_metrics: ClassificationMetrics) -> None:

@@ -6,8 +6,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from components.evaluate.metrics import BinaryMetrics, binary_metrics, roc_auc
 from components.tasks.base import Check, Task, UnscorableOutputError, compare, majority_class_line
+from components.tasks.binary_metrics import BinaryMetrics, binary_metrics, roc_auc
 
 PROBABILITY = "probability"
 # The confusion matrix's classes: the label's 0 and 1.
@@ -98,7 +98,7 @@ class BinaryTask(Task):
         return f"binary classification of {label_name} ({label_description})"
 
     def figures(self, metrics: BinaryMetrics, targets: np.ndarray, predictions: np.ndarray):
-        from components.evaluate import figures
+        from components.tasks import figures
 
         drawn = {
             "confusion_matrix": figures.confusion_figure(metrics.confusion_matrix, CLASS_NAMES),

@@ -1,4 +1,4 @@
-"""The evaluation's figures; each task (components.tasks) names the ones it draws.
+"""The tasks' figures of one evaluation; each task names the ones it draws (`Task.figures`).
 
 Figures are built with matplotlib's object API (`Figure`, rendered by Agg), not pyplot, so no global
 backend or figure state is touched.
@@ -6,15 +6,12 @@ backend or figure state is touched.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from components.evaluate.metrics import Calibration, RocCurve
-
-if TYPE_CHECKING:  # importance loads TensorFlow; drawing needs only its figures
-    from components.evaluate.importance import Importance
+from components.tasks.binary_metrics import Calibration, RocCurve
 
 # A residual plot of more rows than this shows a seeded sample of them (the figure, not the metrics).
 MAX_RESIDUAL_POINTS = 5000
@@ -78,21 +75,4 @@ def residual_figure(targets: np.ndarray, predictions: np.ndarray, rmse: float) -
     axes.axhline(0, color="grey", linestyle="--", linewidth=0.8)
     axes.set(xlabel="predicted", ylabel="residual (true - predicted)", title="Residuals")
     axes.legend(loc="upper left")
-    return figure
-
-
-def importance_figure(importance: Mapping[str, Importance]) -> Figure:
-    """Horizontal bars, most important on top, with the interval as error bars."""
-    names = list(importance)[::-1]
-    means = [importance[name].mean for name in names]
-    errors = [
-        [importance[name].mean - importance[name].ci_low for name in names],
-        [importance[name].ci_high - importance[name].mean for name in names],
-    ]
-    figure = Figure(figsize=(6, 1.5 + 0.3 * len(names)))
-    axes = figure.subplots()
-    axes.barh(names, means, xerr=errors, capsize=3)
-    axes.axvline(0, color="grey", linewidth=0.8)
-    metric = next(iter(importance.values())).metric
-    axes.set(xlabel=f"how much worse {metric} gets when the column is shuffled", title="Permutation importance")
     return figure

@@ -10,8 +10,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from components.evaluate.multiclass_metrics import MulticlassMetrics, multiclass_metrics
 from components.tasks.base import Check, Task, UnscorableOutputError, compare, majority_class_line
+from components.tasks.multiclass_metrics import MulticlassMetrics, multiclass_metrics
 
 PROBABILITIES = "probabilities"
 CLASS = "class"
@@ -118,7 +118,7 @@ class MulticlassTask(Task):
         )
 
     def figures(self, metrics: MulticlassMetrics, targets: np.ndarray, predictions: np.ndarray):
-        from components.evaluate import figures
+        from components.tasks import figures
 
         return {"confusion_matrix": figures.confusion_figure(metrics.confusion_matrix, self.classes)}
 

@@ -12,8 +12,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from components.evaluate.regression_metrics import RegressionMetrics, regression_metrics
 from components.tasks.base import Check, Task, UnscorableOutputError, compare
+from components.tasks.regression_metrics import RegressionMetrics, regression_metrics
 
 PREDICTION = "prediction"
 
@@ -118,7 +118,7 @@ class RegressionTask(Task):
         return f"regression of {label_name} ({label_description}){scale}"
 
     def figures(self, metrics: RegressionMetrics, targets: np.ndarray, predictions: np.ndarray):
-        from components.evaluate import figures
+        from components.tasks import figures
 
         return {"residuals": figures.residual_figure(targets, predictions, metrics.rmse)}
 

@@ -35,7 +35,6 @@ from components.common import tracking
 from components.common.specs import get_spec
 from components.evaluate.gate import ChampionScore, GateDecision, gate
 from components.evaluate.importance import Importance
-from components.evaluate.metrics import BinaryMetrics, binary_metrics
 from components.evaluate.report import html_report, write_plots
 from components.evaluate.slices import slice_gaps
 from components.monitor.baseline import build_baseline, spec_kinds
@@ -44,6 +43,7 @@ from components.monitor.report import html_report as drift_html
 from components.push.model_card import METRICS_ARTIFACT
 from components.push.task import PushResult, push_model
 from components.tasks import task_of
+from components.tasks.binary_metrics import BinaryMetrics, binary_metrics
 from components.validate.task import DataValidationError, run_validate_step, validate_data
 
 SPEC = get_spec("modeldata_taxi")
@@ -296,6 +296,7 @@ def pushed(
         "reasons": scored.decision.reasons,
     }
     with tracking.step_run(uri, run_id, "evaluate"):
+        mlflow.log_metric("blessed", 1.0)
         mlflow.log_text(json.dumps(evaluation), METRICS_ARTIFACT)
     card = root / "model_card.html"
     result = push_model(saved_model, str(root / "store"), MODEL_NAME, uri, run_id, card_path=card)
