@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
+from components.push.blessing import Blessing
 from components.push.leftovers import LOCK_EPOCH_TAG, MANIFEST_TAG, PUSH_STATE_TAG, STAGED
 from components.push.model_card import ModelCard
 
@@ -57,7 +58,7 @@ def create_version(
     destination: str,
     pipeline_run_id: str,
     checksums: dict[str, str],
-    baseline: str | None,
+    blessing: Blessing,
     epoch: int,
     card: ModelCard,
     model_id: str | None,
@@ -74,7 +75,8 @@ def create_version(
             MANIFEST_TAG: storage.manifest_digest(checksums),
             "files": str(len(checksums)),
             PUSH_STATE_TAG: STAGED,
-            EVALUATED_AGAINST_TAG: baseline or "not recorded",
+            EVALUATED_AGAINST_TAG: blessing.baseline or "not recorded",
+            **blessing.tags,
             LOCK_EPOCH_TAG: str(epoch),
             **({LOGGED_MODEL_TAG: model_id} if model_id else {}),
             **card.lineage_tags,

@@ -31,7 +31,12 @@ What is uploaded is an MLflow model (components/push/published_model.py): the Sa
 beside it, so `mlflow.pyfunc.load_model("models:/<name>@champion")` loads the version's files, and the
 version points at the logged model train made. A version that becomes champion is also copied to
 the TensorFlow Serving layout `<store>/<model>/serving/<version>/` (components/push/serving_layout.py)
-just before the alias moves; a failed push removes that copy with the rest.
+just after the alias moves to it, so TensorFlow Serving never serves a version that is not champion; a
+copy that fails moves the alias back and rolls the push back. A push that does not promote its version
+gives the champion its serving copy if a push killed after moving the alias left it without one.
+
+Push refuses a model its pipeline run's gate did not bless (components/push/blessing.py): a run with no
+evaluate step on record is pushed only with `force_push`, which the push run logs and the version's tags say.
 
 Each version is tagged with its lineage as validate recorded it (data digest, spec fingerprint, code
 version) and described by its model card (components/push/model_card.py), built before any upload and
@@ -53,8 +58,11 @@ from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
 from components.push import registration, serving_layout
+from components.push.blessing import Blessing, required_blessing
+from components.push.blessing import NotBlessedError as NotBlessedError  # raised by push_model
 from components.push.leftovers import (
     LOCK_EPOCH_TAG,
+    MANIFEST_TAG,
     PROMOTED,
     PUBLISHED,
     PUSH_STATE_TAG,
@@ -68,13 +76,7 @@ from components.push.published_model import logged_model_id
 
 logger = logging.getLogger(__name__)
 
-# Where evaluate records, on the pipeline's run, which champion the candidate was compared with.
-GATE_BASELINE_PARAM = "evaluate.champion_version"
 NO_CHAMPION = "none"
-
-
-class NotBlessedError(RuntimeError):
-    """The pipeline run's gate did not bless its model; push refuses it."""
 
 
 @dataclass(frozen=True)
@@ -95,19 +97,21 @@ def push_model(
     pipeline_run_id: str,
     endpoint_url: str | None = None,
     card_path: Path | None = None,
+    force_push: bool = False,
 ) -> PushResult:
     """Publish `model_dir` as a version of `model_name`, champion if the gate's baseline still holds.
 
     `card_path`, when given, receives the version's HTML model card (the KFP component's HTML output).
+    `force_push` pushes a pipeline run that has no evaluate step on record; it never overrides a gate.
     """
     client = tracking.client(tracking_uri)
     with tracking.step_run(tracking_uri, pipeline_run_id, "push"):
         if not (model_dir / "saved_model.pb").is_file():
             raise ValueError(f"{model_dir} is not a TensorFlow SavedModel: no saved_model.pb in it")
-        baseline = gate_baseline(client, pipeline_run_id)
-        card = build_card(client, pipeline_run_id, model_name)
-        mlflow.log_params({"model_name": model_name})
         model_id = logged_model_id(client, model_dir)
+        mlflow.log_params({"model_name": model_name, "force_push": force_push})
+        blessing = required_blessing(client, pipeline_run_id, force_push)
+        card = build_card(client, pipeline_run_id, model_name)
         checksums = storage.dir_checksums(model_dir)
         earlier = earlier_attempt(client, model_name, pipeline_run_id, checksums, endpoint_url)
         if earlier is not None and earlier.tags.get(PUSH_STATE_TAG) == PUBLISHED:
@@ -127,7 +131,7 @@ def push_model(
                 destination,
                 pipeline_run_id,
                 checksums,
-                baseline,
+                blessing,
                 earlier,
                 endpoint_url,
                 card,
@@ -155,7 +159,7 @@ def _publish(
     destination: str,
     pipeline_run_id: str,
     checksums: dict[str, str],
-    baseline: str | None,
+    blessing: Blessing,
     earlier: ModelVersion | None,
     endpoint_url: str | None,
     card: ModelCard,
@@ -177,7 +181,7 @@ def _publish(
             lock.check()
             if earlier is None:
                 version = registration.create_version(
-                    client, model_name, destination, pipeline_run_id, checksums, baseline, lock.epoch, card, model_id
+                    client, model_name, destination, pipeline_run_id, checksums, blessing, lock.epoch, card, model_id
                 )
                 undo.append(
                     (
@@ -192,15 +196,14 @@ def _publish(
             registration.wait_until_ready(client, version)
             write_card(client, card, version, card_path)
             current = _current_champion(client, model_name)
-            promote, decision = _champion_decision(current, str(version.version), baseline)
+            promote, decision = _champion_decision(current, str(version.version), blessing.baseline)
             if promote:
                 lock.check()
-                serving = serving_layout.serving_uri(version.source, str(version.version))
-                if current != str(version.version):  # a copy the champion already serves from stays
-                    undo.append((f"delete {serving}", partial(storage.delete_prefix, serving, endpoint_url)))
-                serving_layout.write(model_dir, serving, checksums, endpoint_url)
-                lock.check()
                 client.set_registered_model_alias(model_name, tracking.CHAMPION_ALIAS, version.version)
+                # Only now that it is champion may TensorFlow Serving see it.
+                _serve(lock, client, model_dir, version, current, checksums, endpoint_url, undo)
+            elif current != NO_CHAMPION:
+                _restore_serving_copy(client, model_name, current, endpoint_url)
             # From here on the version is complete and may be the champion: never roll it back.
             undo.clear()
             client.set_model_version_tag(model_name, version.version, tracking.CHAMPION_DECISION_TAG, decision)
@@ -224,18 +227,6 @@ def _upload(
     storage.verify_dir(destination, checksums, endpoint_url)  # also fails if model_dir changed since it was hashed
 
 
-def gate_baseline(client: MlflowClient, pipeline_run_id: str) -> str | None:
-    """The champion version the gate compared this run's model with ("none": there was none).
-
-    None when the run has no evaluate step on record (push called on its own): then
-    the alias moves unconditionally. Refuses a run whose gate recorded `blessed` = 0.
-    """
-    data = client.get_run(pipeline_run_id).data
-    if data.metrics.get("blessed") == 0.0:
-        raise NotBlessedError(f"pipeline run {pipeline_run_id} was not blessed by its gate: refusing to push")
-    return data.params.get(GATE_BASELINE_PARAM)
-
-
 def _current_champion(client: MlflowClient, model_name: str) -> str:
     try:
         return str(client.get_model_version_by_alias(model_name, tracking.CHAMPION_ALIAS).version)
@@ -243,6 +234,50 @@ def _current_champion(client: MlflowClient, model_name: str) -> str:
         if error.error_code not in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
             raise
         return NO_CHAMPION
+
+
+def _restore_serving_copy(client: MlflowClient, model_name: str, champion: str, endpoint_url: str | None) -> None:
+    """The champion's serving copy, written again if its push died between moving the alias and copying."""
+    version = client.get_model_version(model_name, champion)
+    digest = version.tags.get(MANIFEST_TAG)
+    if digest is None:
+        logger.warning("champion %s/%s has no %s tag: push did not publish it", model_name, champion, MANIFEST_TAG)
+    elif serving_layout.restore(version.source, champion, digest, endpoint_url):
+        logger.warning("champion %s/%s lacked its serving copy: copied it from its own folder", model_name, champion)
+
+
+def _serve(
+    lock: ChampionLock,
+    client: MlflowClient,
+    model_dir: Path,
+    version: ModelVersion,
+    previous: str,
+    checksums: dict[str, str],
+    endpoint_url: str | None,
+    undo: list[tuple[str, Callable[[], object]]],
+) -> None:
+    """Write the new champion's serving copy. If that fails (leaving no folder), move the alias back to
+    `previous` while still holding the lock, so that the push rolls back whole; if the alias cannot be
+    moved back, the version stays champion and is kept, files and all (its rerun writes the copy)."""
+    try:
+        serving_layout.write(
+            model_dir, serving_layout.serving_uri(version.source, version.version), checksums, endpoint_url
+        )
+    except BaseException as error:
+        if previous == str(version.version):  # an earlier attempt of this run moved the alias
+            raise
+        try:
+            lock.check()
+            if previous == NO_CHAMPION:
+                client.delete_registered_model_alias(version.name, tracking.CHAMPION_ALIAS)
+            else:
+                client.set_registered_model_alias(version.name, tracking.CHAMPION_ALIAS, previous)
+        except Exception as undo_error:
+            error.add_note(
+                f"rollback: could not move the alias back to {previous}, so {version.version} stays: {undo_error}"
+            )
+            undo.clear()
+        raise
 
 
 def _champion_decision(current: str, version: str, baseline: str | None) -> tuple[bool, str]:

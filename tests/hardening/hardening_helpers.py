@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlparse
 
+from gate_records import record_gate
+
 from components.common import storage, tracking
 from components.push.lock import HOLDER_RUN_TAG, RELEASED_TAG, lock_epochs
 
@@ -251,8 +253,7 @@ def new_pipeline_run(tracking_uri: str, champion_seen_by_gate: str | None = None
     """A pipeline run as validate opens it; with `champion_seen_by_gate`, as evaluate leaves it after blessing."""
     run_id = tracking.start_pipeline_run(tracking_uri, "hardening", f"job-{uuid.uuid4().hex[:6]}", {"epochs": 1})
     if champion_seen_by_gate is not None:
-        tracking.log_pipeline_params(tracking_uri, run_id, "evaluate", {"champion_version": champion_seen_by_gate})
-        tracking.client(tracking_uri).log_metric(run_id, "blessed", 1.0)
+        record_gate(tracking_uri, run_id, champion_seen_by_gate)
     return run_id
 
 

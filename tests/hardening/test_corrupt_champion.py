@@ -60,7 +60,7 @@ def _evaluate(candidate: Path, eval_csv: Path, tracking_uri: str, run_id: str, o
 def champion_dir(candidate: Path, tmp_mlflow_uri: str, tmp_path: Path) -> Path:
     """The candidate pushed as champion version 1; returns its folder in the local store."""
     pushed = push_model(
-        candidate, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, new_pipeline_run(tmp_mlflow_uri)
+        candidate, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, new_pipeline_run(tmp_mlflow_uri, "none")
     )
     return Path(pushed.store_uri.removeprefix("file://"))
 

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import mlflow
 import pytest
+from gate_records import record_gate
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -18,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from components.common import storage, tracking
 from components.push import leftovers, task
 from components.push.model_card import ModelCardError
-from components.push.task import PushResult, push_model
+from components.push.task import NotBlessedError, PushResult, push_model
 from components.validate.task import run_validate_step
 
 MODEL_NAME = "taxi-classifier"
@@ -38,9 +39,17 @@ def _endpoint(request: pytest.FixtureRequest, store_uri: str) -> str | None:
     return request.getfixturevalue("s3_endpoint") if store_uri.startswith("s3://") else None
 
 
-def _new_pipeline_run(tracking_uri: str) -> str:
+def _bare_pipeline_run(tracking_uri: str) -> str:
+    """A pipeline's run as validate opens it: no evaluate step on record."""
     job = f"job-{uuid.uuid4().hex[:6]}"
     return tracking.start_pipeline_run(tracking_uri, "push-tests", job, {"epochs": 1})
+
+
+def _new_pipeline_run(tracking_uri: str) -> str:
+    """A pipeline's run whose gate blessed its model without recording a champion: the alias moves whatever it is."""
+    run_id = _bare_pipeline_run(tracking_uri)
+    record_gate(tracking_uri, run_id, None)
+    return run_id
 
 
 def _push_in_a_new_run(saved_model: Path, store_uri: str, tracking_uri: str, endpoint: str | None) -> PushResult:
@@ -105,10 +114,12 @@ def test_push_registers_a_verified_champion(
     assert served["y"].numpy().tolist() == [2.5, 4.5]
     pipeline_run = client.get_run(run_id)
     assert pipeline_run.info.status == RunStatus.to_string(RunStatus.FINISHED)
-    (step,) = client.search_runs([pipeline_run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
-    assert step.data.tags["step"] == "push"
+    (step,) = client.search_runs(
+        [pipeline_run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}' and tags.step = 'push'"
+    )
     assert step.data.params == {
         "model_name": MODEL_NAME,
+        "force_push": "False",
         "store_uri": result.store_uri,
         "model_version": "1",
         "champion": "True",
@@ -346,7 +357,13 @@ def test_the_version_carries_its_lineage_and_its_model_card(
     card_path = tmp_path / "card.html"
 
     result = push_model(
-        saved_model, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, validated.mlflow_run_id, card_path=card_path
+        saved_model,
+        str(tmp_path / "store"),
+        MODEL_NAME,
+        tmp_mlflow_uri,
+        validated.mlflow_run_id,
+        card_path=card_path,
+        force_push=True,  # validate's run alone: no gate
     )
 
     client = tracking.client(tmp_mlflow_uri)
@@ -366,8 +383,9 @@ def test_the_version_carries_its_lineage_and_its_model_card(
 def test_a_card_that_cannot_be_built_fails_the_push_before_the_registry_is_touched(
     saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path
 ) -> None:
-    run_id = _new_pipeline_run(tmp_mlflow_uri)
+    run_id = _bare_pipeline_run(tmp_mlflow_uri)
     with tracking.step_run(tmp_mlflow_uri, run_id, "evaluate"):
+        mlflow.log_metric("blessed", 1.0)
         mlflow.log_text('{"metrics": {"roc_auc": 0.8', "evaluation/metrics.json")  # cut short
 
     with pytest.raises(ModelCardError, match="cannot build the model card: evaluation/metrics.json of run"):
@@ -397,3 +415,64 @@ def test_a_card_that_cannot_be_written_rolls_the_push_back(
     assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == first.model_version
     assert _versions(client) == ["1"]
     assert _stored_names(store, None) == before
+
+
+def _push_steps(client: MlflowClient, run_id: str) -> list[dict[str, str]]:
+    """The params of the pipeline run's push step runs, oldest first."""
+    experiment = client.get_run(run_id).info.experiment_id
+    steps = client.search_runs(
+        [experiment], f"tags.mlflow.parentRunId = '{run_id}' and tags.step = 'push'", order_by=["attributes.start_time"]
+    )
+    return [step.data.params for step in steps]
+
+
+def test_a_run_without_an_evaluate_step_is_refused_unless_forced_and_the_force_is_recorded(
+    saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path
+) -> None:
+    store, run = tmp_path / "store", _bare_pipeline_run(tmp_mlflow_uri)
+    client = tracking.client(tmp_mlflow_uri)
+
+    with pytest.raises(NotBlessedError, match=f"pipeline run {run} has no finished evaluate step run: no gate"):
+        push_model(saved_model, str(store), MODEL_NAME, tmp_mlflow_uri, run)
+    assert client.search_registered_models() == [] and not store.exists()
+    assert client.get_run(run).info.status == RunStatus.to_string(RunStatus.FAILED)
+
+    forced = push_model(saved_model, str(store), MODEL_NAME, tmp_mlflow_uri, run, force_push=True)
+
+    version = client.get_model_version(MODEL_NAME, forced.model_version)
+    assert forced.champion and version.tags["force_push"] == "true (no evaluate run on record)"
+    assert "blessed_by" not in version.tags
+    assert [params["force_push"] for params in _push_steps(client, run)] == ["False", "True"]
+
+
+@pytest.mark.parametrize("blessed", [None, 0.0], ids=["no-verdict", "refused"])
+def test_a_run_its_gate_did_not_bless_is_refused_forced_or_not(
+    blessed: float | None, saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path
+) -> None:
+    run = _bare_pipeline_run(tmp_mlflow_uri)
+    gate = record_gate(tmp_mlflow_uri, run, "none", blessed)
+    why = f"evaluate run {gate} logged no `blessed` metric" if blessed is None else "was not blessed by its gate"
+
+    for force_push in (False, True):
+        with pytest.raises(NotBlessedError, match=f"pipeline run {run}.* {why}"):
+            push_model(saved_model, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, run, force_push=force_push)
+
+    assert tracking.client(tmp_mlflow_uri).search_registered_models() == []
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_run_its_own_gate_blessed_is_pushed_and_names_that_gate(
+    saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path
+) -> None:
+    earlier = _bare_pipeline_run(tmp_mlflow_uri)
+    record_gate(tmp_mlflow_uri, earlier, "none")  # another pipeline run's blessing counts for nothing
+    run = _bare_pipeline_run(tmp_mlflow_uri)
+    with pytest.raises(NotBlessedError, match=f"pipeline run {run} has no finished evaluate step run"):
+        push_model(saved_model, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, run)
+    gate = record_gate(tmp_mlflow_uri, run, "none")
+
+    pushed = push_model(saved_model, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, run)
+
+    version = tracking.client(tmp_mlflow_uri).get_model_version(MODEL_NAME, pushed.model_version)
+    assert pushed.champion and version.tags["blessed_by"] == gate and "force_push" not in version.tags
+    assert version.tags["evaluated_against"] == "none"

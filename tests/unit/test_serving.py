@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from gate_records import record_gate
 from mlflow.exceptions import MlflowException
 from test_serving_support import MODEL_NAME, SPEC, Champion, champion_fixture, saved_model_outputs  # noqa: F401
 
@@ -112,7 +113,7 @@ def test_the_champion_has_a_tf_serving_copy_and_a_version_that_is_not_promoted_h
     # A push whose gate compared it with a champion that is no longer the champion stays unpromoted.
     client = champion.client()
     run = tracking.start_pipeline_run(champion.tracking_uri, "serving-tests", "job-stale", {"epochs": 1})
-    tracking.log_pipeline_params(champion.tracking_uri, run, "evaluate", {"champion_version": "none"})
+    record_gate(champion.tracking_uri, run, "none")
     stale = push_model(champion.export_dir, str(champion.store), MODEL_NAME, champion.tracking_uri, run)
     assert not stale.champion
     assert str(client.get_model_version_by_alias(MODEL_NAME, "champion").version) == champion.pushed.model_version
