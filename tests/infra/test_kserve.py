@@ -13,6 +13,7 @@ import kubernetes_validate
 import pytest
 import tensorflow as tf
 import yaml
+from gate_records import record_gate
 from infra_checks import INFRA, restricted_violations
 
 from components.common import tracking
@@ -167,8 +168,8 @@ def _mlflow_model(root: Path, weight: float) -> Path:
 def _push(model: Path, store: Path, name: str, uri: str, seen_by_gate: str | None = None):
     run = tracking.start_pipeline_run(uri, "kserve-tests", f"job-{uuid.uuid4().hex[:6]}", {"epochs": 1})
     if seen_by_gate is not None:
-        tracking.log_pipeline_params(uri, run, "evaluate", {"champion_version": seen_by_gate})
-    return push_model(model, str(store), name, uri, run)
+        record_gate(uri, run, seen_by_gate)
+    return push_model(model, str(store), name, uri, run, force_push=seen_by_gate is None)
 
 
 @pytest.mark.slow
