@@ -76,23 +76,26 @@ def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -
     return arguments
 
 
+# The training pipeline's parameters that the monitoring pipeline names otherwise: there `data_uri` is
+# the new data and `mlflow_experiment` the drift check's own experiment.
+RETRAIN_PARAMETERS = {"data_uri": "training_data_uri", "mlflow_experiment": "training_experiment"}
+
+
 def monitoring_arguments(
-    settings: Settings, baseline_uri: str, retrain_on_drift: bool, training_data_uri: str | None
+    settings: Settings,
+    baseline_uri: str,
+    retrain_on_drift: bool,
+    training_data_uri: str | None,
+    overrides: Overrides | None = None,
 ) -> dict[str, Any]:
-    """The new data is `DATA_URI`; a retrain (when asked) uses the training pipeline's own arguments."""
-    training = pipeline_arguments(settings)
+    """The new data is `DATA_URI`; the retrain (when asked) gets every argument a training run of
+    these settings gets (`pipeline_arguments`), so drift is never answered by a weaker gate."""
+    training = pipeline_arguments(settings, overrides)
+    retrain = {RETRAIN_PARAMETERS.get(name, name): value for name, value in training.items()}
     return {
-        "data_uri": settings.data_uri,
-        "mlflow_tracking_uri": settings.mlflow_tracking_uri,
-        "model_name": settings.model_name,
-        "dataset": settings.dataset,
+        **retrain,
         "training_data_uri": training_data_uri or settings.data_uri,
-        "model_store_uri": settings.model_store_uri,
-        "thresholds": training["thresholds"],
-        "training_experiment": settings.mlflow_experiment,
+        "data_uri": settings.data_uri,
         "baseline_uri": baseline_uri,
         "retrain_on_drift": retrain_on_drift,
-        "s3_endpoint_url": settings.s3_endpoint_url,
-        "epochs": settings.epochs,
-        **{name: training[name] for name in ("batch_size", "hidden_units") if name in training},
     }

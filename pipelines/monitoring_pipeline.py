@@ -1,7 +1,8 @@
 """monitor → If(drift and retrain_on_drift) → the training pipeline. This module only wires.
 
 The training branch is the training pipeline itself, nested, so a drift found on a schedule can
-retrain on `training_data_uri` in the same run.
+retrain on `training_data_uri` in the same run, with every parameter a training run takes: the
+retrain is gated and trained exactly as a scheduled training run of the same settings.
 """
 
 from typing import Dict, List, NamedTuple
@@ -43,11 +44,32 @@ def build_monitoring_pipeline(
         mlflow_experiment: str = "",
         retrain_on_drift: bool = False,
         s3_endpoint_url: str = "",
+        # The rest is the training pipeline's, with its defaults; all of it reaches the retrain
+        # (pipelines.arguments.monitoring_arguments fills it from the spec like a training run's).
+        champion_tolerance: float = 0.01,
+        baseline_margin: float = 0.02,
+        allow_unscored_champion: bool = False,
+        beam_runner: str = "DirectRunner",
+        beam_options: str = "[]",
         epochs: int = 20,
         batch_size: int = 0,
+        learning_rate: float = 0.0,
         hidden_units: List[int] = [64, 32],  # noqa: B006 (KFP records the default; it is never mutated)
+        dropout: float = 0.1,
+        early_stopping_patience: int = 3,
+        seed: int = 0,
         model_builder: str = "",
         train_gpus: int = 1,
+        tune_trials: int = 0,
+        tune_parallel_trials: int = 2,
+        tune_algorithm: str = "tpe",
+        tune_space: str = "{}",
+        deploy_on_push: bool = False,
+        serving_platform: str = "minikube",
+        serving_runtime: str = "mlflow",
+        serving_role_arn: str = "",
+        deploy_timeout_s: float = 600.0,
+        force_push: bool = False,
     ) -> NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)]):
         monitor_task = on_the_network(
             monitor(
@@ -71,12 +93,31 @@ def build_monitoring_pipeline(
                 model_store_uri=model_store_uri,
                 model_name=model_name,
                 thresholds=thresholds,
+                champion_tolerance=champion_tolerance,
+                baseline_margin=baseline_margin,
+                allow_unscored_champion=allow_unscored_champion,
                 s3_endpoint_url=s3_endpoint_url,
+                beam_runner=beam_runner,
+                beam_options=beam_options,
                 epochs=epochs,
                 batch_size=batch_size,
+                learning_rate=learning_rate,
                 hidden_units=hidden_units,
+                dropout=dropout,
+                early_stopping_patience=early_stopping_patience,
+                seed=seed,
                 model_builder=model_builder,
                 train_gpus=train_gpus,
+                tune_trials=tune_trials,
+                tune_parallel_trials=tune_parallel_trials,
+                tune_algorithm=tune_algorithm,
+                tune_space=tune_space,
+                deploy_on_push=deploy_on_push,
+                serving_platform=serving_platform,
+                serving_runtime=serving_runtime,
+                serving_role_arn=serving_role_arn,
+                deploy_timeout_s=deploy_timeout_s,
+                force_push=force_push,
             )
         MonitoringOutputs = NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)])
         return MonitoringOutputs(

@@ -1,10 +1,21 @@
-"""Run arguments from the spec and the command line: the gate's bounds per task, the spec's training defaults."""
+"""Run arguments from the spec and the command line: the gate's bounds per task, the spec's training defaults,
+and the same arguments for a retrain on drift as for a scheduled training run."""
 
 import pytest
+import yaml
 
 from components.common.settings import Settings
 from pipelines.__main__ import _threshold
-from pipelines.arguments import Overrides, gate_thresholds, monitoring_arguments, pipeline_arguments
+from pipelines.arguments import (
+    RETRAIN_PARAMETERS,
+    Overrides,
+    gate_thresholds,
+    monitoring_arguments,
+    pipeline_arguments,
+)
+from pipelines.deployables import PIPELINES, RunOptions
+from pipelines.monitoring_pipeline import build_monitoring_pipeline
+from pipelines.training_pipeline import build_training_pipeline
 
 
 def _settings(dataset: str) -> Settings:
@@ -42,3 +53,41 @@ def test_a_small_dataset_brings_its_own_batch_size_and_the_run_overrides_the_bui
     assert "model_builder" not in pipeline_arguments(_settings("mlc_churn"))
     retrain = monitoring_arguments(_settings("penguins"), "", True, None)
     assert retrain["thresholds"] == arguments["thresholds"] and retrain["batch_size"] == 16
+
+
+def _compiled(pipeline, path) -> dict:
+    from kfp import compiler
+
+    compiler.Compiler().compile(pipeline, str(path))
+    return next(yaml.safe_load_all(path.read_text()))
+
+
+def test_the_retrain_on_drift_takes_every_training_parameter_with_the_same_defaults(tmp_path):
+    """Compiled: each training pipeline input is a monitoring input (same type and default) fed to the nested run."""
+    training = _compiled(build_training_pipeline(), tmp_path / "training.yaml")
+    monitoring = _compiled(build_monitoring_pipeline(), tmp_path / "monitoring.yaml")
+    wanted = training["root"]["inputDefinitions"]["parameters"]
+    offered = monitoring["root"]["inputDefinitions"]["parameters"]
+    branch = next(task for name, task in monitoring["root"]["dag"]["tasks"].items() if name.startswith("condition"))
+    [nested] = monitoring["components"][branch["componentRef"]["name"]]["dag"]["tasks"].values()
+    fed = nested["inputs"]["parameters"]
+    assert set(fed) == set(wanted)
+    for name, definition in wanted.items():
+        outer = RETRAIN_PARAMETERS.get(name, name)
+        assert offered[outer] == definition, name
+        assert fed[name] == {"componentInputParameter": f"pipelinechannel--{outer}"}, name
+
+
+@pytest.mark.parametrize(("dataset", "margin"), [("ames", 0.3), ("penguins", 0.2), ("mlc_churn", 0.05)])
+def test_a_retrain_on_drift_gets_the_arguments_of_a_scheduled_training_run(dataset, margin, tmp_path):
+    settings = _settings(dataset)
+    options = RunOptions(train_gpus=2, retrain_on_drift=True, training_data_uri="s3://data/train.csv")
+    scheduled = PIPELINES["training"].arguments(settings, options)
+    monitoring = PIPELINES["monitoring"].arguments(settings, options)
+    assert scheduled["baseline_margin"] == margin and scheduled["train_gpus"] == 2
+    retrain = {name: monitoring[RETRAIN_PARAMETERS.get(name, name)] for name in scheduled}
+    assert retrain == {**scheduled, "data_uri": "s3://data/train.csv"}
+    assert monitoring["data_uri"] == settings.data_uri and monitoring["retrain_on_drift"] is True
+    # Every argument is one the compiled monitoring pipeline takes: none is dropped on the way.
+    compiled = _compiled(build_monitoring_pipeline(), tmp_path / "monitoring.yaml")
+    assert set(monitoring) <= set(compiled["root"]["inputDefinitions"]["parameters"])
