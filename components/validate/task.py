@@ -21,10 +21,10 @@ import pandas as pd
 from mlflow.entities import Param
 
 from components.common import tracking
+from components.common.baseline import log_training_baseline
 from components.common.images import image_version
 from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import DatasetSpec
-from components.monitor.baseline import log_training_baseline
 from components.validate.lineage import data_lineage
 from components.validate.raw_file import DataValidationError, check_bytes, content_digest
 from components.validate.report import ExpectationOutcome, ValidationSummary, outcome_of, write_outputs

@@ -19,9 +19,9 @@ import pytest
 from monitoring_support import scrape, wipe
 
 from components.common import run_metrics, tracking
+from components.common.baseline import Baseline, baseline_from_csv, build_baseline, spec_kinds
 from components.common.specs import get_spec
 from components.common.specs.base import Column, DatasetSpec, Label, Multiclass, Numeric, Text
-from components.monitor.baseline import Baseline, baseline_from_csv, build_baseline, spec_kinds
 from components.monitor.drift import DriftThresholds, compare
 from components.monitor.task import read_new_data, run_monitor_step
 from pipelines.datasets import materialize_dataset

@@ -32,12 +32,12 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 from components.common import tracking
+from components.common.baseline import build_baseline, spec_kinds
 from components.common.specs import get_spec
 from components.evaluate.gate import ChampionScore, GateDecision, gate
 from components.evaluate.importance import Importance
 from components.evaluate.report import html_report, write_plots
 from components.evaluate.slices import slice_gaps
-from components.monitor.baseline import build_baseline, spec_kinds
 from components.monitor.drift import DriftThresholds, compare
 from components.monitor.report import html_report as drift_html
 from components.push.model_card import METRICS_ARTIFACT
