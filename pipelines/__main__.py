@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from components.common.settings import PROJECT_ROOT, Settings
+from components.common.specs import SpecDeprecationWarning, SpecError, get_spec
 from pipelines.remote_cli import add_commands as add_cluster_commands
 
 COMPILED_SPEC = PROJECT_ROOT / "build" / "training_pipeline.yaml"
@@ -15,9 +17,7 @@ COMPILED_SPEC = PROJECT_ROOT / "build" / "training_pipeline.yaml"
 
 def _bundled_data_path(settings: Settings) -> Path | None:
     """Where a bundled dataset is materialized, when these settings use one."""
-    from pipelines.datasets import bundled_datasets
-
-    if settings.dataset not in bundled_datasets() or "://" in settings.data_uri:
+    if get_spec(settings.dataset).bundled is None or "://" in settings.data_uri:
         return None
     return Path(settings.data_uri)
 
@@ -232,11 +232,27 @@ def main(argv: list[str] | None = None) -> int:
     add_cluster_commands(commands)
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = _settings()
+    except SpecError as error:
+        print(error, file=sys.stderr)
+        return 2
     except ValueError as error:
         print(f"settings: {error}", file=sys.stderr)
         return 2
     return args.handler(settings, args)
+
+
+def _settings() -> Settings:
+    """Settings.from_env, with each deprecated word of the spec said in one line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpecDeprecationWarning)
+        settings = Settings.from_env()
+    for warning in caught:
+        if issubclass(warning.category, SpecDeprecationWarning):
+            print(warning.message, file=sys.stderr)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return settings
 
 
 if __name__ == "__main__":

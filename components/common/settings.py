@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Mapping
 
 from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
-from components.common.specs import DEFAULT_DATASET, get_spec
+from components.common.specs import DEFAULT_DATASET, get_spec, is_spec_file
 from components.tasks import task_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +42,8 @@ class Settings:
         """Read the settings; a variable set to the empty string counts as unset (as `make` exports them)."""
         env = {key: value for key, value in (os.environ if env is None else env).items() if value}
         dataset = env.get("DATASET", DEFAULT_DATASET)
+        if is_spec_file(dataset):  # a spec file of one's own: every step, whatever its cwd, reads the same one
+            dataset = _absolute_unless_remote(dataset)
         spec = get_spec(dataset)
         if "DATA_URI" in env:
             data_uri = env["DATA_URI"]
@@ -59,11 +61,11 @@ class Settings:
             dataset=dataset,
             data_uri=_absolute_unless_remote(data_uri),
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"),
-            mlflow_experiment=env.get("MLFLOW_EXPERIMENT", f"{dataset}-training"),
+            mlflow_experiment=env.get("MLFLOW_EXPERIMENT", f"{spec.name}-training"),
             model_store_uri=_absolute_unless_remote(
                 env.get("MODEL_STORE_URI", str(PROJECT_ROOT / "mlruns" / "model-store"))
             ),
-            model_name=env.get("MODEL_NAME", f"{dataset}-{task_of(spec).model_noun}"),
+            model_name=env.get("MODEL_NAME", f"{spec.name}-{task_of(spec).model_noun}"),
             s3_endpoint_url=env.get("MLFLOW_S3_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL", "")),
             pipeline_root=env.get("PIPELINE_ROOT", str(PROJECT_ROOT / "build" / "kfp-local")),
             epochs=int(epochs),

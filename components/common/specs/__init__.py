@@ -53,7 +53,7 @@ def get_spec(reference: str) -> DatasetSpec:
         path = Path(reference).expanduser().resolve()
         if not path.is_file():
             raise ValueError(f"spec file {reference} does not exist")
-        module = _load(f"dataset_spec_{path.stem}", path, lambda: _from_file(path))
+        module = _load(_module_name(path), path, lambda: _from_file(path))
         where, expected_name = str(path), None
     else:
         if reference not in available_specs():
@@ -69,8 +69,13 @@ def get_spec(reference: str) -> DatasetSpec:
     return spec
 
 
+def _module_name(path: Path) -> str:
+    """One module a spec file, whatever its name: two `spec.py` in two folders are two specs."""
+    return f"dataset_spec_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
+
+
 def _from_file(path: Path) -> ModuleType:
-    loader_spec = importlib.util.spec_from_file_location(f"dataset_spec_{path.stem}", path)
+    loader_spec = importlib.util.spec_from_file_location(_module_name(path), path)
     module = importlib.util.module_from_spec(loader_spec)
     sys.modules[loader_spec.name] = module
     try:
