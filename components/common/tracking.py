@@ -8,7 +8,9 @@ FINISHED (`finish_pipeline_run`).
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +41,94 @@ HTTP_RETRY_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
+
+
+# Under a deadline (http_deadline) these are replaced, for every MLflow HTTP call the process makes meanwhile,
+# by values that make one call end in time: urllib3 waits 0, 2, 4 s (factor 1, no jitter) before retries 1, 2, 3,
+# and each attempt may take twice the timeout (connecting, then reading).
+_DEADLINE_ENV = (*HTTP_RETRY_DEFAULTS, "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER")
+_deadlines: dict[int, float] = {}  # id of an open http_deadline -> its deadline (time.monotonic())
+_deadlines_guard = threading.Lock()
+_deadline_keys = itertools.count()
+_env_outside: dict[str, str | None] = {}
+
+
+class DeadlineError(TimeoutError):
+    """Too little time is left before a deadline for even one MLflow HTTP call of 1 s."""
+
+
+def http_limits(seconds: float) -> dict[str, str] | None:
+    """MLflow HTTP settings under which one call, all its retries and back-off included, ends within `seconds`.
+
+    The most retries that still leave each attempt 10 s (a loaded server's slow reply), else the longest attempt.
+    """
+    cap = int(HTTP_RETRY_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+    fits = []
+    for retries in (3, 2, 1, 0):
+        backoff = 2**retries - 2 if retries > 1 else 0
+        timeout = min(cap, int((seconds - backoff) / (2 * (retries + 1))))
+        if timeout >= 1:  # MLflow reads the timeout as whole seconds
+            fits.append((retries, timeout))
+    if not fits:
+        return None
+    retries, timeout = next(((r, t) for r, t in fits if t >= 10), max(fits, key=lambda fit: fit[1]))
+    return {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+        "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
+    }
+
+
+@contextmanager
+def http_deadline(deadline: float | None) -> Iterator[None]:
+    """Make each MLflow HTTP call started inside end, retries included, by `deadline` (time.monotonic()).
+
+    MLflow reads its HTTP settings from the environment at each call, so they are set process-wide, for the
+    nearest deadline open in any thread; calls of other threads meanwhile only get shorter limits. Raises
+    DeadlineError when not even one attempt fits. None: no deadline.
+    """
+    if deadline is None:
+        yield
+        return
+    key = next(_deadline_keys)
+    with _deadlines_guard:
+        if not _deadlines:
+            _env_outside.update({name: os.environ.get(name) for name in _DEADLINE_ENV})
+        _deadlines[key] = deadline
+        try:
+            _apply_nearest_deadline(strict=True)
+        except DeadlineError:
+            _close_deadline(key)
+            raise
+    try:
+        yield
+    finally:
+        with _deadlines_guard:
+            _close_deadline(key)
+
+
+def _apply_nearest_deadline(strict: bool) -> None:
+    left = min(_deadlines.values()) - time.monotonic()
+    limits = http_limits(left)
+    if limits is None:
+        if strict:
+            raise DeadlineError(f"{max(left, 0.0):.1f} s left before the deadline")
+        limits = http_limits(2.0)  # the shortest there is: others' calls are under way already
+    os.environ.update(limits)
+
+
+def _close_deadline(key: int) -> None:
+    del _deadlines[key]
+    if _deadlines:
+        _apply_nearest_deadline(strict=False)
+        return
+    for name, value in _env_outside.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def client(tracking_uri: str) -> MlflowClient:

@@ -20,6 +20,8 @@ PUBLISHED = "published"
 MANIFEST_TAG = "manifest_sha256"
 # The champion lock's epoch a version was created (or finished) under: the sweep's proof that its push is over.
 LOCK_EPOCH_TAG = "lock_epoch"
+# The champion lock's epoch under which a version's alias move was proven (components/push/alias_move.py).
+PROMOTED_EPOCH_TAG = "promoted_lock_epoch"
 # Every champion_decision of a promoted version starts so; the others start "not promoted".
 PROMOTED = "champion ("
 

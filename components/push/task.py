@@ -57,7 +57,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
+from components.common.model_names import check_model_name
 from components.push import registration, serving_layout
+from components.push.alias_move import move_champion
 from components.push.blessing import Blessing, required_blessing
 from components.push.blessing import NotBlessedError as NotBlessedError  # raised by push_model
 from components.push.leftovers import (
@@ -104,6 +106,7 @@ def push_model(
     `card_path`, when given, receives the version's HTML model card (the KFP component's HTML output).
     `force_push` pushes a pipeline run that has no evaluate step on record; it never overrides a gate.
     """
+    check_model_name(model_name)  # it becomes the store prefix; refused before anything is written
     client = tracking.client(tracking_uri)
     with tracking.step_run(tracking_uri, pipeline_run_id, "push"):
         if not (model_dir / "saved_model.pb").is_file():
@@ -171,12 +174,14 @@ def _publish(
         if earlier is None:
             _upload(model_dir, destination, checksums, endpoint_url, undo)
         with ChampionLock(tracking_uri, model_name, pipeline_run_id) as lock:
+            client = lock.bounded(client)  # no call under the lock outlives its lease
             registration.ensure_registered_model(client, model_name)
             if earlier is not None:
                 earlier = still_registered(client, earlier)
                 if earlier is None:  # another push swept it between the look-up and the lock: push afresh
                     _upload(model_dir, destination, checksums, endpoint_url, undo)
             keep = str(earlier.version) if earlier is not None else None
+            lock.check()  # only a holder sweeps
             sweep_orphans(client, model_name, destination, pipeline_run_id, endpoint_url, lock.epoch, keep)
             lock.check()
             if earlier is None:
@@ -198,8 +203,7 @@ def _publish(
             current = _current_champion(client, model_name)
             promote, decision = _champion_decision(current, str(version.version), blessing.baseline)
             if promote:
-                lock.check()
-                client.set_registered_model_alias(model_name, tracking.CHAMPION_ALIAS, version.version)
+                move_champion(client, lock, model_name, str(version.version), current)
                 # Only now that it is champion may TensorFlow Serving see it.
                 _serve(lock, client, model_dir, version, current, checksums, endpoint_url, undo)
             elif current != NO_CHAMPION:

@@ -26,7 +26,17 @@ from urllib.parse import urlparse
 from gate_records import record_gate
 
 from components.common import storage, tracking
-from components.push.lock import HOLDER_RUN_TAG, RELEASED_TAG, lock_epochs
+from components.push.lock import (
+    AFTER_TAG,
+    HOLDER_RUN_TAG,
+    LOCK_OF_TAG,
+    LOCKS_MODEL,
+    RELEASED_TAG,
+    TOKEN_TAG,
+    lock_claims,
+    registry_now_ms,
+    valid_epochs,
+)
 
 MODEL_NAME = "taxi-classifier"
 ERROR_XML = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
@@ -278,8 +288,21 @@ def assert_registry_sound(
         manifest = (copy / storage.MANIFEST_NAME).read_bytes()
         assert hashlib.sha256(manifest).hexdigest() == tags["manifest_sha256"], f"version {version}"
         assert len(manifest.splitlines()) == int(tags["files"])
-    epochs = lock_epochs(tracking.client(tracking_uri), model_name)
+    claims = lock_claims(tracking.client(tracking_uri), model_name)
+    epochs = valid_epochs(claims)
     if epochs:
-        last = epochs[max(epochs)]
-        assert last.tags.get(RELEASED_TAG) == "true", f"{last.name} is still held by {last.tags.get(HOLDER_RUN_TAG)}"
-    assert len(epochs) <= 2, f"old lock epochs left behind: {sorted(epochs)}"
+        last = claims[max(epochs)]
+        assert last.tags.get(RELEASED_TAG) == "true", (
+            f"epoch {max(epochs)} is still held by {last.tags.get(HOLDER_RUN_TAG)}"
+        )
+    # The last epoch and the claim before it, on which its validity rests.
+    assert len(claims) <= 2, f"old lock claims left behind: {sorted(claims)}"
+
+
+def plant_dead_claim(tracking_uri: str, model_name: str, holder_run: str) -> tuple[int, dict[str, str]]:
+    """A valid claim on the lock as a killed holder leaves it: never released, never renewed again."""
+    client = tracking.client(tracking_uri)
+    registry_now_ms(client)  # makes the locks model
+    after = max(lock_claims(client, model_name), default=0)
+    tags = {LOCK_OF_TAG: model_name, AFTER_TAG: str(after), HOLDER_RUN_TAG: holder_run, TOKEN_TAG: "its-own"}
+    return int(client.create_model_version(LOCKS_MODEL, f"lock:{model_name}", tags=tags).version), tags

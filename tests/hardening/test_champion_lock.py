@@ -13,18 +13,18 @@ import time
 from pathlib import Path
 
 import pytest
-from hardening_helpers import MODEL_NAME, new_pipeline_run
+from hardening_helpers import MODEL_NAME, new_pipeline_run, plant_dead_claim
 
 from components.common import storage, tracking
 from components.push.leftovers import LOCK_EPOCH_TAG, PUSH_STATE_TAG, STAGED, sweep_orphans
 from components.push.lock import (
     HOLDER_RUN_TAG,
+    LOCKS_MODEL,
     RELEASED_TAG,
-    TOKEN_TAG,
     ChampionLock,
     LockLostError,
+    lock_claims,
     lock_epochs,
-    lock_name,
 )
 
 pytestmark = [pytest.mark.hardening, pytest.mark.slow]
@@ -96,26 +96,28 @@ def test_three_processes_racing_for_a_stale_lock_take_it_one_at_a_time(tmp_mlflo
     client = tracking.client(tmp_mlflow_uri)
     # A killed push's epoch: never released, never renewed again.
     planted_at = time.monotonic()
-    planted = {HOLDER_RUN_TAG: "killed-run", TOKEN_TAG: "its-own"}
-    client.create_registered_model(lock_name(MODEL_NAME, 0), tags=planted)
+    dead, planted = plant_dead_claim(tmp_mlflow_uri, MODEL_NAME, "killed-run")
     (tmp_path / "go").touch()
 
     holds = _holds(tmp_path, runs, children)
 
     assert sorted(hold["run"] for hold in holds) == runs  # all three acquired
-    assert [hold["epoch"] for hold in holds] == [1, 2, 3]  # one epoch each, in the order they held it
+    epochs_held = [hold["epoch"] for hold in holds]
+    assert dead < epochs_held[0] < epochs_held[1] < epochs_held[2]  # one epoch each, in the order they held it
     assert [hold["still_held"] for hold in holds] == [True, True, True]
     for before, after in zip(holds, holds[1:]):
         assert before["end"] <= after["start"], (before, after)  # never two holders at once
     assert holds[0]["start"] >= planted_at + LEASE_S - 0.01  # the stale lock was waited out, then taken over
     # The takeover neither deleted nor wrote the stale epoch: the first taker found it as planted.
-    assert holds[0]["seen"]["0"] == planted
-    assert holds[0]["seen"]["1"][HOLDER_RUN_TAG] == holds[0]["run"]
-    epochs = lock_epochs(client, MODEL_NAME)
-    assert sorted(epochs) == [2, 3]  # older epochs deleted by the holders two after them
-    for hold in holds[1:]:
-        assert epochs[hold["epoch"]].tags[HOLDER_RUN_TAG] == hold["run"]
-        assert epochs[hold["epoch"]].tags[RELEASED_TAG] == "true"
+    assert holds[0]["seen"][str(dead)] == planted
+    assert holds[0]["seen"][str(epochs_held[0])][HOLDER_RUN_TAG] == holds[0]["run"]
+    claims = lock_claims(client, MODEL_NAME)
+    # Older claims deleted by the last holder: its own and the one before it, on which its validity rests.
+    assert len(claims) == 2 and max(claims) == epochs_held[2], sorted(claims)
+    assert claims[epochs_held[2]].tags[HOLDER_RUN_TAG] == holds[2]["run"]
+    assert claims[epochs_held[2]].tags[RELEASED_TAG] == "true"
+    # Every lock of the registry is in one registered model: the registry lists models, not locks.
+    assert [model.name for model in client.search_registered_models()] == [LOCKS_MODEL]
 
 
 def test_a_holder_that_keeps_renewing_keeps_the_lock_for_many_leases(tmp_mlflow_uri: str, tmp_path: Path) -> None:

@@ -21,10 +21,11 @@ from hardening_helpers import (
     champion_version,
     live_versions,
     new_pipeline_run,
+    plant_dead_claim,
 )
 
 from components.common import tracking
-from components.push.lock import HOLDER_RUN_TAG, RELEASED_TAG, ChampionLock, LockLostError, lock_epochs, lock_name
+from components.push.lock import HOLDER_RUN_TAG, RELEASED_TAG, ChampionLock, LockLostError, lock_claims
 from components.push.task import NotBlessedError, push_model
 
 pytestmark = [pytest.mark.hardening, pytest.mark.slow]
@@ -119,13 +120,13 @@ def test_the_champion_lock_excludes_other_runs_and_yields_to_dead_ones(tmp_mlflo
                 first.check()
     # A killed push's epoch, never released: taken over once its lease has run out on the registry's clock.
     planted_at = time.monotonic()
-    killed = lock_name(MODEL_NAME, retry.epoch + 1)
-    client.create_registered_model(killed, tags={HOLDER_RUN_TAG: "killed-run"})
+    killed, planted = plant_dead_claim(tmp_mlflow_uri, MODEL_NAME, "killed-run")
+    assert killed == retry.epoch + 1
     with ChampionLock(tmp_mlflow_uri, MODEL_NAME, "run-b", lease_s=1.0) as taker:
         assert time.monotonic() - planted_at >= 1.0 - 0.01  # registry timestamps are whole milliseconds
         assert taker.epoch == retry.epoch + 2
-    epochs = lock_epochs(client, MODEL_NAME)
-    assert sorted(epochs) == [taker.epoch - 1, taker.epoch]  # each holder deletes only epochs below its last but one
-    assert epochs[taker.epoch - 1].tags == {HOLDER_RUN_TAG: "killed-run"}  # nobody wrote the killed push's epoch
-    assert epochs[taker.epoch].tags[HOLDER_RUN_TAG] == "run-b"
-    assert epochs[taker.epoch].tags[RELEASED_TAG] == "true"
+    claims = lock_claims(client, MODEL_NAME)
+    assert sorted(claims) == [killed, taker.epoch]  # each holder deletes only claims below the one before its own
+    assert claims[killed].tags == planted  # nobody wrote the killed push's claim
+    assert claims[taker.epoch].tags[HOLDER_RUN_TAG] == "run-b"
+    assert claims[taker.epoch].tags[RELEASED_TAG] == "true"
