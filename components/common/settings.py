@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Mapping
 
 from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
+from components.common.model_names import check_model_name
 from components.common.specs import DEFAULT_DATASET, get_spec, is_spec_file
 from components.tasks import task_of
 
@@ -36,6 +37,9 @@ class Settings:
     gpu_node_pool_label_value: str
     # Training workers, fixed when the pipeline is built (pipelines.training_pipeline says why).
     train_workers: int = 1
+
+    def __post_init__(self) -> None:
+        check_model_name(self.model_name)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

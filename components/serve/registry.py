@@ -18,6 +18,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from components.common import storage, tracking
+from components.common.model_names import check_model_name
 from components.push.leftovers import PROMOTED, PUBLISHED, PUSH_STATE_TAG
 from components.push.lock import ChampionLock
 from components.push.serving_layout import serving_root, serving_uri
@@ -57,6 +58,7 @@ def _served(version: ModelVersion) -> ServedVersion:
 
 def resolve(tracking_uri: str, model_name: str, version: str = "") -> ServedVersion:
     """Version `version` of `model_name`, or its champion when `version` is empty."""
+    check_model_name(model_name)
     client = tracking.client(tracking_uri)
     try:
         found = (

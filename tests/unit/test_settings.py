@@ -45,3 +45,34 @@ def test_bad_settings_say_what_is_wrong(env, message):
     with pytest.raises(ValueError) as error:
         Settings.from_env(env)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "-leading-dash", ".hidden", "taxi..v2", "x y", "ünicode", "a\\b"])
+def test_a_model_name_that_is_not_a_plain_path_segment_is_refused_naming_the_rule(name):
+    with pytest.raises(ValueError) as refused:
+        Settings.from_env({"MODEL_NAME": name})
+    assert str(refused.value) == (
+        f"MODEL_NAME={name!r}: a model name must match [A-Za-z0-9][A-Za-z0-9._-]* with no '..' (it becomes a path)"
+    )
+
+
+def test_plain_model_names_are_taken():
+    for name in ("taxi-classifier", "penguins_v2.1", "A", "0day"):
+        assert Settings.from_env({"MODEL_NAME": name}).model_name == name
+
+
+def test_push_and_serve_refuse_a_bad_model_name_before_touching_the_store_or_the_registry(tmp_path):
+    """Their entry points are reached without Settings too (KFP parameters): they check the name themselves."""
+    from components.push.task import push_model
+    from components.serve.registry import resolve
+
+    store, database = tmp_path / "store", tmp_path / "mlflow.db"
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "saved_model.pb").write_bytes(b"graph")
+    with pytest.raises(ValueError, match=r"MODEL_NAME='\.\./\.\./outside': a model name must match"):
+        push_model(model, str(store), "../../outside", f"sqlite:///{database}", "run-1")
+    with pytest.raises(ValueError, match=r"MODEL_NAME='a/b': a model name must match"):
+        resolve(f"sqlite:///{database}", "a/b")
+    assert not store.exists() and not database.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]

@@ -154,3 +154,41 @@ def test_missing_bucket_and_object_errors_name_the_uri(
 def test_unsupported_scheme_is_refused(model_files: Path) -> None:
     with pytest.raises(ValueError, match="'gs://bucket/m': unsupported scheme 'gs'"):
         storage.upload_dir(model_files, "gs://bucket/m")
+
+
+@pytest.mark.parametrize("planted", ["m/../../escaped.txt", "m/a/../../../escaped.txt", "m//etc/escaped.txt"])
+def test_a_listed_key_that_leaves_its_prefix_is_refused_before_anything_is_written(
+    planted: str, model_files: Path, tmp_path: Path, s3: Any, bucket: str, s3_endpoint: str
+) -> None:
+    storage.upload_dir(model_files, f"s3://{bucket}/m", endpoint_url=s3_endpoint)
+    s3.put_object(Bucket=bucket, Key=planted, Body=b"outside")
+    assert planted in _keys(s3, bucket)  # the store really holds the key as written
+    destination = tmp_path / "deep" / "copy"
+    name = planted.removeprefix("m/")
+    with pytest.raises(storage.StorageError, match=f"downloading s3://{bucket}/m: key '{name}' leaves its prefix"):
+        storage.download_dir(f"s3://{bucket}/m", destination, endpoint_url=s3_endpoint)
+    assert not destination.exists() and not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_keys_are_normalised_below_the_download_folder(tmp_path: Path, s3: Any, bucket: str, s3_endpoint: str) -> None:
+    for key in ("m/./a.txt", "m/sub//b.txt", "m/"):  # "m/" is a folder marker: no file
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    copy = storage.download_dir(f"s3://{bucket}/m", tmp_path / "copy", endpoint_url=s3_endpoint)
+    assert {path.relative_to(copy).as_posix() for path in copy.rglob("*") if path.is_file()} == {"a.txt", "sub/b.txt"}
+    assert (copy / "sub" / "b.txt").read_bytes() == b"m/sub//b.txt"
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/models/../other", "s3://bucket/../x", "s3://bucket/a/.."])
+def test_a_uri_whose_prefix_climbs_out_is_refused(uri: str, model_files: Path) -> None:
+    with pytest.raises(ValueError, match=rf"{uri!s}: key '.*' leaves its prefix"):
+        storage.upload_dir(model_files, uri)
+
+
+def test_a_manifest_naming_a_path_outside_the_copy_is_refused(model_files: Path, tmp_path: Path) -> None:
+    target = tmp_path / "store" / "v1"
+    storage.upload_dir(model_files, str(target))
+    (tmp_path / "store" / "secret").write_bytes(b"not part of the model")
+    with (target / storage.MANIFEST_NAME).open("a") as manifest:
+        manifest.write(f"{hashlib.sha256(b'not part of the model').hexdigest()}  ../../store/secret\n")
+    with pytest.raises(storage.StorageError, match=r"MANIFEST.sha256: key '../../store/secret' leaves its prefix"):
+        storage.download_dir(str(target), tmp_path / "copy")
