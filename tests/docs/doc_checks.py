@@ -142,6 +142,8 @@ class _Checker:
 
     def span(self, line: int, text: str, table_variable: bool) -> None:
         text = text.strip()
+        if not text:
+            return
         if UNDERSCORED_VARIABLE.fullmatch(text) or (table_variable and VARIABLE.fullmatch(text)):
             self.variable(line, text)
         elif re.fullmatch(r"--[a-z][a-z0-9-]*", flag := text.split()[0].split("=", 1)[0]):
