@@ -14,7 +14,8 @@ import pytest
 from bench.flights import COLUMNS, read_flights, write_samples
 from bench.measure import Spread, growth_exponent
 from bench.pipeline import step_of
-from bench.report import fmt, table, write_report
+from bench.report import write_report
+from bench.report_format import fmt, table
 from components.common.specs import get_spec
 from components.common.specs.base import Column, DatasetSpec, Label, Numeric
 from components.validate.report import outcome_of
