@@ -184,16 +184,19 @@ def test_rollback_moves_the_alias_back_records_why_and_retires_the_serving_copy(
     serving = store / name / "serving"
     assert sorted(path.name for path in serving.iterdir()) == ["1", "2", "3"]
 
-    assert registry.roll_back(tmp_mlflow_uri, name, "p99 latency doubled") == ("3", "2")
+    with pytest.raises(ServingError, match=f"refusing to roll back version 2 of {name}: the champion is version 3"):
+        registry.roll_back(tmp_mlflow_uri, name, "2", "FROM names an older version")
+    assert sorted(path.name for path in serving.iterdir()) == ["1", "2", "3"]  # refused: nothing changed
+    assert registry.roll_back(tmp_mlflow_uri, name, "3", "p99 latency doubled") == ("3", "2")
 
     client = tracking.client(tmp_mlflow_uri)
     assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
     note = client.get_model_version(name, "3").tags[registry.ROLLED_BACK_TAG]
     assert note.startswith("rolled back to version 2 at ") and note.endswith(": p99 latency doubled")
     assert sorted(path.name for path in serving.iterdir()) == ["1", "2"]  # the newest is the champion again
-    assert registry.roll_back(tmp_mlflow_uri, name, "again") == ("2", "1")
+    assert registry.roll_back(tmp_mlflow_uri, name, "2", "again") == ("2", "1")
     with pytest.raises(ServingError, match="version 1 has no earlier champion to roll back to"):
-        registry.roll_back(tmp_mlflow_uri, name, "once more")
+        registry.roll_back(tmp_mlflow_uri, name, "1", "once more")
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
 
 
@@ -214,7 +217,8 @@ def test_the_verbs_fail_with_one_line_and_change_nothing(
         assert line.startswith("error: ") and message in line, line
 
     fails(["deploy", "--version", "9"], f"model '{name}' has no version 9")
-    fails(["rollback"], "no Kubernetes cluster configured")
+    fails(["rollback", "--from", "2"], "no Kubernetes cluster configured")
+    fails(["rollback", "--from", "1"], f"refusing to roll back version 1 of {name}: the champion is version 2")
     # A kubeconfig naming a cluster that does not answer (a closed port on this machine).
     closed = tmp_path / "kubeconfig"
     closed.write_text(yaml.safe_dump({
