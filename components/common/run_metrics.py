@@ -29,7 +29,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-from components.common import tracking
+from components.common.run_tags import DATASET_TAG, THRESHOLD_PARAM
 from components.common.specs import get_spec
 from components.tasks import Task, task_of
 
@@ -189,9 +189,9 @@ def _evaluation_figures(
         if metric in metrics:
             found.set("eval_metric", metrics[metric], **run, metric=metric)
     for param, bound in params.items():
-        if not param.startswith(tracking.THRESHOLD_PARAM):
+        if not param.startswith(THRESHOLD_PARAM):
             continue
-        metric = param.removeprefix(tracking.THRESHOLD_PARAM)
+        metric = param.removeprefix(THRESHOLD_PARAM)
         if metric not in task.directions:
             known = sorted(task.directions)
             raise ValueError(f"param {param}: {metric!r} is not a metric of the {task.kind} task, which has {known}")
@@ -250,7 +250,7 @@ def pipeline_finished_metrics(parent: Run) -> MetricSet:
 
 def _dataset_and_pipeline(parent: Run) -> tuple[str, str]:
     tags = parent.data.tags
-    return tags.get(tracking.DATASET_TAG, "unknown"), tags.get(PIPELINE_TAG, TRAINING_PIPELINE)
+    return tags.get(DATASET_TAG, "unknown"), tags.get(PIPELINE_TAG, TRAINING_PIPELINE)
 
 
 def _latest_step_run(parent: Run, step: str) -> Run | None:

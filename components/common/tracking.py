@@ -20,8 +20,11 @@ import mlflow
 from mlflow.entities import Param, RunStatus
 from mlflow.tracking import MlflowClient
 
+from components.common import run_metrics
+from components.common.run_tags import DATASET_TAG as DATASET_TAG  # re-exported: steps read it here
+from components.common.run_tags import THRESHOLD_PARAM as THRESHOLD_PARAM
+
 PIPELINE_JOB_TAG = "kfp.pipeline_job_name"
-DATASET_TAG = "dataset"
 ERROR_TAG = "error"
 # The registry contract between push (which writes it) and evaluate and the run summary (which read it).
 CHAMPION_ALIAS = "champion"
@@ -30,8 +33,6 @@ STORE_URI_TAG = "store_uri"
 CHAMPION_DECISION_TAG = "champion_decision"
 # The evaluate step's run artifact with the gate's decision, one line per check; the run summary prints it.
 GATE_DECISION_ARTIFACT = "evaluation/decision.txt"
-# Prefix of the evaluate step's params that record the gate's bounds: `threshold.<metric>` = bound.
-THRESHOLD_PARAM = "threshold."
 
 
 # The one place MLflow's HTTP retries are bounded (MLflow's own default retries for minutes):
@@ -181,8 +182,6 @@ def _artifact_location(tracking_uri: str, experiment: str) -> str | None:
 @contextmanager
 def step_run(tracking_uri: str, pipeline_run_id: str, step: str) -> Iterator[mlflow.ActiveRun]:
     """A nested MLflow run for one step; an exception fails the step's and the pipeline's run."""
-    from components.common import run_metrics
-
     mlflow_client = client(tracking_uri)
     parent = mlflow_client.get_run(pipeline_run_id)
     started = time.time()
@@ -220,8 +219,6 @@ def log_pipeline_params(tracking_uri: str, pipeline_run_id: str, step: str, para
 
 
 def finish_pipeline_run(tracking_uri: str, pipeline_run_id: str) -> None:
-    from components.common import run_metrics
-
     mlflow_client = client(tracking_uri)
     mlflow_client.set_terminated(pipeline_run_id, RunStatus.to_string(RunStatus.FINISHED))
     run_metrics.push_pipeline_finished(mlflow_client, pipeline_run_id)
