@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any, Mapping
 
 CHOSEN_FOR_THE_DATA = 0
 MAX_BATCH_SIZE = 2048
@@ -22,6 +23,8 @@ MIN_BATCH_SIZE = 32
 STEPS_PER_EPOCH = 8
 LEARNING_RATE_AT_MAX_BATCH = 0.01
 SMALL_BATCH_LEARNING_RATE = 0.003
+# What a search may set (components.tune.space); a trial's values come as JSON, hidden units as text ("64-32").
+TUNED = ("learning_rate", "hidden_units", "dropout", "batch_size")
 
 
 def batch_size_for(train_rows: int) -> int:
@@ -49,3 +52,35 @@ class Hyperparameters:
         (all workers' rows together: the batch is global); values given stay as given."""
         batch_size = self.batch_size or batch_size_for(train_rows)
         return replace(self, batch_size=batch_size, learning_rate=self.learning_rate or learning_rate_for(batch_size))
+
+
+def units_text(units: tuple[int, ...] | list[int]) -> str:
+    return "-".join(str(int(unit)) for unit in units)
+
+
+def units_from_text(text: str) -> tuple[int, ...]:
+    try:
+        units = tuple(int(unit) for unit in text.split("-"))
+    except ValueError as error:
+        raise ValueError(f"hidden units {text!r}: expected widths joined by '-', e.g. '64-32'") from error
+    if not units or min(units) < 1:
+        raise ValueError(f"hidden units {text!r}: every layer needs at least one unit")
+    return units
+
+
+def with_values(base: Hyperparameters, values: Mapping[str, Any]) -> Hyperparameters:
+    """`base` with a trial's values (hidden units as text or a list); other fields stay as they are."""
+    unknown = set(values) - set(TUNED)
+    if unknown:
+        raise ValueError(f"not tuned: {sorted(unknown)}; the search space tunes {list(TUNED)}")
+    changes: dict[str, Any] = {}
+    if "learning_rate" in values:
+        changes["learning_rate"] = float(values["learning_rate"])
+    if "dropout" in values:
+        changes["dropout"] = float(values["dropout"])
+    if "batch_size" in values:
+        changes["batch_size"] = int(values["batch_size"])
+    if "hidden_units" in values:
+        units = values["hidden_units"]
+        changes["hidden_units"] = units_from_text(units) if isinstance(units, str) else tuple(int(u) for u in units)
+    return replace(base, **changes)

@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from components.train.workers import ONE_WORKER, WorkerRole
+from components.train.roles import ONE_WORKER, WorkerRole
 from components.transform.layout import TRANSFORMED_FILE_SUFFIX
 
 PARSE_BATCH = 65_536

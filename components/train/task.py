@@ -32,7 +32,7 @@ from components.train.hyperparameters import Hyperparameters
 from components.train.input import Split
 from components.train.model import ServingModule, scaled
 from components.train.multiworker import fit_among_workers
-from components.train.workers import WorkerRole, worker_role
+from components.train.roles import WorkerRole, worker_role
 from components.transform.features import transformed_features
 from components.transform.layout import TRAIN, VALIDATION
 

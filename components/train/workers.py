@@ -1,5 +1,5 @@
-"""Train as several TensorFlow workers: each worker's role from TF_CONFIG, the worker entry point, and
-workers as local processes.
+"""Train as several TensorFlow workers: the worker entry point, and workers as local processes (each
+worker's role from TF_CONFIG is in components.train.roles).
 
 Whoever starts the workers (the training operator's TFJob on a cluster, `run_local_workers` on one
 machine) gives each the same arguments and its own TF_CONFIG; `train_model` then trains with
@@ -22,12 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec
+from components.train.roles import worker_role
 
 RESULT_FILE = "result.json"
 # A worker that has not finished after this long is stuck (a peer gone, a port taken): stop them all.
@@ -36,47 +37,6 @@ DEFAULT_TIMEOUT_S = 3600.0
 
 class WorkerError(RuntimeError):
     """A worker failed, or the workers did not finish in time; the message has the failed worker's log tail."""
-
-
-@dataclass(frozen=True)
-class WorkerRole:
-    """This process's place among the workers; index 0 is the chief, which alone exports."""
-
-    index: int = 0
-    count: int = 1
-
-    @property
-    def is_chief(self) -> bool:
-        return self.index == 0
-
-
-ONE_WORKER = WorkerRole()
-
-
-def worker_role(environ: Mapping[str, str] | None = None) -> WorkerRole:
-    """The role TF_CONFIG gives; one worker without it. Only chief and worker tasks are understood:
-    MultiWorkerMirroredStrategy has no parameter servers, and an evaluator would not train."""
-    raw = (os.environ if environ is None else environ).get("TF_CONFIG", "")
-    if not raw:
-        return ONE_WORKER
-    try:
-        config = json.loads(raw)
-        cluster, task = config["cluster"], config["task"]
-        kind, index = str(task["type"]).lower(), int(task["index"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"TF_CONFIG is not {{'cluster': ..., 'task': {{'type', 'index'}}}}: {raw!r}") from error
-    unknown = sorted(set(cluster) - {"chief", "worker"})
-    if unknown or kind not in ("chief", "worker"):
-        raise ValueError(
-            f"TF_CONFIG has task types {sorted(set(cluster) | {kind})}; this trainer runs "
-            "MultiWorkerMirroredStrategy, which takes 'chief' and 'worker' tasks only"
-        )
-    chiefs = len(cluster.get("chief", []))
-    count = chiefs + len(cluster.get("worker", []))
-    position = index if kind == "chief" else chiefs + index
-    if not 0 <= position < count:
-        raise ValueError(f"TF_CONFIG task {kind}:{index} is not in its cluster {cluster}")
-    return WorkerRole(position, count)
 
 
 def tf_config(addresses: Sequence[str], index: int) -> str:
@@ -206,9 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # TensorFlow comes after the arguments are read: a bad flag fails in milliseconds, not after its import.
-    from components.train.hyperparameters import Hyperparameters
+    from components.train.hyperparameters import TUNED, Hyperparameters, with_values
     from components.train.task import train_model
-    from components.tune.space import TUNED, with_values
 
     values = json.loads(args.hyperparameters)
     tuned = {key: values.pop(key) for key in TUNED if key in values}

@@ -14,8 +14,8 @@ from typing import Any
 
 from components.common.specs.base import DatasetSpec
 from components.tasks import task_of
-from components.train.hyperparameters import Hyperparameters
-from components.tune.space import SearchSpace, with_values
+from components.train.hyperparameters import Hyperparameters, with_values
+from components.tune.space import SearchSpace
 
 
 @dataclass(frozen=True)

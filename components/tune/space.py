@@ -15,26 +15,10 @@ which both KerasTuner and Katib take as a categorical value.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from components.train.hyperparameters import Hyperparameters
-
-TUNED = ("learning_rate", "hidden_units", "dropout", "batch_size")
-
-
-def units_text(units: tuple[int, ...] | list[int]) -> str:
-    return "-".join(str(int(unit)) for unit in units)
-
-
-def units_from_text(text: str) -> tuple[int, ...]:
-    try:
-        units = tuple(int(unit) for unit in text.split("-"))
-    except ValueError as error:
-        raise ValueError(f"hidden units {text!r}: expected widths joined by '-', e.g. '64-32'") from error
-    if not units or min(units) < 1:
-        raise ValueError(f"hidden units {text!r}: every layer needs at least one unit")
-    return units
+from components.train.hyperparameters import TUNED, units_from_text, units_text
 
 
 @dataclass(frozen=True)
@@ -79,21 +63,3 @@ class SearchSpace:
         if "batch_size" in declared:
             values["batch_size"] = tuple(int(size) for size in declared["batch_size"])
         return cls(**values)
-
-
-def with_values(base: Hyperparameters, values: Mapping[str, Any]) -> Hyperparameters:
-    """`base` with a trial's values (hidden units as text or a list); other fields stay as they are."""
-    unknown = set(values) - set(TUNED)
-    if unknown:
-        raise ValueError(f"not tuned: {sorted(unknown)}; the search space tunes {list(TUNED)}")
-    changes: dict[str, Any] = {}
-    if "learning_rate" in values:
-        changes["learning_rate"] = float(values["learning_rate"])
-    if "dropout" in values:
-        changes["dropout"] = float(values["dropout"])
-    if "batch_size" in values:
-        changes["batch_size"] = int(values["batch_size"])
-    if "hidden_units" in values:
-        units = values["hidden_units"]
-        changes["hidden_units"] = units_from_text(units) if isinstance(units, str) else tuple(int(u) for u in units)
-    return replace(base, **changes)

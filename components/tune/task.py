@@ -18,11 +18,11 @@ import mlflow
 from components.common import tracking
 from components.tasks import task_of
 from components.train.distributed import SERVICE_ACCOUNT_NAMESPACE_FILE, WorkerPool, in_a_cluster
-from components.train.hyperparameters import Hyperparameters
+from components.train.hyperparameters import Hyperparameters, with_values
 from components.train.workers import resolve_spec
 from components.tune.katib import TrialBudget, experiment_name, render_experiment, run_experiment
 from components.tune.local import SearchResult, best_of, search_locally
-from components.tune.space import SearchSpace, with_values
+from components.tune.space import SearchSpace
 
 
 def log_search(result: SearchResult) -> None:

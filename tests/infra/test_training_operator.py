@@ -26,9 +26,9 @@ from components.common.specs.base import Binary, Regression
 from components.tasks import task_for
 from components.train import distributed, worker_pod
 from components.train.distributed import WorkerPool, render_tfjob, staging_uri, worker_args
-from components.train.hyperparameters import Hyperparameters
+from components.train.hyperparameters import Hyperparameters, with_values
 from components.tune import katib
-from components.tune.space import SearchSpace, with_values
+from components.tune.space import SearchSpace
 
 pytestmark = pytest.mark.infra
 

@@ -24,8 +24,9 @@ from sklearn.metrics import roc_auc_score
 
 from components.train.distributed import WorkerPool, train_on_workers
 from components.train.hyperparameters import Hyperparameters
+from components.train.roles import WorkerRole, worker_role
 from components.train.task import Split, train_model
-from components.train.workers import RESULT_FILE, WorkerError, WorkerRole, run_local_workers, tf_config, worker_role
+from components.train.workers import RESULT_FILE, WorkerError, run_local_workers, tf_config
 from components.transform.layout import TRAIN, TRANSFORMED_FILE_SUFFIX, VALIDATION
 from components.transform.task import run_transform
 

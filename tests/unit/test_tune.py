@@ -11,10 +11,10 @@ from shop_spec import SPEC, SPEC_REFERENCE, write_csv
 
 from components.common import tracking
 from components.train.distributed import WorkerPool
-from components.train.hyperparameters import Hyperparameters
+from components.train.hyperparameters import Hyperparameters, units_from_text, with_values
 from components.transform.task import run_transform
 from components.tune.katib import TrialBudget
-from components.tune.space import SearchSpace, units_from_text, with_values
+from components.tune.space import SearchSpace
 from components.tune.task import run_tune_step
 
 BASE = Hyperparameters(epochs=2, batch_size=64, hidden_units=(8,), early_stopping_patience=2)
