@@ -264,6 +264,7 @@ def build_training_pipeline(
                     serving_runtime=serving_runtime,
                     serving_role_arn=serving_role_arn,
                     ready_timeout_s=deploy_timeout_s,
+                    s3_endpoint_url=s3_endpoint_url,
                 )
                 on_the_network(deploy_task, retries).set_caching_options(enable_caching=False)
         PipelineOutputs = NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)])

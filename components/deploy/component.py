@@ -13,8 +13,10 @@ def deploy(
     serving_runtime: str,
     serving_role_arn: str,
     ready_timeout_s: float,
+    s3_endpoint_url: str = "",
 ) -> str:
-    """Serve the pushed version on KServe if it became champion; roll back and fail if it is not Ready in time."""
+    """Serve the pushed version on KServe if it became champion; when it is not served and answering its input
+    example in time, roll it back and fail (a retry fails again with the first reason)."""
     from components.deploy.task import run_deploy_step
 
     return run_deploy_step(
@@ -26,4 +28,5 @@ def deploy(
         serving_runtime,
         serving_role_arn,
         ready_timeout_s,
+        s3_endpoint_url,
     )

@@ -95,8 +95,8 @@ def rollback(deployment: Deployment, from_version: str, reason: str, cluster: Cl
     champion = registry.resolve(deployment.tracking_uri, deployment.model_name)
     registry.refuse_unless_champion(champion, from_version)
     previous = registry.previous_champion(deployment.tracking_uri, champion)
-    restored = kserve.render(previous, deployment.target, None, deployment.image)  # fails before any change
     cluster = _connected(cluster)
+    restored = kserve.render(previous, deployment.target, None, deployment.image)  # fails before any change
     retired, back = registry.roll_back(
         deployment.tracking_uri, deployment.model_name, from_version, reason, deployment.endpoint_url
     )
