@@ -31,12 +31,9 @@ What is uploaded is an MLflow model (components/push/published_model.py): the Sa
 beside it, so `mlflow.pyfunc.load_model("models:/<name>@champion")` loads the version's files, and the
 version points at the logged model train made. A version that becomes champion is also copied to
 the TensorFlow Serving layout `<store>/<model>/serving/<version>/` (components/push/serving_layout.py)
-just after the alias moves to it, so TensorFlow Serving never serves a version that is not champion; a
-copy that fails moves the alias back and rolls the push back. A push that does not promote its version
-gives the champion its serving copy if a push killed after moving the alias left it without one.
-
-Push refuses a model its pipeline run's gate did not bless (components/push/blessing.py): a run with no
-evaluate step on record is pushed only with `force_push`, which the push run logs and the version's tags say.
+only once the alias moved to it (a failed copy moves the alias back); a push that does not promote
+restores the champion's copy if a push killed between the two left none. Push refuses a model its own
+gate did not bless (components/push/blessing.py) unless `force_push` covers a run without an evaluate step.
 
 Each version is tagged with its lineage as validate recorded it (data digest, spec fingerprint, code
 version) and described by its model card (components/push/model_card.py), built before any upload and
@@ -260,9 +257,8 @@ def _serve(
     endpoint_url: str | None,
     undo: list[tuple[str, Callable[[], object]]],
 ) -> None:
-    """Write the new champion's serving copy. If that fails (leaving no folder), move the alias back to
-    `previous` while still holding the lock, so that the push rolls back whole; if the alias cannot be
-    moved back, the version stays champion and is kept, files and all (its rerun writes the copy)."""
+    """Write the new champion's serving copy; if that fails (leaving no folder), move the alias back to `previous`
+    under the lock so the push rolls back whole, else keep the version, champion, for its rerun to finish."""
     try:
         serving_layout.write(
             model_dir, serving_layout.serving_uri(version.source, version.version), checksums, endpoint_url

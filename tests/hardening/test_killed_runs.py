@@ -5,7 +5,8 @@ Transform and train run in a child process that the test kills from outside once
 MLflow run exists (the step's run left RUNNING afterwards proves the kill landed mid-step).
 Push kills itself at two chosen points, since its critical moments last milliseconds: after
 the first file is copied, and after its version is registered while it holds the champion lock.
-Every rerun uses the same pipeline run and the same output paths, as a KFP retry does.
+Every rerun uses the same pipeline run and the same output paths, as a KFP retry does. After each kill
+and each rerun, TensorFlow Serving's highest folder is the champion's (tests/hardening/serving_invariant.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from hardening_helpers import (
     new_pipeline_run,
 )
 from mlflow.entities import RunStatus
+from serving_invariant import assert_champion_served
 
 from components.common import tracking
 from components.common.content import ContentDigest
@@ -80,8 +82,10 @@ def die(*args, **kwargs):
 if where == "upload":
     copies = []
     real_copy = storage.shutil.copyfile
-    def copy_then_die(source, target):
-        copies.append(real_copy(source, target))
+    def copy_then_die(source, target, *args, **kwargs):  # shutil's: MLflow's artifact downloads call it too
+        copied = real_copy(source, target, *args, **kwargs)
+        if str(target).startswith(store):
+            copies.append(copied)
         if len(copies) == 2:
             die()
     storage.shutil.copyfile = copy_then_die
@@ -217,6 +221,7 @@ def test_train_killed_then_rerun_exports_a_model_and_push_registers_it_once(
     )
     assert live_versions(workspace.tracking_uri).keys() == {pushed.model_version} == {"1"}
     assert champion_version(workspace.tracking_uri) == "1"
+    assert_champion_served(workspace.tracking_uri, workspace.root / "store")
     assert_registry_sound(workspace.tracking_uri, workspace.root / "check")
 
 
@@ -241,6 +246,7 @@ def test_push_killed_then_rerun_leaves_no_orphan(
     _kill_push(saved_model, store, tmp_mlflow_uri, run, where)
 
     assert champion_version(tmp_mlflow_uri) == first.model_version  # readers still see the old champion
+    assert_champion_served(tmp_mlflow_uri, tmp_path / "store")  # and TensorFlow Serving serves it
     folders = sorted(path.name for path in (tmp_path / "store" / MODEL_NAME).iterdir() if path.name != "serving")
     assert len(folders) == 2 and folders[0] == first.store_uri.rsplit("/", 1)[1]  # the killed push's leftovers
     if where == "alias":
@@ -252,6 +258,7 @@ def test_push_killed_then_rerun_leaves_no_orphan(
     # Killed at the alias, the staged version is finished (its files were verified); killed mid-upload, none existed.
     assert rerun.model_version == "2"
     assert rerun.champion and champion_version(tmp_mlflow_uri) == rerun.model_version
+    assert_champion_served(tmp_mlflow_uri, tmp_path / "store")
     assert live_versions(tmp_mlflow_uri).keys() == {first.model_version, rerun.model_version}
     folders = {path.name for path in (tmp_path / "store" / MODEL_NAME).iterdir() if path.name != "serving"}
     assert folders == {first.store_uri.rsplit("/", 1)[1], rerun.store_uri.rsplit("/", 1)[1]}
@@ -273,3 +280,4 @@ def test_a_push_killed_just_after_moving_the_alias_is_kept(
     assert removed == []
     assert live_versions(tmp_mlflow_uri)[pushed.model_version]["push_state"] == "published"
     assert champion_version(tmp_mlflow_uri) == pushed.model_version
+    assert_champion_served(tmp_mlflow_uri, tmp_path / "store")
