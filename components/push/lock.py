@@ -85,6 +85,11 @@ def lock_epochs(client: MlflowClient, model_name: str) -> dict[int, ModelVersion
     return {epoch: claims[epoch] for epoch in valid_epochs(claims)}
 
 
+def claim_source(model_name: str) -> str:
+    """A claim's version source: a tracking server takes only absolute, non-local paths, and nothing reads it."""
+    return f"champion-lock:///{model_name}"
+
+
 def mark_released(client: MlflowClient, epoch: int) -> None:
     client.set_model_version_tag(LOCKS_MODEL, str(epoch), RELEASED_TAG, "true")
 
@@ -216,7 +221,7 @@ class ChampionLock:
         try:
             self._client.create_model_version(
                 LOCKS_MODEL,
-                f"lock:{self.model_name}",
+                claim_source(self.model_name),
                 tags={**tags, TOKEN_TAG: self._token},
                 description=f"held by pipeline run {self.holder_run} while it pushes {self.model_name}",
             )

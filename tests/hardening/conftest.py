@@ -12,6 +12,7 @@ from typing import Iterator
 import boto3
 import pytest
 from hardening_helpers import Cable, FaultProxy, MlflowServer, free_port, proxy_handler
+from postgres_helpers import Postgres
 
 
 @pytest.fixture
@@ -57,3 +58,30 @@ def mlflow_cable(mlflow_server: MlflowServer) -> Iterator[Cable]:
         yield cable
     finally:
         cable.unplug()
+
+
+@pytest.fixture(scope="session")
+def postgres_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MlflowServer, Postgres]]:
+    """One `mlflow server` over a real PostgreSQL for the session (it migrates a fresh database first)."""
+    postgres = Postgres(free_port())
+    postgres.start()
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-postgres"), free_port())
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the lock file has psycopg2.
+    server.backend_uri = postgres.create_database("mlflow").replace("postgresql://", "postgresql+psycopg2://")
+    try:
+        server.start()
+        yield server, postgres
+    finally:
+        server.stop()
+        postgres.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql-server"])
+def registry_uri(request: pytest.FixtureRequest, tmp_path: Path, _empty_mlflow_db: Path) -> str:
+    """A fresh registry: a SQLite file, or the PostgreSQL-backed server's, emptied (runs stay, with their own ids)."""
+    if request.param == "sqlite":
+        shutil.copyfile(_empty_mlflow_db, tmp_path / "mlflow.db")
+        return f"sqlite:///{tmp_path}/mlflow.db"
+    server, postgres = request.getfixturevalue("postgres_mlflow_server")
+    postgres.clear_registry("mlflow")
+    return f"http://127.0.0.1:{server.port}"

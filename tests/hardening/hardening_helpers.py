@@ -33,6 +33,7 @@ from components.push.lock import (
     LOCKS_MODEL,
     RELEASED_TAG,
     TOKEN_TAG,
+    claim_source,
     lock_claims,
     registry_now_ms,
     valid_epochs,
@@ -151,11 +152,12 @@ def free_port() -> int:
 
 @dataclass
 class MlflowServer:
-    """A real `mlflow server` process on 127.0.0.1 over a SQLite file, reached through a `Cable`."""
+    """A real `mlflow server` process on 127.0.0.1 over a SQLite file or PostgreSQL, reached through a `Cable`."""
 
     root: Path
     port: int
     process: subprocess.Popen | None = None
+    backend_uri: str | None = None  # a PostgreSQL database; SQLite's root/mlflow.db when None
 
     def start(self) -> None:
         log = (self.root / "server.log").open("ab")
@@ -172,7 +174,7 @@ class MlflowServer:
                 "--workers",
                 "1",
                 "--backend-store-uri",
-                f"sqlite:///{self.root}/mlflow.db",
+                self.backend_uri or f"sqlite:///{self.root}/mlflow.db",
                 "--default-artifact-root",
                 (self.root / "artifacts").as_uri(),
             ],  # fmt: skip
@@ -305,4 +307,4 @@ def plant_dead_claim(tracking_uri: str, model_name: str, holder_run: str) -> tup
     registry_now_ms(client)  # makes the locks model
     after = max(lock_claims(client, model_name), default=0)
     tags = {LOCK_OF_TAG: model_name, AFTER_TAG: str(after), HOLDER_RUN_TAG: holder_run, TOKEN_TAG: "its-own"}
-    return int(client.create_model_version(LOCKS_MODEL, f"lock:{model_name}", tags=tags).version), tags
+    return int(client.create_model_version(LOCKS_MODEL, claim_source(model_name), tags=tags).version), tags

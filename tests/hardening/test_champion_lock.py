@@ -1,4 +1,5 @@
-"""The champion lock (components/push/lock.py) with a short lease, against one SQLite registry.
+"""The champion lock (components/push/lock.py) with a short lease, against a SQLite registry and against
+an MLflow server over PostgreSQL (the `registry_uri` fixture).
 
 Holders in their own processes record when they held the lock on CLOCK_MONOTONIC, which every
 process on one machine shares, so hold intervals compare across processes.
@@ -88,15 +89,15 @@ def _holds(tmp_path: Path, runs: list[str], children: list[subprocess.Popen]) ->
     return sorted((json.loads((tmp_path / run).read_text()) for run in runs), key=lambda hold: hold["start"])
 
 
-def test_three_processes_racing_for_a_stale_lock_take_it_one_at_a_time(tmp_mlflow_uri: str, tmp_path: Path) -> None:
+def test_three_processes_racing_for_a_stale_lock_take_it_one_at_a_time(registry_uri: str, tmp_path: Path) -> None:
     runs = ["racer-1", "racer-2", "racer-3"]
-    children = _start_holders(tmp_path, tmp_mlflow_uri, runs, hold_s=0.5)
+    children = _start_holders(tmp_path, registry_uri, runs, hold_s=0.5)
     for run in runs:
         _wait_for(tmp_path / f"{run}.ready", children)
-    client = tracking.client(tmp_mlflow_uri)
+    client = tracking.client(registry_uri)
     # A killed push's epoch: never released, never renewed again.
     planted_at = time.monotonic()
-    dead, planted = plant_dead_claim(tmp_mlflow_uri, MODEL_NAME, "killed-run")
+    dead, planted = plant_dead_claim(registry_uri, MODEL_NAME, "killed-run")
     (tmp_path / "go").touch()
 
     holds = _holds(tmp_path, runs, children)
@@ -120,11 +121,11 @@ def test_three_processes_racing_for_a_stale_lock_take_it_one_at_a_time(tmp_mlflo
     assert [model.name for model in client.search_registered_models()] == [LOCKS_MODEL]
 
 
-def test_a_holder_that_keeps_renewing_keeps_the_lock_for_many_leases(tmp_mlflow_uri: str, tmp_path: Path) -> None:
+def test_a_holder_that_keeps_renewing_keeps_the_lock_for_many_leases(registry_uri: str, tmp_path: Path) -> None:
     (tmp_path / "go").touch()
-    with ChampionLock(tmp_mlflow_uri, MODEL_NAME, "long-holder", lease_s=LEASE_S) as holder:
+    with ChampionLock(registry_uri, MODEL_NAME, "long-holder", lease_s=LEASE_S) as holder:
         held_from = time.monotonic()
-        children = _start_holders(tmp_path, tmp_mlflow_uri, ["contender"], hold_s=0.0)
+        children = _start_holders(tmp_path, registry_uri, ["contender"], hold_s=0.0)
         _wait_for(tmp_path / "contender.ready", children)  # from here on it tries to take the lock
         time.sleep(max(0.0, held_from + 5 * LEASE_S - time.monotonic()))
         holder.check()  # renewed all along
@@ -137,23 +138,23 @@ def test_a_holder_that_keeps_renewing_keeps_the_lock_for_many_leases(tmp_mlflow_
 
 
 def test_a_holder_that_stops_renewing_loses_the_lock_and_its_check_says_so(
-    tmp_mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+    registry_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stalled = ChampionLock(tmp_mlflow_uri, MODEL_NAME, "stalled-run", lease_s=LEASE_S)
+    stalled = ChampionLock(registry_uri, MODEL_NAME, "stalled-run", lease_s=LEASE_S)
     # Its renewal thread never runs: as if the process were frozen (a long GC pause, a stalled node).
     monkeypatch.setattr(stalled, "_renew_until_stopped", lambda: None)
     stalled.acquire()
     acquired = time.monotonic()
     stalled.check()
 
-    with ChampionLock(tmp_mlflow_uri, MODEL_NAME, "contender", lease_s=LEASE_S, wait_s=60) as contender:
+    with ChampionLock(registry_uri, MODEL_NAME, "contender", lease_s=LEASE_S, wait_s=60) as contender:
         assert time.monotonic() - acquired >= LEASE_S - 0.01  # not before the lease ran out
         assert contender.epoch == stalled.epoch + 1
         with pytest.raises(LockLostError, match="taken over"):
             stalled.check()
         stalled.release()  # tags only its own epoch
         contender.check()
-    epochs = lock_epochs(tracking.client(tmp_mlflow_uri), MODEL_NAME)
+    epochs = lock_epochs(tracking.client(registry_uri), MODEL_NAME)
     assert epochs[contender.epoch].tags[HOLDER_RUN_TAG] == "contender"
 
 

@@ -1,4 +1,5 @@
-"""Two pipeline runs pushing at once, each in its own process, against one SQLite registry and one store.
+"""Two pipeline runs pushing at once, each in its own process, against one registry and one store: a SQLite
+file and a local store, or an MLflow server over PostgreSQL and S3 (moto; a server takes no local source).
 
 The rule (components/push/task.py): the alias moves by compare-and-set under the
 model's champion lock (components/push/lock.py), so the first push to take the lock becomes champion
@@ -37,26 +38,29 @@ CHILD = """
 import json, sys, time
 from pathlib import Path
 from components.push.task import push_model
-model, store, model_name, tracking_uri, run_id, ready, go = sys.argv[1:]
+model, store, model_name, tracking_uri, run_id, ready, go, endpoint = sys.argv[1:]
 Path(ready).touch()
 while not Path(go).exists():
     time.sleep(0.01)
-result = push_model(Path(model), store, model_name, tracking_uri, run_id)
+result = push_model(Path(model), store, model_name, tracking_uri, run_id, endpoint or None)
 print(json.dumps({"version": result.model_version, "champion": result.champion, "store_uri": result.store_uri}))
 """
 
 
 def test_two_pushes_at_once_register_both_and_promote_exactly_one(
-    saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path
+    saved_model: Path, registry_uri: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    store = str(tmp_path / "store")
-    first = push_model(saved_model, store, MODEL_NAME, tmp_mlflow_uri, new_pipeline_run(tmp_mlflow_uri, "none"))
-    runs = [new_pipeline_run(tmp_mlflow_uri, champion_seen_by_gate=first.model_version) for _ in range(2)]
+    store, endpoint = str(tmp_path / "store"), ""
+    if registry_uri.startswith("http"):
+        store, endpoint = f"s3://{request.getfixturevalue('bucket')}/models", request.getfixturevalue("s3_endpoint")
+    run = new_pipeline_run(registry_uri, "none")
+    first = push_model(saved_model, store, MODEL_NAME, registry_uri, run, endpoint or None)
+    runs = [new_pipeline_run(registry_uri, champion_seen_by_gate=first.model_version) for _ in range(2)]
     go = tmp_path / "go"
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(saved_model), store, MODEL_NAME, tmp_mlflow_uri, run]
-            + [str(tmp_path / run), str(go)],
+            [sys.executable, "-c", CHILD, str(saved_model), store, MODEL_NAME, registry_uri, run]
+            + [str(tmp_path / run), str(go), endpoint],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -72,14 +76,14 @@ def test_two_pushes_at_once_register_both_and_promote_exactly_one(
     assert [c.returncode for c in children] == [0, 0], [err[-3000:] for _, err in outputs]
     results = {run: json.loads(out.strip().splitlines()[-1]) for run, (out, _) in zip(runs, outputs)}
 
-    versions = live_versions(tmp_mlflow_uri)
+    versions = live_versions(registry_uri)
     assert versions.keys() == {first.model_version, *(r["version"] for r in results.values())}
     winners = [run for run, result in results.items() if result["champion"]]
     assert len(winners) == 1, results
     (winner,) = winners
     (loser,) = set(runs) - {winner}
-    assert champion_version(tmp_mlflow_uri) == results[winner]["version"]
-    client = tracking.client(tmp_mlflow_uri)
+    assert champion_version(registry_uri) == results[winner]["version"]
+    client = tracking.client(registry_uri)
     for run, result in results.items():
         version = client.get_model_version(MODEL_NAME, result["version"])
         assert version.run_id == run
@@ -91,7 +95,7 @@ def test_two_pushes_at_once_register_both_and_promote_exactly_one(
         f"not promoted: the gate compared it with champion {first.model_version}, "
         f"but the champion is now {results[winner]['version']}"
     )
-    assert_registry_sound(tmp_mlflow_uri, tmp_path / "check")
+    assert_registry_sound(registry_uri, tmp_path / "check", endpoint or None)
 
 
 def test_an_unblessed_run_is_never_pushed(saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path) -> None:
@@ -108,21 +112,21 @@ def test_an_unblessed_run_is_never_pushed(saved_model: Path, tmp_mlflow_uri: str
     assert len([path for path in (tmp_path / "store" / MODEL_NAME).iterdir() if path.name != "serving"]) == 1
 
 
-def test_the_champion_lock_excludes_other_runs_and_yields_to_dead_ones(tmp_mlflow_uri: str) -> None:
-    client = tracking.client(tmp_mlflow_uri)
-    with ChampionLock(tmp_mlflow_uri, MODEL_NAME, "run-a") as first:
+def test_the_champion_lock_excludes_other_runs_and_yields_to_dead_ones(registry_uri: str) -> None:
+    client = tracking.client(registry_uri)
+    with ChampionLock(registry_uri, MODEL_NAME, "run-a") as first:
         with pytest.raises(TimeoutError, match=r"champion lock of taxi-classifier .* held by pipeline run run-a"):
-            ChampionLock(tmp_mlflow_uri, MODEL_NAME, "run-b", wait_s=1.0).acquire()
+            ChampionLock(registry_uri, MODEL_NAME, "run-b", wait_s=1.0).acquire()
         # A later attempt of the same pipeline run: the holder is dead (KFP runs one attempt at a time).
-        with ChampionLock(tmp_mlflow_uri, MODEL_NAME, "run-a") as retry:
+        with ChampionLock(registry_uri, MODEL_NAME, "run-a") as retry:
             assert retry.epoch == first.epoch + 1
             with pytest.raises(LockLostError, match="taken over"):
                 first.check()
     # A killed push's epoch, never released: taken over once its lease has run out on the registry's clock.
     planted_at = time.monotonic()
-    killed, planted = plant_dead_claim(tmp_mlflow_uri, MODEL_NAME, "killed-run")
+    killed, planted = plant_dead_claim(registry_uri, MODEL_NAME, "killed-run")
     assert killed == retry.epoch + 1
-    with ChampionLock(tmp_mlflow_uri, MODEL_NAME, "run-b", lease_s=1.0) as taker:
+    with ChampionLock(registry_uri, MODEL_NAME, "run-b", lease_s=1.0) as taker:
         assert time.monotonic() - planted_at >= 1.0 - 0.01  # registry timestamps are whole milliseconds
         assert taker.epoch == retry.epoch + 2
     claims = lock_claims(client, MODEL_NAME)
