@@ -180,8 +180,6 @@ def test_every_step_reads_the_object_store_the_same_way(compiled, kubernetes):
     and the region and encryption from the object-store ConfigMap."""
     assert compiled["root"]["inputDefinitions"]["parameters"]["s3_endpoint_url"]["parameterType"] == "STRING"
     for name, task in _all_tasks(compiled).items():
-        if name == "deploy":
-            continue  # deploy writes only Kubernetes objects; the model server reads the store itself
         endpoint = task["inputs"]["parameters"]["s3_endpoint_url"]
         assert endpoint == {"componentInputParameter": "pipelinechannel--s3_endpoint_url"} or endpoint == {
             "componentInputParameter": "s3_endpoint_url"
