@@ -1,8 +1,9 @@
 """Random malformed CSV rows fed to validate: it reports (a summary, or its own DataValidationError
-naming the file) and never crashes with some other exception.
+naming the file) and never crashes with some other exception; and a file it passes is one transform
+and evaluate can read, every row of it.
 
 The byte-level precheck (`check_bytes`) is fast and gets many examples; the full path through
-Great Expectations is slow and gets a few.
+Great Expectations is slow and gets a few; tf.Transform on Beam is slower still and gets fewer.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from components.common.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
+from components.evaluate.task import read_eval_rows
+from components.tasks import task_of
+from components.transform.task import run_transform
 from components.validate.task import DataValidationError, check_bytes, validate_data
 from pipelines.datasets import materialize_dataset
 
@@ -33,7 +39,8 @@ def _bundled_rows(count: int) -> list[bytes]:
         return data.read_bytes().splitlines()[: count + 1]
 
 
-HEADER, *GOOD_ROWS = _bundled_rows(40)
+HEADER, *BUNDLED_ROWS = _bundled_rows(200)
+GOOD_ROWS = BUNDLED_ROWS[:40]
 WIDTH = len(HEADER.split(b","))
 
 field_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=12)
@@ -109,3 +116,69 @@ def test_full_validation_reports_or_passes(content: bytes) -> None:
         # The report and the summary are written whatever happened.
         assert report.stat().st_size > 0
         assert json.loads(summary_json.read_text())["data_path"] == str(path)
+
+
+@st.composite
+def mostly_good_file(draw: st.DrawFn) -> bytes:
+    """200 bundled rows (enough for every split to hold rows) with malformed ones among them."""
+    rows = list(BUNDLED_ROWS)
+    for row in draw(st.lists(malformed_row(), min_size=1, max_size=3)):
+        rows.insert(draw(st.integers(0, len(rows))), row)
+    header = draw(st.sampled_from([HEADER, b"\xef\xbb\xbf" + HEADER]))
+    ending = draw(st.sampled_from([b"\n", b"\r\n"]))
+    return ending.join([header, *rows]) + ending
+
+
+def _with(column: int, value: bytes) -> bytes:
+    fields = BUNDLED_ROWS[7].split(b",")
+    fields[column] = value
+    return b",".join(fields)
+
+
+def _file(*rows: bytes, header: bytes = HEADER, ending: bytes = b"\n") -> bytes:
+    return ending.join([header, *BUNDLED_ROWS, *rows]) + ending
+
+
+def _transforms_and_evaluates(path: Path, row_count: int, work: Path) -> None:
+    """Transform takes every row validate counted; evaluate reads and scores its eval rows as its step does."""
+    result = run_transform(str(path), SPEC, work / "graph", work / "examples", work / "eval.csv")
+    assert result.train_rows + result.validation_rows + result.eval_rows == row_count
+    assert result.train_rows > 0 and result.eval_rows > 0
+    assert (work / "graph" / "transform_fn" / "saved_model.pb").is_file()
+    rows = read_eval_rows(work / "eval.csv", SPEC)
+    assert len(rows) == result.eval_rows
+    dense = parse_csv_rows(tf.constant(rows), SPEC)
+    task = task_of(SPEC)
+    targets = task.targets(SPEC.label.derive(dense))
+    assert targets.shape[0] == result.eval_rows
+    assert task.headline_value(task.metrics(targets, task.prior_predictions(targets))) is not None
+
+
+# Odd rows validate passes on purpose: a quoted company holding a comma, a "-0" hour or distance, a
+# needlessly quoted company, a blank line, a byte-order mark and Windows line endings.
+@pytest.mark.parametrize(
+    "content",
+    [
+        _file(_with(2, b'"Cab, Inc."'), _with(-1, b"-0"), ending=b"\r\n", header=b"\xef\xbb\xbf" + HEADER),
+        _file(_with(2, b'"Flash Cab"'), b"", _with(1, b"-0")),
+    ],
+    ids=["quoted-comma-bom-crlf", "quoted-blank-line"],
+)
+def test_odd_rows_validate_passes_also_transform_and_evaluate(content: bytes, tmp_path: Path) -> None:
+    path = _write(content, tmp_path)
+    summary = validate_data(path, SPEC, tmp_path / "report.html", tmp_path / "summary.json")
+    assert summary.success and summary.row_count == len(BUNDLED_ROWS) + 2
+    _transforms_and_evaluates(path, summary.row_count, tmp_path)
+
+
+@settings(max_examples=4, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(content=mostly_good_file())
+def test_a_file_validate_passes_also_transforms_and_evaluates(content: bytes) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        work = Path(directory)
+        path = _write(content, work)
+        try:
+            summary = validate_data(path, SPEC, work / "report.html", work / "summary.json")
+        except DataValidationError:
+            return  # refused with its own error: test_full_validation_reports_or_passes covers that
+        _transforms_and_evaluates(path, summary.row_count, work)
