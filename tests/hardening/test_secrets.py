@@ -10,9 +10,17 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import fcntl
+import ipaddress
+import os
+import signal
+import socket
+import struct
 import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -20,9 +28,9 @@ import boto3
 import pytest
 from detect_secrets import SecretsCollection
 from detect_secrets.core import baseline
+from hardening_helpers import free_port
 
 from components.common import storage
-from components.common.settings import Settings
 
 pytestmark = pytest.mark.hardening
 
@@ -142,20 +150,67 @@ def test_a_wrong_encryption_setting_is_refused(
         storage.encryption_args()
 
 
-def test_the_mlflow_ui_listens_on_loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines import __main__ as cli
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses of the sockets listening on `port` (IPv4 and IPv6), from the kernel's tables."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                # The kernel prints each 32-bit word in host (little-endian) order.
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.add(str(ipaddress.ip_address(words)))
+    return found
 
-    started: list[list[str]] = []
-    real_popen = cli.subprocess.Popen
 
-    def record_then_run_true(command: list[str], **options: object):
-        """Records the server's command line and starts `true` in its place, in a session of its own."""
-        started.append(command)
-        return real_popen(["true"], start_new_session=True)
+def _non_loopback_ipv4() -> str | None:
+    """An IPv4 address of this host on an interface other than loopback (SIOCGIFADDR per interface)."""
+    for _, name in socket.if_nameindex():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                packed = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))
+            except OSError:  # no IPv4 address on it
+                continue
+        address = socket.inet_ntoa(packed[20:24])
+        if not ipaddress.ip_address(address).is_loopback:
+            return address
+    return None
 
-    monkeypatch.setattr(cli.subprocess, "Popen", record_then_run_true)
 
-    assert cli._mlflow_ui(Settings.from_env({}), argparse.Namespace(port=5555)) == 0
-
-    (command,) = started
-    assert command[command.index("--host") + 1] == "127.0.0.1"
+def test_the_mlflow_ui_listens_on_loopback_only(tmp_path: Path) -> None:
+    """The real `mlflow-ui` command: its server listens on 127.0.0.1 only, and this host's other address
+    refuses the connection that loopback accepts."""
+    other = _non_loopback_ipv4()
+    if other is None:
+        pytest.skip("this host has no non-loopback IPv4 address to try")
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "pipelines", "mlflow-ui", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert ui.poll() is None, f"mlflow-ui exited with {ui.returncode} before listening"
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+                break
+            assert time.monotonic() < deadline, f"mlflow-ui did not answer on 127.0.0.1:{port} in 180 s"
+            time.sleep(1)
+        assert _listening_addresses(port) == {"127.0.0.1"}
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((other, port), timeout=5).close()
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()  # the same port, on loopback, answers
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)  # the command stops the server's process group on the way out
+        try:
+            ui.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(ui.pid, signal.SIGKILL)
+            ui.wait()
