@@ -289,3 +289,26 @@ def test_make_rollback_model_refuses_a_from_that_is_not_the_champion_and_passes_
     assert _tags(world.uri, "2")[registry.ROLLED_BACK_TAG].endswith(f": {reason}")  # every character, as text
     assert not list(tmp_path.glob("canary*"))  # no shell ran any part of it
     assert _champion(world.uri) == "1" and world.fake.served_version(kserve.NAMESPACE, ISVC) == "1"
+
+
+def _isvc(version: str, generation: int, observed: int, ready: str, message: str = "") -> dict:
+    condition = {"type": "Ready", "status": ready, "message": message}
+    return {
+        "metadata": {"labels": {kserve.MODEL_VERSION_LABEL: version}, "generation": generation},
+        "status": {"observedGeneration": observed, "conditions": [condition]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("isvc", "problem"),
+    [
+        (_isvc("2", 3, 3, "True"), None),
+        (_isvc("1", 3, 3, "True"), "names version 1, not 2"),
+        (_isvc("2", 3, 2, "True"), "has not processed generation 3 yet (observedGeneration 2)"),
+        (_isvc("2", 3, 3, "False", "container crash-looping"), "not Ready: container crash-looping"),
+        ({"metadata": {"labels": {kserve.MODEL_VERSION_LABEL: "2"}, "generation": 1}}, "observedGeneration None"),
+    ],
+)
+def test_the_inference_service_must_name_this_version_be_processed_and_ready(isvc: dict, problem: str | None) -> None:
+    found = readiness.isvc_problem(isvc, "2")
+    assert found is None if problem is None else problem in found
