@@ -31,6 +31,15 @@ from components.push.lock import (
 pytestmark = [pytest.mark.hardening, pytest.mark.slow]
 
 LEASE_S = 2.0
+# Over HTTP to a server on a loaded 2-core machine a call can take a second: a renewal must return within
+# a quarter of the lease to count, so the server-backed runs hold a longer lease.
+SERVER_LEASE_S = 6.0
+
+
+@pytest.fixture
+def lease_s(registry_uri: str) -> float:
+    return SERVER_LEASE_S if registry_uri.startswith("http") else LEASE_S
+
 
 # Opens the store (its first use is slow), waits for `go`, holds the lock `hold` seconds, checks it
 # still holds it, and writes what it saw.
@@ -60,11 +69,13 @@ Path(out).write_text(json.dumps(
 """
 
 
-def _start_holders(tmp_path: Path, tracking_uri: str, runs: list[str], hold_s: float) -> list[subprocess.Popen]:
+def _start_holders(
+    tmp_path: Path, tracking_uri: str, runs: list[str], hold_s: float, lease_s: float
+) -> list[subprocess.Popen]:
     """Start one holder process per run; `go` sets them off."""
     return [
         subprocess.Popen(
-            [sys.executable, "-c", HOLDER, tracking_uri, MODEL_NAME, run, str(LEASE_S), str(hold_s)]
+            [sys.executable, "-c", HOLDER, tracking_uri, MODEL_NAME, run, str(lease_s), str(hold_s)]
             + [str(tmp_path / "go"), str(tmp_path / run)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -89,9 +100,11 @@ def _holds(tmp_path: Path, runs: list[str], children: list[subprocess.Popen]) ->
     return sorted((json.loads((tmp_path / run).read_text()) for run in runs), key=lambda hold: hold["start"])
 
 
-def test_three_processes_racing_for_a_stale_lock_take_it_one_at_a_time(registry_uri: str, tmp_path: Path) -> None:
+def test_three_processes_racing_for_a_stale_lock_take_it_one_at_a_time(
+    registry_uri: str, tmp_path: Path, lease_s: float
+) -> None:
     runs = ["racer-1", "racer-2", "racer-3"]
-    children = _start_holders(tmp_path, registry_uri, runs, hold_s=0.5)
+    children = _start_holders(tmp_path, registry_uri, runs, hold_s=0.5, lease_s=lease_s)
     for run in runs:
         _wait_for(tmp_path / f"{run}.ready", children)
     client = tracking.client(registry_uri)
@@ -108,7 +121,7 @@ def test_three_processes_racing_for_a_stale_lock_take_it_one_at_a_time(registry_
     assert [hold["still_held"] for hold in holds] == [True, True, True]
     for before, after in zip(holds, holds[1:]):
         assert before["end"] <= after["start"], (before, after)  # never two holders at once
-    assert holds[0]["start"] >= planted_at + LEASE_S - 0.01  # the stale lock was waited out, then taken over
+    assert holds[0]["start"] >= planted_at + lease_s - 0.01  # the stale lock was waited out, then taken over
     # The takeover neither deleted nor wrote the stale epoch: the first taker found it as planted.
     assert holds[0]["seen"][str(dead)] == planted
     assert holds[0]["seen"][str(epochs_held[0])][HOLDER_RUN_TAG] == holds[0]["run"]
@@ -121,34 +134,36 @@ def test_three_processes_racing_for_a_stale_lock_take_it_one_at_a_time(registry_
     assert [model.name for model in client.search_registered_models()] == [LOCKS_MODEL]
 
 
-def test_a_holder_that_keeps_renewing_keeps_the_lock_for_many_leases(registry_uri: str, tmp_path: Path) -> None:
+def test_a_holder_that_keeps_renewing_keeps_the_lock_for_many_leases(
+    registry_uri: str, tmp_path: Path, lease_s: float
+) -> None:
     (tmp_path / "go").touch()
-    with ChampionLock(registry_uri, MODEL_NAME, "long-holder", lease_s=LEASE_S) as holder:
+    with ChampionLock(registry_uri, MODEL_NAME, "long-holder", lease_s=lease_s) as holder:
         held_from = time.monotonic()
-        children = _start_holders(tmp_path, registry_uri, ["contender"], hold_s=0.0)
+        children = _start_holders(tmp_path, registry_uri, ["contender"], hold_s=0.0, lease_s=lease_s)
         _wait_for(tmp_path / "contender.ready", children)  # from here on it tries to take the lock
-        time.sleep(max(0.0, held_from + 5 * LEASE_S - time.monotonic()))
+        time.sleep(max(0.0, held_from + 5 * lease_s - time.monotonic()))
         holder.check()  # renewed all along
         held_until = time.monotonic()
 
     (contender,) = _holds(tmp_path, ["contender"], children)
-    assert held_until - held_from >= 5 * LEASE_S
+    assert held_until - held_from >= 5 * lease_s
     assert contender["start"] >= held_until  # the contender waited for the release, however long the hold
     assert contender["epoch"] == holder.epoch + 1
 
 
 def test_a_holder_that_stops_renewing_loses_the_lock_and_its_check_says_so(
-    registry_uri: str, monkeypatch: pytest.MonkeyPatch
+    registry_uri: str, monkeypatch: pytest.MonkeyPatch, lease_s: float
 ) -> None:
-    stalled = ChampionLock(registry_uri, MODEL_NAME, "stalled-run", lease_s=LEASE_S)
+    stalled = ChampionLock(registry_uri, MODEL_NAME, "stalled-run", lease_s=lease_s)
     # Its renewal thread never runs: as if the process were frozen (a long GC pause, a stalled node).
     monkeypatch.setattr(stalled, "_renew_until_stopped", lambda: None)
     stalled.acquire()
     acquired = time.monotonic()
     stalled.check()
 
-    with ChampionLock(registry_uri, MODEL_NAME, "contender", lease_s=LEASE_S, wait_s=60) as contender:
-        assert time.monotonic() - acquired >= LEASE_S - 0.01  # not before the lease ran out
+    with ChampionLock(registry_uri, MODEL_NAME, "contender", lease_s=lease_s, wait_s=60) as contender:
+        assert time.monotonic() - acquired >= lease_s - 0.01  # not before the lease ran out
         assert contender.epoch == stalled.epoch + 1
         with pytest.raises(LockLostError, match="taken over"):
             stalled.check()
