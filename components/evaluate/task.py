@@ -24,7 +24,7 @@ import tensorflow as tf
 from mlflow.entities import Metric
 
 from components.common import tracking
-from components.common.raw_tensors import parse_csv_rows
+from components.data.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec
 from components.evaluate.gate import GateDecision, gate

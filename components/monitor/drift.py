@@ -31,7 +31,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.special import kolmogorov
 from scipy.stats import chi2_contingency
 
-from components.common.baseline import Baseline, ColumnBaseline, category_texts, word_counts
+from components.data.baseline import Baseline, ColumnBaseline, category_texts, word_counts
 
 
 @dataclass(frozen=True)

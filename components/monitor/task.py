@@ -22,7 +22,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
 from components.common import run_metrics, tracking
-from components.common.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv, read_csv_batches
+from components.data.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv, read_csv_batches
 from components.monitor.drift import DriftReport, DriftThresholds, compare
 from components.monitor.report import write_report
 

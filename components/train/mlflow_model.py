@@ -36,7 +36,7 @@ from mlflow.types.schema import Array, ColSpec, DataType, Schema
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
 
-    from components.common.baseline import Baseline
+    from components.data.baseline import Baseline
     from components.common.specs.base import DatasetSpec
 
 SERVING_SIGNATURE = "serving_default"
@@ -185,7 +185,7 @@ def _typical(column: Any, kind: str, rank: int, quantile: float) -> Any:
 def training_baseline(tracking_uri: str, pipeline_run_id: str) -> Baseline | None:
     """The baseline validate saved on the pipeline's run; None when that run has none (no validate step)."""
     from components.common import tracking
-    from components.common.baseline import BASELINE_ARTIFACT, Baseline
+    from components.data.baseline import BASELINE_ARTIFACT, Baseline
 
     client = tracking.client(tracking_uri)
     if BASELINE_ARTIFACT not in {item.path for item in client.list_artifacts(pipeline_run_id)}:

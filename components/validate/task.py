@@ -21,7 +21,7 @@ import pandas as pd
 from mlflow.entities import Param
 
 from components.common import tracking
-from components.common.baseline import log_training_baseline
+from components.data.baseline import log_training_baseline
 from components.common.images import image_version
 from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import DatasetSpec

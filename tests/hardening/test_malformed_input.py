@@ -18,7 +18,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from components.common.raw_tensors import parse_csv_rows
+from components.data.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
 from components.evaluate.task import read_eval_rows
 from components.tasks import task_of

@@ -13,7 +13,7 @@ from penguins_data import PenguinFiles
 from prometheus_client.parser import text_string_to_metric_families
 
 from components.common import run_metrics
-from components.common.baseline import build_baseline
+from components.data.baseline import build_baseline
 from components.common.specs import get_spec
 from components.monitor.drift import DriftThresholds, compare
 from components.monitor.task import drift_metric_set

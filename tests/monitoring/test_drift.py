@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import ks_2samp
 
-from components.common.baseline import Baseline, baseline_from_csv, build_baseline, spec_kinds
+from components.data.baseline import Baseline, baseline_from_csv, build_baseline, spec_kinds
 from components.common.specs import get_spec
 from components.monitor.drift import DriftThresholds, compare, ks_against_cdf
 from components.monitor.report import html_report

@@ -19,7 +19,7 @@ import pytest
 from monitoring_support import scrape, wipe
 
 from components.common import run_metrics, tracking
-from components.common.baseline import Baseline, baseline_from_csv, build_baseline, spec_kinds
+from components.data.baseline import Baseline, baseline_from_csv, build_baseline, spec_kinds
 from components.common.specs import get_spec
 from components.common.specs.base import Column, DatasetSpec, Label, Multiclass, Numeric, Text
 from components.monitor.drift import DriftThresholds, compare

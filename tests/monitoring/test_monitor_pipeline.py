@@ -15,7 +15,7 @@ import yaml
 from monitoring_support import SHARED_TAXI_CSV, scrape, wipe
 
 from components.common import run_metrics, tracking
-from components.common.baseline import BASELINE_ARTIFACT
+from components.data.baseline import BASELINE_ARTIFACT
 from components.common.object_store import OBJECT_STORE_CONFIG_MAP
 from components.common.run_metrics import GATEWAY_CONFIG_MAP
 from components.monitor.drift import DriftThresholds, compare

@@ -14,7 +14,7 @@ import tensorflow as tf
 from kfp import dsl
 
 from components.common import tracking
-from components.common.raw_tensors import parse_csv_rows
+from components.data.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
 from components.common.specs.base import SliceGate
 from components.common.specs.modeldata_taxi import SPEC

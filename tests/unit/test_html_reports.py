@@ -32,7 +32,7 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 from components.common import tracking
-from components.common.baseline import build_baseline, spec_kinds
+from components.data.baseline import build_baseline, spec_kinds
 from components.common.specs import get_spec
 from components.evaluate.gate import ChampionScore, GateDecision, gate
 from components.evaluate.importance import Importance

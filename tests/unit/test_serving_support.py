@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from components.common import tracking
-from components.common.baseline import log_training_baseline
+from components.data.baseline import log_training_baseline
 from components.common.specs import get_spec
 from components.push.task import PushResult, push_model
 from components.train.hyperparameters import Hyperparameters

@@ -101,7 +101,7 @@ class Baseline:
             ]
             return cls(**data, columns=columns)
         except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{origin}: not a baseline written by components.common.baseline ({error})") from None
+            raise ValueError(f"{origin}: not a baseline written by components.data.baseline ({error})") from None
 
 
 def category_texts(values: pd.Series) -> pd.Series:
