@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-# Settings read by components/common/settings.py; override on the command line.
+# Settings read by components/runs/settings.py; override on the command line.
 DATASET ?= mlc_churn
 export DATASET
 export DATA_URI MLFLOW_TRACKING_URI MODEL_STORE_URI MODEL_NAME EPOCHS

@@ -17,7 +17,7 @@ from typing import Any
 from bench import compare, pipeline
 from bench.measure import CommandFailed, Measurement, measure_command, python_module, write_json
 from bench.plan import RESULTS, SCALED_STAGES, SCALES, TAXI_FILE, WORK, fetch, machine, taxi_sample
-from components.common.settings import PROJECT_ROOT
+from components.runs.settings import PROJECT_ROOT
 
 
 def _usage(measurement: Measurement) -> dict[str, float]:

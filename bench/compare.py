@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from bench import pipeline
 from bench.measure import measure_command, python_module, write_json
-from components.common.settings import PROJECT_ROOT
+from components.runs.settings import PROJECT_ROOT
 
 BASELINE_REVISION = "32a42f1"  # main as issue 15 found it
 STEP_MODULES = {

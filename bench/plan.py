@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import flights
-from components.common.settings import PROJECT_ROOT
+from components.runs.settings import PROJECT_ROOT
 
 CACHE = PROJECT_ROOT / "build" / "bench-cache"
 WORK = PROJECT_ROOT / "build" / "bench"

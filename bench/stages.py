@@ -90,10 +90,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     """The five step functions in this one process, as the kfp pipeline chains them (settings from the environment)."""
     from components.common.content import ContentDigest
-    from components.common.settings import Settings
     from components.common.specs import spec_fingerprint
     from components.evaluate.task import GateSettings, run_evaluate_step
     from components.push.task import push_model
+    from components.runs.settings import Settings
     from components.train.hyperparameters import Hyperparameters
     from components.train.step import run_train_step
     from components.transform.task import run_transform_step

@@ -8,8 +8,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from components.common.settings import PROJECT_ROOT, Settings
 from components.common.specs import SpecDeprecationWarning, SpecError, get_spec
+from components.runs.settings import PROJECT_ROOT, Settings
 from pipelines.remote_cli import add_commands as add_cluster_commands
 
 COMPILED_SPEC = PROJECT_ROOT / "build" / "training_pipeline.yaml"

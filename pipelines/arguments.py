@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-from components.common.settings import Settings
 from components.common.specs import get_spec
+from components.runs.settings import Settings
 from components.tasks import task_of
 from components.train.hyperparameters import Hyperparameters
 

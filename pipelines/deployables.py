@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from kfp.dsl import graph_component
 
-from components.common.settings import Settings
+from components.runs.settings import Settings
 from pipelines import monitoring_pipeline, training_pipeline
 from pipelines.arguments import monitoring_arguments, pipeline_arguments
 

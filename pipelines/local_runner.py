@@ -8,7 +8,7 @@ import warnings
 
 from kfp import local
 
-from components.common.settings import Settings
+from components.runs.settings import Settings
 from pipelines.arguments import Overrides, pipeline_arguments
 from pipelines.step_capture import StepCapture
 from pipelines.summary import RunSummary, find_latest_pipeline_run, mark_failed_if_running, summarize

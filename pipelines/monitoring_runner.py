@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kfp import local
 
-from components.common.settings import Settings
+from components.runs.settings import Settings
 from pipelines.arguments import monitoring_arguments
 from pipelines.monitoring_pipeline import build_monitoring_pipeline
 from pipelines.step_capture import StepCapture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.common.settings import Settings
+from components.runs.settings import Settings
 
 
 def compile_pipeline(settings: Settings, output: Path, pipeline: str = "training") -> Path:

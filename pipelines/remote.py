@@ -20,7 +20,7 @@ import kfp_server_api
 import urllib3
 
 from components.common.cluster import PIPELINE_SERVICE_ACCOUNT
-from components.common.settings import Settings
+from components.runs.settings import Settings
 from pipelines.deployables import Deployable, RunOptions
 
 HEALTHZ_PATH = "/apis/v2beta1/healthz"

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from components.common.settings import PROJECT_ROOT, Settings
+from components.runs.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
     from pipelines.deployables import Deployable, RunOptions

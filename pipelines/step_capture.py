@@ -37,7 +37,7 @@ from typing import IO, Any, Callable, Mapping, TextIO
 from kfp.local import executor_input_utils, status, task_dispatcher
 
 from components.common import tracking
-from components.common.settings import PROJECT_ROOT, Settings
+from components.runs.settings import PROJECT_ROOT, Settings
 from pipelines.progress import StepDisplay, StepResult, explain_failure
 from pipelines.summary import summary_metrics
 

@@ -35,10 +35,10 @@ from components.common.cluster import (
     S3_CREDENTIALS_SECRET,
 )
 from components.common.object_store import OBJECT_STORE_CONFIG_MAP, OBJECT_STORE_VARIABLES
-from components.common.run_metrics import GATEWAY_CONFIG_MAP, GATEWAY_VARIABLE
 from components.deploy.component import deploy
 from components.evaluate.component import evaluate
 from components.push.component import push
+from components.runs.run_metrics import GATEWAY_CONFIG_MAP, GATEWAY_VARIABLE
 from components.train.component import train
 from components.transform.component import transform
 from components.tune.component import tune

@@ -13,6 +13,7 @@ import mlflow
 
 from components.common import tracking
 from components.push.model_card import METRICS_ARTIFACT
+from components.runs import step_runs
 
 
 def record_gate(tracking_uri: str, pipeline_run_id: str, champion_seen: str | None, blessed: float | None = 1.0) -> str:
@@ -22,7 +23,7 @@ def record_gate(tracking_uri: str, pipeline_run_id: str, champion_seen: str | No
     metrics.json the model card can show. Returns the step run's id."""
     if champion_seen is not None:
         tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "evaluate", {"champion_version": champion_seen})
-    with tracking.step_run(tracking_uri, pipeline_run_id, "evaluate") as step:
+    with step_runs.step_run(tracking_uri, pipeline_run_id, "evaluate") as step:
         if champion_seen is not None:
             mlflow.log_param("champion_version", champion_seen)
         mlflow.log_text(json.dumps(_evaluation(champion_seen, bool(blessed))), METRICS_ARTIFACT)

@@ -1,9 +1,10 @@
 """MLflow helpers: one MLflow run per pipeline run, one nested run per step.
 
 The validate step opens the pipeline's run (`start_pipeline_run`) and passes its
-id on; every step then logs inside `step_run`, a child of that run. A step that
-raises marks the pipeline's run FAILED; the step that ends the pipeline marks it
-FINISHED (`finish_pipeline_run`).
+id on; every step then logs inside `components.runs.step_runs.step_run`, a child
+of that run. A step that raises marks the pipeline's run FAILED; the step that
+ends the pipeline marks it FINISHED (`step_runs.finish_pipeline_run`). Those two
+push the run metrics, which the dataset's task names, so they stand a floor up.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 import mlflow
-from mlflow.entities import Param, RunStatus
+from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
-
-from components.common import run_metrics
-from components.common.run_tags import DATASET_TAG as DATASET_TAG  # re-exported: steps read it here
-from components.common.run_tags import THRESHOLD_PARAM as THRESHOLD_PARAM
 
 PIPELINE_JOB_TAG = "kfp.pipeline_job_name"
 ERROR_TAG = "error"
+DATASET_TAG = "dataset"
+# Prefix of the evaluate step's params that record the gate's bounds: `threshold.<metric>` = bound.
+THRESHOLD_PARAM = "threshold."
 # The registry contract between push (which writes it) and evaluate and the run summary (which read it).
 CHAMPION_ALIAS = "champion"
 STORE_URI_TAG = "store_uri"
@@ -179,46 +179,8 @@ def _artifact_location(tracking_uri: str, experiment: str) -> str | None:
     return (database.parent / "artifacts" / experiment).resolve().as_uri()
 
 
-@contextmanager
-def step_run(tracking_uri: str, pipeline_run_id: str, step: str) -> Iterator[mlflow.ActiveRun]:
-    """A nested MLflow run for one step; an exception fails the step's and the pipeline's run."""
-    mlflow_client = client(tracking_uri)
-    parent = mlflow_client.get_run(pipeline_run_id)
-    started = time.time()
-    try:
-        with mlflow.start_run(
-            run_name=step,
-            experiment_id=parent.info.experiment_id,
-            parent_run_id=pipeline_run_id,
-            tags={"step": step},
-        ) as active:
-            yield active
-    except BaseException as error:
-        # The error, on the pipeline's run, tells a user in the MLflow UI why it failed.
-        message = f"{step}: {error}"[:4000]
-        mlflow_client.set_tag(pipeline_run_id, ERROR_TAG, message)
-        mlflow_client.set_terminated(pipeline_run_id, RunStatus.to_string(RunStatus.FAILED))
-        run_metrics.push_step(mlflow_client, parent, step, started, succeeded=False)
-        raise
-    run_metrics.push_step(mlflow_client, parent, step, started, succeeded=True)
-
-
-def record_step(tracking_uri: str, pipeline_run_id: str, step: str, outputs: Mapping[str, object]) -> None:
-    """A finished child run for a step that cannot log itself (a cached one): numbers as metrics, the rest params."""
-    numbers = {k: float(v) for k, v in outputs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    with step_run(tracking_uri, pipeline_run_id, step):
-        mlflow.log_metrics(numbers)
-        mlflow.log_params({key: str(value) for key, value in outputs.items() if key not in numbers})
-
-
 def log_pipeline_params(tracking_uri: str, pipeline_run_id: str, step: str, params: Mapping[str, object]) -> None:
     """Copy a step's params onto the pipeline's run as `<step>.<name>`, so runs compare in the MLflow UI."""
     client(tracking_uri).log_batch(
         pipeline_run_id, params=[Param(f"{step}.{key}", str(value)) for key, value in params.items()]
     )
-
-
-def finish_pipeline_run(tracking_uri: str, pipeline_run_id: str) -> None:
-    mlflow_client = client(tracking_uri)
-    mlflow_client.set_terminated(pipeline_run_id, RunStatus.to_string(RunStatus.FINISHED))
-    run_metrics.push_pipeline_finished(mlflow_client, pipeline_run_id)

@@ -21,7 +21,7 @@ from typing import NoReturn
 
 import mlflow
 
-from components.common import tracking
+from components.runs import step_runs
 from components.serve import kserve, readiness, registry, verbs
 from components.serve.cluster import Cluster
 from components.serve.registry import OUTCOME_FAILED, OUTCOME_SERVED, ServingError
@@ -95,7 +95,7 @@ def run_deploy_step(
     """The pipeline step, inside its MLflow run; the outcome is its `deployed` param."""
     target = kserve.Target(platform=platform, runtime=runtime, role_arn=role_arn)
     deployment = verbs.Deployment(tracking_uri, model_name, target, endpoint_url=s3_endpoint_url or None)
-    with tracking.step_run(tracking_uri, pipeline_run_id, "deploy"):
+    with step_runs.step_run(tracking_uri, pipeline_run_id, "deploy"):
         outcome = deploy_on_push(deployment, model_version, timeout_s)
         mlflow.log_param("deployed", outcome[:500])
     return outcome

@@ -24,9 +24,9 @@ import tensorflow as tf
 from mlflow.entities import Metric
 
 from components.common import tracking
-from components.data.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec
+from components.data.raw_tensors import parse_csv_rows
 from components.evaluate.gate import GateDecision, gate
 from components.evaluate.importance import (
     DEFAULT_IMPORTANCE,
@@ -37,6 +37,7 @@ from components.evaluate.importance import (
 from components.evaluate.report import write_plots
 from components.evaluate.scoring import CorruptChampionError, load_scorer, score_champion
 from components.evaluate.slices import MIN_SLICE_EXAMPLES, SliceGap, slice_gaps, slice_metrics, slice_values
+from components.runs import step_runs
 from components.tasks import Task, TaskMetrics, task_of
 
 # The most important columns, by mean, that are also logged as MLflow metrics `importance.<column>`.
@@ -151,7 +152,7 @@ def run_evaluate_step(
     task = task_of(spec)
     output_dir = Path(output_dir)
     mlflow_client = tracking.client(tracking_uri)
-    with tracking.step_run(tracking_uri, pipeline_run_id, "evaluate") as run:
+    with step_runs.step_run(tracking_uri, pipeline_run_id, "evaluate") as run:
         task.check_thresholds(settings.thresholds)
         dense = parse_csv_rows(tf.constant(read_eval_rows(Path(eval_data_path), spec)), spec)
         targets = task.targets(spec.label.derive(dense))
@@ -226,7 +227,7 @@ def run_evaluate_step(
     for reason in decision.reasons:
         print(f"gate: {reason}")
     if not decision.blessed:
-        tracking.finish_pipeline_run(tracking_uri, pipeline_run_id)
+        step_runs.finish_pipeline_run(tracking_uri, pipeline_run_id)
     return result
 
 

@@ -21,10 +21,11 @@ import pandas as pd
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
-from components.common import run_metrics, tracking
+from components.common import tracking
 from components.data.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv, read_csv_batches
 from components.monitor.drift import DriftReport, DriftThresholds, compare
 from components.monitor.report import write_report
+from components.runs import run_metrics, step_runs
 
 MONITORING_PIPELINE = "monitoring"
 STEP = "monitor"
@@ -174,7 +175,7 @@ def run_monitor_step(
             params={"data_uri": data_uri, "baseline": baseline.source[:500], "retrain_on_drift": retrain_on_drift},
             tags={tracking.DATASET_TAG: baseline.dataset, run_metrics.PIPELINE_TAG: MONITORING_PIPELINE},
         )
-        with tracking.step_run(tracking_uri, run_id, STEP):
+        with step_runs.step_run(tracking_uri, run_id, STEP):
             data = read_new_data(local_copy(data_uri, Path(scratch), s3_endpoint_url), baseline, data_uri)
             report = compare(baseline, data, data_uri, thresholds)
             write_report(report, report_path, summary_path)
@@ -190,5 +191,5 @@ def run_monitor_step(
                 drift_metric_set(report, run_id),
                 run_metrics.grouping_key(baseline.dataset, MONITORING_PIPELINE, DRIFT_GROUP),
             )
-    tracking.finish_pipeline_run(tracking_uri, run_id)
+    step_runs.finish_pipeline_run(tracking_uri, run_id)
     return MonitorResult(report, run_id, trigger_training=retrain_on_drift and report.drifted)

@@ -72,6 +72,7 @@ from components.push.leftovers import (
 from components.push.lock import ChampionLock
 from components.push.model_card import ModelCard, build_card, write_card
 from components.push.published_model import logged_model_id
+from components.runs import step_runs
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def push_model(
     """
     check_model_name(model_name)  # it becomes the store prefix; refused before anything is written
     client = tracking.client(tracking_uri)
-    with tracking.step_run(tracking_uri, pipeline_run_id, "push"):
+    with step_runs.step_run(tracking_uri, pipeline_run_id, "push"):
         if not (model_dir / "saved_model.pb").is_file():
             raise ValueError(f"{model_dir} is not a TensorFlow SavedModel: no saved_model.pb in it")
         model_id = logged_model_id(client, model_dir)
@@ -139,7 +140,7 @@ def push_model(
             )
         promoted = decision.startswith(PROMOTED)
         mlflow.log_params({"store_uri": version.source, "model_version": version.version, "champion": promoted})
-    tracking.finish_pipeline_run(tracking_uri, pipeline_run_id)
+    step_runs.finish_pipeline_run(tracking_uri, pipeline_run_id)
     return PushResult(
         model_version=str(version.version),
         store_uri=version.source,

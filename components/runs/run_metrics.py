@@ -10,7 +10,7 @@ holds the latest run of that step of that dataset: series stay bounded, and an a
 step clears when the step next succeeds. The MLflow run id is the `pipeline_run` label.
 
 The figures are read back from what the step logged to MLflow (its nested run's metrics and
-params), so the steps themselves only call `tracking.step_run` and `tracking.finish_pipeline_run`.
+params), so the steps themselves only call `step_runs.step_run` and `step_runs.finish_pipeline_run`.
 Which evaluation metrics there are, and whether a bound is a floor or a ceiling, is the dataset's
 task's to say (`components.tasks`): binary, multiclass and regression runs push their own metric
 names under the same Prometheus metrics, told apart by the `metric` label, and `model_task_info`
@@ -29,8 +29,8 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-from components.common.run_tags import DATASET_TAG, THRESHOLD_PARAM
 from components.common.specs import get_spec
+from components.common.tracking import DATASET_TAG, THRESHOLD_PARAM
 from components.tasks import Task, task_of
 
 logger = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def _evaluation_figures(
 
 
 def push_step(client: MlflowClient, parent: Run, step: str, started: float, succeeded: bool) -> None:
-    """Called by `tracking.step_run` as the step's MLflow run ends; see the module docstring."""
+    """Called by `step_runs.step_run` as the step's MLflow run ends; see the module docstring."""
     if gateway_url() is None:
         return
     try:
@@ -223,7 +223,7 @@ def push_step(client: MlflowClient, parent: Run, step: str, started: float, succ
 
 
 def push_pipeline_finished(client: MlflowClient, pipeline_run_id: str) -> None:
-    """Called by `tracking.finish_pipeline_run`: when the pipeline last succeeded, and whether it pushed."""
+    """Called by `step_runs.finish_pipeline_run`: when the pipeline last succeeded, and whether it pushed."""
     if gateway_url() is None:
         return
     try:

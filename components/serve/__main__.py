@@ -1,6 +1,6 @@
 """python -m components.serve {serve,render,deploy,promote,rollback}: the Makefile's serving verbs.
 
-Settings come from the environment as for every other verb (components/common/settings.py: MODEL_NAME,
+Settings come from the environment as for every other verb (components/runs/settings.py: MODEL_NAME,
 MLFLOW_TRACKING_URI...), plus SERVING_PLATFORM (minikube, eks), SERVING_RUNTIME (mlflow, tensorflow),
 KSERVE_DEPLOYMENT_MODE, SERVING_ROLE_ARN (EKS) and AWS_DEFAULT_REGION. A verb that cannot do its work
 prints one line saying why and exits 1.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from components.common.settings import Settings
+from components.runs.settings import Settings
 from components.serve import kserve, registry, verbs
 from components.serve.registry import ServingError
 

@@ -36,8 +36,8 @@ from mlflow.types.schema import Array, ColSpec, DataType, Schema
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
 
-    from components.data.baseline import Baseline
     from components.common.specs.base import DatasetSpec
+    from components.data.baseline import Baseline
 
 SERVING_SIGNATURE = "serving_default"
 LOADER_MODULE = Path(__file__).stem

@@ -13,8 +13,8 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components.data.raw_tensors import DENSE_DTYPES, dense_to_sparse, parse_csv_rows
 from components.common.specs.base import DatasetSpec
+from components.data.raw_tensors import DENSE_DTYPES, dense_to_sparse, parse_csv_rows
 from components.tasks import Task
 
 

@@ -15,6 +15,7 @@ import mlflow
 
 from components.common import tracking
 from components.common.specs import get_spec
+from components.runs import step_runs
 from components.tasks import task_of
 from components.train.distributed import WorkerPool, train_on_workers
 from components.train.hyperparameters import CHOSEN_FOR_THE_DATA, Hyperparameters
@@ -81,11 +82,11 @@ def run_train_step(
     """
     spec = get_spec(dataset)
     if transform_outputs is not None:
-        tracking.record_step(tracking_uri, pipeline_run_id, "transform", transform_outputs)
+        step_runs.record_step(tracking_uri, pipeline_run_id, "transform", transform_outputs)
     automatic = ("batch_size", "learning_rate")
     chosen_later = [name for name in automatic if getattr(hyperparameters, name) == CHOSEN_FOR_THE_DATA]
     given = {key: value for key, value in asdict(hyperparameters).items() if key not in chosen_later}
-    with tracking.step_run(tracking_uri, pipeline_run_id, "train"):
+    with step_runs.step_run(tracking_uri, pipeline_run_id, "train"):
         _log_hyperparameters(tracking_uri, pipeline_run_id, given)
         if workers is None:
             result = train_model(spec, transform_graph_dir, examples_dir, export_dir, hyperparameters, model_builder)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import mlflow
 
-from components.common import tracking
+from components.runs import step_runs
 from components.tasks import task_of
 from components.train.distributed import SERVICE_ACCOUNT_NAMESPACE_FILE, WorkerPool, in_a_cluster
 from components.train.hyperparameters import Hyperparameters, with_values
@@ -59,7 +59,7 @@ def run_tune_step(
     """`base` with the best trial's values. `inputs` are the transform graph's and examples' (path, URI)."""
     spec = resolve_spec(dataset)
     (graph_path, graph_uri), (examples_path, examples_uri) = inputs
-    with tracking.step_run(tracking_uri, pipeline_run_id, "tune"):
+    with step_runs.step_run(tracking_uri, pipeline_run_id, "tune"):
         mlflow.log_params({"algorithm": budget.algorithm, "space": str(asdict(space)), "max_trials": budget.trials})
         if in_a_cluster():
             from kubernetes import client, config

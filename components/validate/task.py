@@ -21,10 +21,11 @@ import pandas as pd
 from mlflow.entities import Param
 
 from components.common import tracking
-from components.data.baseline import log_training_baseline
 from components.common.images import image_version
 from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import DatasetSpec
+from components.data.baseline import log_training_baseline
+from components.runs import step_runs
 from components.validate.lineage import data_lineage
 from components.validate.raw_file import DataValidationError, check_bytes, content_digest
 from components.validate.report import ExpectationOutcome, ValidationSummary, outcome_of, write_outputs
@@ -163,7 +164,7 @@ def run_validate_step(
     )
     with (
         tempfile.TemporaryDirectory(prefix="validate-") as scratch,
-        tracking.step_run(tracking_uri, run_id, "validate") as step,
+        step_runs.step_run(tracking_uri, run_id, "validate") as step,
     ):
         data_path = _local_copy(data_uri, Path(scratch), s3_endpoint_url)
         digest = content_digest(data_path)

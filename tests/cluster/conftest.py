@@ -10,7 +10,7 @@ import kfp
 import pytest
 from fake_kfp import FakeKfp
 
-from components.common.settings import PROJECT_ROOT
+from components.runs.settings import PROJECT_ROOT
 
 CLUSTER_ENV = {
     "DATASET": "modeldata_taxi",

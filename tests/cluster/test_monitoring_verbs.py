@@ -10,7 +10,7 @@ import yaml
 from fake_kfp import FakeKfp
 
 from components.common.cluster import PIPELINE_SERVICE_ACCOUNT
-from components.common.settings import Settings
+from components.runs.settings import Settings
 from pipelines.__main__ import main
 from pipelines.deployables import PIPELINES, RunOptions
 from pipelines.remote import cluster_arguments

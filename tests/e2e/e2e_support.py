@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from components.common import tracking
-from components.common.settings import Settings
+from components.runs.settings import Settings
 
 # Beside the project on developer machines only: the Chicago taxi module runs where it exists.
 TAXI_CSV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "chicago_taxi" / "data.csv"

@@ -24,7 +24,8 @@ from e2e_support import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from components.common import run_metrics, tracking
+from components.common import tracking
+from components.runs import run_metrics
 from pipelines.arguments import Overrides
 from pipelines.datasets import materialize_dataset
 from pipelines.local_runner import PipelineFailed, run_locally

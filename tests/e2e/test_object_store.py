@@ -12,7 +12,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from components.common.settings import Settings
+from components.runs.settings import Settings
 from pipelines.arguments import Overrides
 from pipelines.datasets import materialize_dataset
 from pipelines.local_runner import run_locally

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from e2e_support import drop_column, rewrite
 
-from components.common.settings import PROJECT_ROOT
+from components.runs.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 

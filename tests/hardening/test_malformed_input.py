@@ -18,8 +18,8 @@ import tensorflow as tf
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from components.data.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
+from components.data.raw_tensors import parse_csv_rows
 from components.evaluate.task import read_eval_rows
 from components.tasks import task_of
 from components.transform.task import run_transform

@@ -12,11 +12,11 @@ from mlflow.entities import Run
 from penguins_data import PenguinFiles
 from prometheus_client.parser import text_string_to_metric_families
 
-from components.common import run_metrics
-from components.data.baseline import build_baseline
 from components.common.specs import get_spec
+from components.data.baseline import build_baseline
 from components.monitor.drift import DriftThresholds, compare
 from components.monitor.task import drift_metric_set
+from components.runs import run_metrics
 from components.tasks import task_of
 
 REPO = Path(__file__).resolve().parents[2]

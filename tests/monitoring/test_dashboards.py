@@ -10,8 +10,8 @@ import pytest
 import yaml
 from monitoring_support import DASHBOARDS, EVALUATIONS, PROJECT_METRIC, RULES, emitted_metric_names, evaluation_metrics
 
-from components.common import run_metrics
 from components.common.specs.base import Binary, Multiclass, Regression
+from components.runs import run_metrics
 from components.tasks import task_for
 
 pytestmark = pytest.mark.monitoring

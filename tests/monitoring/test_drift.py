@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy.stats import ks_2samp
 
-from components.data.baseline import Baseline, baseline_from_csv, build_baseline, spec_kinds
 from components.common.specs import get_spec
+from components.data.baseline import Baseline, baseline_from_csv, build_baseline, spec_kinds
 from components.monitor.drift import DriftThresholds, compare, ks_against_cdf
 from components.monitor.report import html_report
 

@@ -18,12 +18,13 @@ import pandas as pd
 import pytest
 from monitoring_support import scrape, wipe
 
-from components.common import run_metrics, tracking
-from components.data.baseline import Baseline, baseline_from_csv, build_baseline, spec_kinds
+from components.common import tracking
 from components.common.specs import get_spec
 from components.common.specs.base import Column, DatasetSpec, Label, Multiclass, Numeric, Text
+from components.data.baseline import Baseline, baseline_from_csv, build_baseline, spec_kinds
 from components.monitor.drift import DriftThresholds, compare
 from components.monitor.task import read_new_data, run_monitor_step
+from components.runs import run_metrics
 from pipelines.datasets import materialize_dataset
 
 pytestmark = pytest.mark.monitoring

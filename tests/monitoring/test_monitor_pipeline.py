@@ -14,12 +14,13 @@ import pytest
 import yaml
 from monitoring_support import SHARED_TAXI_CSV, scrape, wipe
 
-from components.common import run_metrics, tracking
-from components.data.baseline import BASELINE_ARTIFACT
+from components.common import tracking
 from components.common.object_store import OBJECT_STORE_CONFIG_MAP
-from components.common.run_metrics import GATEWAY_CONFIG_MAP
+from components.data.baseline import BASELINE_ARTIFACT
 from components.monitor.drift import DriftThresholds, compare
 from components.monitor.task import load_baseline, read_new_data
+from components.runs import run_metrics
+from components.runs.run_metrics import GATEWAY_CONFIG_MAP
 from components.validate.task import run_validate_step
 from pipelines.__main__ import main
 from pipelines.datasets import materialize_dataset

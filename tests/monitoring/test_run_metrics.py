@@ -8,8 +8,9 @@ import mlflow
 import pytest
 from monitoring_support import EVALUATIONS, closed_port_url, scrape, wipe
 
-from components.common import run_metrics, tracking
+from components.common import tracking
 from components.common.specs import get_spec
+from components.runs import run_metrics, step_runs
 from components.tasks import task_of
 
 pytestmark = pytest.mark.monitoring
@@ -62,9 +63,9 @@ def test_steps_push_their_figures_and_a_failure_replaces_the_group(tmp_mlflow_ur
     wipe(pushgateway)
     monkeypatch.setenv(run_metrics.GATEWAY_VARIABLE, pushgateway)
     run_id = _pipeline_run(tmp_mlflow_uri)
-    with tracking.step_run(tmp_mlflow_uri, run_id, "validate"):
+    with step_runs.step_run(tmp_mlflow_uri, run_id, "validate"):
         mlflow.log_metrics({"rows": 15002, "expectations_evaluated": 70, "expectations_failed": 2})
-    with tracking.step_run(tmp_mlflow_uri, run_id, "evaluate"):
+    with step_runs.step_run(tmp_mlflow_uri, run_id, "evaluate"):
         mlflow.log_params({"threshold.roc_auc": 0.9, "threshold.accuracy": 0.85, "threshold.log_loss": 0.4})
         mlflow.log_metrics({"roc_auc": 0.93, "accuracy": 0.89, "log_loss": 0.25, "blessed": 1.0})
     group = {"job": run_metrics.JOB, "dataset": "chicago_taxi", "pipeline": "training", "pipeline_run": run_id}
@@ -80,7 +81,7 @@ def test_steps_push_their_figures_and_a_failure_replaces_the_group(tmp_mlflow_ur
 
     # The next run's validate fails: its group now says so, and the old figures are gone with it.
     second = _pipeline_run(tmp_mlflow_uri)
-    with pytest.raises(ValueError), tracking.step_run(tmp_mlflow_uri, second, "validate"):
+    with pytest.raises(ValueError), step_runs.step_run(tmp_mlflow_uri, second, "validate"):
         mlflow.log_metrics({"rows": 0, "critical_failures": 1})
         raise ValueError("a critical expectation failed")
     validate = _samples(pushgateway, "step_success", dataset="chicago_taxi", step="validate")
@@ -96,7 +97,7 @@ def test_a_finished_pipeline_pushes_its_success_time_and_whether_it_pushed(tmp_m
     monkeypatch.setenv(run_metrics.GATEWAY_VARIABLE, pushgateway)
     run_id = _pipeline_run(tmp_mlflow_uri)
     tracking.client(tmp_mlflow_uri).log_metric(run_id, "blessed", 0.0)
-    tracking.finish_pipeline_run(tmp_mlflow_uri, run_id)
+    step_runs.finish_pipeline_run(tmp_mlflow_uri, run_id)
     run = tracking.client(tmp_mlflow_uri).get_run(run_id)
     group = {"dataset": "chicago_taxi", "pipeline": "training", "pipeline_run": run_id}
     [(_, last_success)] = _samples(pushgateway, "pipeline_last_success_timestamp_seconds", **group)
@@ -113,7 +114,7 @@ def test_each_task_pushes_its_metrics_with_floors_and_ceilings_by_direction(
     monkeypatch.setenv(run_metrics.GATEWAY_VARIABLE, pushgateway)
     run_id = _pipeline_run(tmp_mlflow_uri, dataset)
     logged, params = EVALUATIONS[dataset]
-    with tracking.step_run(tmp_mlflow_uri, run_id, "evaluate"):
+    with step_runs.step_run(tmp_mlflow_uri, run_id, "evaluate"):
         mlflow.log_params(params)
         mlflow.log_metrics(logged)
     kind, headline, metrics, floors, ceilings = EXPECTED[dataset]
@@ -135,7 +136,7 @@ def test_the_push_step_reports_the_version_and_the_tasks_metrics(dataset, tmp_ml
     client = tracking.client(tmp_mlflow_uri)
     for name, value in EVALUATIONS[dataset][0].items():  # evaluate copies its figures onto the pipeline's run
         client.log_metric(run_id, name, value)
-    with tracking.step_run(tmp_mlflow_uri, run_id, "push"):
+    with step_runs.step_run(tmp_mlflow_uri, run_id, "push"):
         mlflow.log_params({"model_name": f"{dataset}-model", "model_version": "7"})
     [(labels, version)] = _samples(pushgateway, "model_version", step="push")
     assert version == 7 and labels["model"] == f"{dataset}-model"
@@ -149,7 +150,7 @@ def test_train_pushes_the_best_value_of_whatever_early_stopping_watched(tmp_mlfl
     wipe(pushgateway)
     monkeypatch.setenv(run_metrics.GATEWAY_VARIABLE, pushgateway)
     run_id = _pipeline_run(tmp_mlflow_uri, "ames")
-    with tracking.step_run(tmp_mlflow_uri, run_id, "train"):
+    with step_runs.step_run(tmp_mlflow_uri, run_id, "train"):
         mlflow.log_metrics({"best_val_loss": 0.04, "train_seconds": 31.0, "epochs_run": 12, "val_rmse": 0.2})
     assert _by_metric(pushgateway, "train_metric", step="train") == pytest.approx(
         {"best_val_loss": 0.04, "train_seconds": 31.0}
@@ -169,9 +170,9 @@ def test_a_gateway_that_is_down_is_a_warning_and_the_step_still_succeeds(tmp_mlf
     monkeypatch.setenv(run_metrics.GATEWAY_VARIABLE, down)
     run_id = _pipeline_run(tmp_mlflow_uri)
     with caplog.at_level(logging.WARNING, logger=run_metrics.__name__):
-        with tracking.step_run(tmp_mlflow_uri, run_id, "validate"):
+        with step_runs.step_run(tmp_mlflow_uri, run_id, "validate"):
             mlflow.log_metric("rows", 10)
-        tracking.finish_pipeline_run(tmp_mlflow_uri, run_id)
+        step_runs.finish_pipeline_run(tmp_mlflow_uri, run_id)
     client = tracking.client(tmp_mlflow_uri)
     assert client.get_run(run_id).info.status == "FINISHED"
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]

@@ -4,7 +4,7 @@ and the same arguments for a retrain on drift as for a scheduled training run.""
 import pytest
 import yaml
 
-from components.common.settings import Settings
+from components.runs.settings import Settings
 from pipelines.__main__ import _threshold
 from pipelines.arguments import (
     RETRAIN_PARAMETERS,

@@ -3,7 +3,8 @@
 import pytest
 import yaml
 
-from components.common import cluster, object_store, run_metrics
+from components.common import cluster, object_store
+from components.runs import run_metrics
 from pipelines.__main__ import main
 
 EXPECTED_TASKS = {"validate", "transform", "tune", "train", "evaluate", "push", "deploy"}

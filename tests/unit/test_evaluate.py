@@ -14,10 +14,10 @@ import tensorflow as tf
 from kfp import dsl
 
 from components.common import tracking
-from components.data.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
 from components.common.specs.base import SliceGate
 from components.common.specs.modeldata_taxi import SPEC
+from components.data.raw_tensors import parse_csv_rows
 from components.evaluate import component
 from components.evaluate.gate import ChampionScore, gate
 from components.evaluate.importance import ImportanceSettings, _interval, permutation_importance

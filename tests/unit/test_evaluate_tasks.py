@@ -15,8 +15,8 @@ import tensorflow as tf
 from kfp import dsl
 
 from components.common import tracking
-from components.data.raw_tensors import parse_csv_rows
 from components.common.specs import get_spec
+from components.data.raw_tensors import parse_csv_rows
 from components.evaluate import component
 from components.evaluate.importance import ImportanceSettings
 from components.evaluate.scoring import load_scorer

@@ -32,8 +32,8 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 from components.common import tracking
-from components.data.baseline import build_baseline, spec_kinds
 from components.common.specs import get_spec
+from components.data.baseline import build_baseline, spec_kinds
 from components.evaluate.gate import ChampionScore, GateDecision, gate
 from components.evaluate.importance import Importance
 from components.evaluate.report import html_report, write_plots
@@ -42,6 +42,7 @@ from components.monitor.drift import DriftThresholds, compare
 from components.monitor.report import html_report as drift_html
 from components.push.model_card import METRICS_ARTIFACT
 from components.push.task import PushResult, push_model
+from components.runs import step_runs
 from components.tasks import task_of
 from components.tasks.binary_metrics import BinaryMetrics, binary_metrics
 from components.validate.task import DataValidationError, run_validate_step, validate_data
@@ -295,7 +296,7 @@ def pushed(
         "blessed": True,
         "reasons": scored.decision.reasons,
     }
-    with tracking.step_run(uri, run_id, "evaluate"):
+    with step_runs.step_run(uri, run_id, "evaluate"):
         mlflow.log_metric("blessed", 1.0)
         mlflow.log_text(json.dumps(evaluation), METRICS_ARTIFACT)
     card = root / "model_card.html"

@@ -19,6 +19,7 @@ from components.common import tracking
 from components.common.specs import get_spec, spec_fingerprint
 from components.evaluate.task import GateSettings, run_evaluate_step
 from components.push.model_card import MAX_DESCRIPTION, METRICS_ARTIFACT, ModelCard, ModelCardError, build_card
+from components.runs import step_runs
 from components.validate.task import run_validate_step
 
 MODEL_NAME = "taxi-classifier"
@@ -60,7 +61,7 @@ def validated_run(uri: str, data: Path, scratch: Path, job: str) -> str:
 
 def log_evaluation(uri: str, run_id: str, metrics_json: str) -> None:
     """An evaluate step run whose metrics.json is `metrics_json`, as the step logs it."""
-    with tracking.step_run(uri, run_id, "evaluate"):
+    with step_runs.step_run(uri, run_id, "evaluate"):
         mlflow.log_text(metrics_json, METRICS_ARTIFACT)
 
 

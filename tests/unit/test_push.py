@@ -20,6 +20,7 @@ from components.common import storage, tracking
 from components.push import leftovers, task
 from components.push.model_card import ModelCardError
 from components.push.task import NotBlessedError, PushResult, push_model
+from components.runs import step_runs
 from components.validate.task import run_validate_step
 
 MODEL_NAME = "taxi-classifier"
@@ -384,7 +385,7 @@ def test_a_card_that_cannot_be_built_fails_the_push_before_the_registry_is_touch
     saved_model: Path, tmp_mlflow_uri: str, tmp_path: Path
 ) -> None:
     run_id = _bare_pipeline_run(tmp_mlflow_uri)
-    with tracking.step_run(tmp_mlflow_uri, run_id, "evaluate"):
+    with step_runs.step_run(tmp_mlflow_uri, run_id, "evaluate"):
         mlflow.log_metric("blessed", 1.0)
         mlflow.log_text('{"metrics": {"roc_auc": 0.8', "evaluation/metrics.json")  # cut short
 

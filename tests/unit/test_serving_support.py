@@ -16,8 +16,8 @@ import pytest
 import tensorflow as tf
 
 from components.common import tracking
-from components.data.baseline import log_training_baseline
 from components.common.specs import get_spec
+from components.data.baseline import log_training_baseline
 from components.push.task import PushResult, push_model
 from components.train.hyperparameters import Hyperparameters
 from components.train.step import run_train_step

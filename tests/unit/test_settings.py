@@ -1,6 +1,6 @@
 import pytest
 
-from components.common.settings import PROJECT_ROOT, Settings
+from components.runs.settings import PROJECT_ROOT, Settings
 
 
 def test_defaults_work_on_a_fresh_clone():

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from components.common.settings import PROJECT_ROOT
 from components.common.specs import SpecDeprecationWarning, SpecError, get_spec
+from components.runs.settings import PROJECT_ROOT
 
 # A spec as the README describes it: three columns of the bundled mlc_churn, no slice_columns, no thresholds.
 SPEC_TEMPLATE = """\

@@ -18,8 +18,8 @@ import tensorflow_transform as tft
 from sklearn.metrics import roc_auc_score
 
 from components.common.feature_info import TransformedFeature
-from components.data.raw_tensors import dense_to_sparse
 from components.common.specs.base import Column, DatasetSpec, Label, Text
+from components.data.raw_tensors import dense_to_sparse
 from components.train.builders.layers import MaskedMean
 from components.train.task import Hyperparameters, train_model
 from components.transform.features import tokens, transformed_features
