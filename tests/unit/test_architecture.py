@@ -13,8 +13,10 @@ from typing import Iterable, Mapping
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("components", "pipelines", "bench")
 # The floors, bottom first; a module may import its own floor and those below it.
-FLOORS = ("declarations", "common", "steps", "pipelines", "tools")
-DECLARATIONS = ("components.tasks", "components.common.specs")
+FLOORS = ("common", "tasks/specs", "steps", "pipelines", "tools")
+# The packages on the tasks/specs floor: what a dataset is and what its task computes, and the code that
+# needs to know them (raw data as the spec reads it; a run's settings and its task-named run metrics).
+TASKS_SPECS = ("components.tasks", "components.common.specs", "components.data", "components.runs")
 # What one step may use of another (the package, not only its component): each pair is a
 # contract the first builds on; the pairs must form no circle. Anything else two steps share moves down.
 STEP_USES = {
@@ -85,11 +87,11 @@ def place(module: str) -> tuple[int, str]:
         return FLOORS.index("tools"), top
     if top != "components":
         raise ValueError(f"{module}: not in any of {PACKAGES}; give its package a floor in this test and the page")
-    if module == "components" or any(module == d or module.startswith(d + ".") for d in DECLARATIONS):
-        return FLOORS.index("declarations"), module
+    if any(module == package or module.startswith(package + ".") for package in TASKS_SPECS):
+        return FLOORS.index("tasks/specs"), module
     step = rest.partition(".")[0]
-    if step == "common":
-        return FLOORS.index("common"), step
+    if module == "components" or step == "common":
+        return FLOORS.index("common"), "common"
     return FLOORS.index("steps"), step
 
 
@@ -141,8 +143,10 @@ def cycles(graph: Graph) -> list[list[str]]:
 
 def test_no_import_runs_back_up_the_floors_or_between_steps() -> None:
     graph = import_graph(REPO)
-    # The graph is the real one: the task's own metrics module, and the pipeline's use of every step.
+    # The graph is the real one: the task's own metrics module, the run metrics named by the task (so they stand
+    # on the tasks/specs floor), and the pipeline's use of every step.
     assert "components.tasks.binary_metrics" in graph["components.tasks.binary"]
+    assert "components.tasks" in graph["components.runs.run_metrics"]
     assert "components.deploy.component" in graph["pipelines.training_pipeline"]
     assert back_imports(graph) == []
 
@@ -163,23 +167,31 @@ def test_the_step_uses_are_one_way_and_each_is_used() -> None:
 def test_the_check_reports_planted_back_imports_and_circles() -> None:
     planted = {
         "components.tasks.binary": {"components.evaluate.gate"},  # a task reaching up into a step
-        "components.common.specs.base": {"components.common.tracking"},  # a declaration on common
-        "components.common.tracking": {"components.common.run_metrics"},
-        "components.common.run_metrics": {"components.common.tracking"},  # a circle on one floor
+        "components.common.cluster": {"components.tasks"},  # common on the tasks
+        "components.common.content": {"components.common.specs.base"},  # common on a spec
+        "components.common.images": {"components.data.baseline", "components.runs.settings"},  # on the floor above
+        "components.common.tracking": {"components.common.storage"},
+        "components.common.storage": {"components.common.tracking"},  # a circle on one floor
         "components.train.mlflow_model": {"components.monitor.baseline"},  # a step into another, undeclared
         "components.push.task": {"pipelines.summary"},  # a step into the pipelines
-        "components.evaluate.gate": set(),
+        # Down, or along the floor: allowed.
+        "components.runs.run_metrics": {"components.tasks", "components.common.specs", "components.common.tracking"},
+        "components.data.baseline": {"components.common.specs.base", "components.common.tracking"},
+        "components.evaluate.gate": {"components.data.raw_tensors", "components.tasks"},
         "components.monitor.baseline": set(),
-        "pipelines.summary": set(),
+        "pipelines.summary": {"components.runs.settings"},
     }
     reported = back_imports(planted)
-    assert [line.split(" ")[0] for line in reported] == [
-        "components.common.specs.base",
-        "components.push.task",
-        "components.tasks.binary",
-        "components.train.mlflow_model",
+    assert reported == [
+        "components.common.cluster (common) imports components.tasks (tasks/specs), a higher floor",
+        "components.common.content (common) imports components.common.specs.base (tasks/specs), a higher floor",
+        "components.common.images (common) imports components.data.baseline (tasks/specs), a higher floor",
+        "components.common.images (common) imports components.runs.settings (tasks/specs), a higher floor",
+        "components.push.task (steps) imports pipelines.summary (pipelines), a higher floor",
+        "components.tasks.binary (tasks/specs) imports components.evaluate.gate (steps), a higher floor",
+        "components.train.mlflow_model imports components.monitor.baseline: step train may use ['transform']",
     ], reported
-    assert cycles(planted) == [["components.common.run_metrics", "components.common.tracking"]]
+    assert cycles(planted) == [["components.common.storage", "components.common.tracking"]]
 
 
 def test_the_graph_sees_imports_in_functions_under_type_checking_and_relative(tmp_path: Path) -> None:
@@ -190,6 +202,7 @@ def test_the_graph_sees_imports_in_functions_under_type_checking_and_relative(tm
         "components/tasks/kind.py": "def draw():\n    from components.evaluate import figures\n",
         "components/common/__init__.py": "",
         "components/common/store.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pipelines.run\n",
+        "components/common/names.py": "def noun(spec):\n    from components.tasks import kind\n",
         "components/evaluate/__init__.py": "",
         "components/evaluate/figures.py": "from ..tasks import kind\n",
         "pipelines/__init__.py": "",
@@ -202,8 +215,9 @@ def test_the_graph_sees_imports_in_functions_under_type_checking_and_relative(tm
     graph = import_graph(tmp_path)
     assert graph["components.evaluate.figures"] == {"components.tasks.kind"}  # relative, and downward: allowed
     assert back_imports(graph) == [
+        "components.common.names (common) imports components.tasks.kind (tasks/specs), a higher floor",
         "components.common.store (common) imports pipelines.run (pipelines), a higher floor",
-        "components.tasks.kind (declarations) imports components.evaluate.figures (steps), a higher floor",
+        "components.tasks.kind (tasks/specs) imports components.evaluate.figures (steps), a higher floor",
     ]
     assert cycles(graph) == [
         ["components.common.store", "pipelines.run"],
