@@ -16,7 +16,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from components.common.specs.vocabulary.checks import SpecError, check_fields
-from components.common.specs.vocabulary.columns import Column, Label, LabelFn, RawType, Severity
+from components.common.specs.vocabulary.columns import (
+    MISSING_VALUES,
+    Column,
+    Label,
+    LabelFn,
+    NonFinite,
+    RawType,
+    Severity,
+)
 from components.common.specs.vocabulary.features import (
     Bucketized,
     Categorical,
@@ -41,7 +49,9 @@ __all__ = [
     "Label",
     "LabelFn",
     "LatLongCross",
+    "MISSING_VALUES",
     "Multiclass",
+    "NonFinite",
     "Numeric",
     "RawType",
     "Regression",
@@ -86,6 +96,10 @@ class DatasetSpec:
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     # What the data cannot tell a reader of the model card (components/push/model_card.py), one sentence each.
     known_limits: tuple[str, ...] = ()
+    # Raw texts every step reads as missing (components/data/values.py); a spec may name its own.
+    missing_values: tuple[str, ...] = MISSING_VALUES
+    # The longest raw line (bytes) any step reads; a longer one is refused before it is read whole.
+    max_line_bytes: int = 1 << 20
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -126,7 +140,22 @@ class DatasetSpec:
             raise SpecError("validation_fraction", f"must be in (0, 1 - eval_fraction), got {self.validation_fraction}")
         if self.slice_gate is not None:
             self._check_slice_gate(self.slice_gate)
+        self._check_reading()
         self._check_task()
+
+    def _check_reading(self) -> None:
+        """Missing spellings distinct, none an allowed value (it could never be read); a positive line limit."""
+        if len(set(self.missing_values)) != len(self.missing_values):
+            raise SpecError("missing_values", f"expected distinct spellings, got {list(self.missing_values)}")
+        for column in self.columns:
+            clash = sorted(set(column.allowed_values or ()) & set(self.missing_values))
+            if clash:
+                raise SpecError(
+                    f"Column({column.name!r}).allowed_values",
+                    f"{clash} would be read as missing (missing_values); expected values that are not",
+                )
+        if self.max_line_bytes < 1024:
+            raise SpecError("max_line_bytes", f"expected at least 1024 bytes, got {self.max_line_bytes}")
 
     def _check_task(self) -> None:
         """Validation must refuse a label the task cannot take: a missing one, another class, a non-number.

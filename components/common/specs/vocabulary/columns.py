@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping
 
-from components.common.specs.vocabulary.checks import Checked
+from components.common.specs.vocabulary.checks import Checked, SpecError
 
 RawType = Literal["float", "int", "string"]
 Severity = Literal["critical", "warning"]
+# What a float column does with inf, -inf or a number too large for a double (1e400): refuse the file, or
+# read it as missing.
+NonFinite = Literal["refuse", "missing"]
+# The raw texts every step reads as missing, unless a spec names its own (DatasetSpec.missing_values): what
+# pandas, R and spreadsheet exports write for "no value".
+MISSING_VALUES: tuple[str, ...] = ("", "NA", "N/A", "null", "None", "nan", "NaN")
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,7 @@ class Column(Checked):
     `max_null_fraction` of 1.0 accepts a column that is entirely empty.
     `allowed_values` (strings) are expected in at least `allowed_mostly` of
     the non-null rows; the rest count as unseen categories.
+    `non_finite` (float columns only) says whether inf, -inf and 1e400 refuse the file or read as missing.
     """
 
     name: str
@@ -29,6 +36,12 @@ class Column(Checked):
     allowed_values: tuple[str, ...] | None = None
     allowed_mostly: float = 1.0
     severity: Severity = "critical"
+    non_finite: NonFinite = "refuse"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.non_finite != "refuse" and self.dtype != "float":
+            raise SpecError(f"Column({self.name!r}).non_finite", f"applies to float columns only, not {self.dtype}")
 
 
 # Takes and returns TensorFlow tensors; typed loosely so that reading a spec does not import TensorFlow.
