@@ -1,0 +1,229 @@
+"""The one reader of raw data: a DataSource's rows as spec-typed Arrow batches, whatever the format.
+
+CSV (optionally gzip): UTF-8, the header checked against the spec per file, one row per line: rows split
+only on `\\n` or `\\r\\n` (a U+2028, NEL or form feed inside a quoted field stays in the field), a quoted line
+break refused (a row must fit on one line), a line over the spec's `max_line_bytes` refused after reading
+at most that many bytes of it. Parquet: the column types checked against the spec. Values then follow
+components/data/values.py, so every step reads the same value from the same text.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import IO, Iterator, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from components.common.specs.base import DatasetSpec
+from components.data.sources import DataSource, SourceFile, local_path, open_bytes
+from components.data.values import ARROW_TYPES, RawDataError, accepts, conform_column, parse_column
+
+BYTE_ORDER_MARK = "\ufeff"
+DEFAULT_BATCH_ROWS = 65_536
+
+
+@dataclass
+class RawBatch:
+    """Rows of one file; `first_line` is the CSV line (Parquet: the row, from 1) of the first of them."""
+
+    file: SourceFile
+    first_line: int
+    table: pa.RecordBatch
+
+
+def read_batches(
+    source: DataSource, spec: DatasetSpec, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Iterator[RawBatch]:
+    """Every file's rows in order, `batch_rows` at a time, spec-typed; RawDataError names file, line, column."""
+    names = list(columns) if columns is not None else spec.column_names
+    unknown = [name for name in names if name not in spec.column_names]
+    if unknown:
+        raise ValueError(f"columns {unknown} are not in spec {spec.name}: {spec.column_names}")
+    for file in source.files:
+        if source.format == "parquet":
+            yield from _parquet_batches(file, spec, names, batch_rows, source.endpoint_url)
+        else:
+            yield from _csv_batches(file, spec, names, batch_rows, source.endpoint_url)
+
+
+def read_frame(source: DataSource, spec: DatasetSpec, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """All rows as one pandas frame: int -> Int64 (nullable), float -> float64, string -> object (None if missing)."""
+    names = list(columns) if columns is not None else spec.column_names
+    frames = [to_frame(batch) for batch in read_batches(source, spec, names)]
+    return pd.concat(frames, ignore_index=True) if frames else empty_frame(spec, names)
+
+
+def to_frame(batch: RawBatch) -> pd.DataFrame:
+    """One batch as pandas, typed as `read_frame` types it."""
+    return _pandas(batch.table)
+
+
+def empty_frame(spec: DatasetSpec, columns: Sequence[str]) -> pd.DataFrame:
+    """No rows, the columns typed as `read_frame` types them."""
+    schema = pa.schema([(name, ARROW_TYPES[spec.column(name).dtype]) for name in columns])
+    return _pandas(pa.RecordBatch.from_pylist([], schema=schema))
+
+
+def _pandas(table: pa.RecordBatch) -> pd.DataFrame:
+    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    for name, kind in zip(table.schema.names, table.schema.types):
+        if pa.types.is_large_string(kind):
+            # pandas 3 would make these `str` with NaN; every step's frames hold Python strings and None.
+            frame[name] = pd.Series(table.column(name).to_pylist(), index=frame.index, dtype=object)
+    return frame
+
+
+def file_columns(file: SourceFile, spec: DatasetSpec, endpoint_url: str = "") -> list[str]:
+    """The columns a file holds: a CSV's header (checked as `read_batches` checks it) or a Parquet schema's names."""
+    if file.uri.lower().endswith(".parquet"):
+        with local_path(file, endpoint_url) as path:
+            return list(pq.ParquetFile(path).schema_arrow.names)
+    with ExitStack() as stack:
+        lines = _Lines(_text_stream(stack, file, endpoint_url), file.uri, spec.max_line_bytes)
+        return _header(csv.reader(lines, strict=True), file, spec)
+
+
+class _Lines:
+    """A byte stream's lines as text, split on `\\n` only, each at most `limit` bytes (without its `\\n`)."""
+
+    def __init__(self, stream: IO[bytes], uri: str, limit: int) -> None:
+        self.stream, self.uri, self.limit = stream, uri, limit
+        self.number, self.offset = 0, 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.stream.readline(self.limit + 1)
+        if not line:
+            raise StopIteration
+        self.number += 1
+        if len(line) > self.limit and not line.endswith(b"\n"):
+            raise RawDataError(
+                f"{self.uri}: line {self.number}: longer than {self.limit} bytes (the spec's max_line_bytes); "
+                "refused before reading it whole"
+            )
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise RawDataError(
+                f"{self.uri}: line {self.number}, byte offset {self.offset + error.start}: "
+                f"not valid UTF-8 ({error.reason})"
+            ) from None
+        self.offset += len(line)
+        return text.removeprefix(BYTE_ORDER_MARK) if self.number == 1 else text
+
+
+def _text_stream(stack: ExitStack, file: SourceFile, endpoint_url: str) -> IO[bytes]:
+    raw = stack.enter_context(open_bytes(file, endpoint_url))
+    return stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb")) if file.gzipped else raw
+
+
+def _header(reader: Iterator[list[str]], file: SourceFile, spec: DatasetSpec) -> list[str]:
+    """The first non-blank row; every column named once (with two `fare` columns, which one is read is undefined)."""
+    header = next((row for row in reader if "".join(row).strip()), None)
+    if header is None:
+        raise RawDataError(f"{file.uri}: the file is empty; expected a header line: {','.join(spec.column_names)}")
+    positions: dict[str, list[int]] = {}
+    for position, name in enumerate(header, start=1):
+        positions.setdefault(name, []).append(position)
+    repeated = {name: where for name, where in positions.items() if len(where) > 1}
+    if repeated:
+        named = "; ".join(f"{name!r} at fields {', '.join(map(str, where))}" for name, where in repeated.items())
+        line = getattr(reader, "line_num", 1)
+        raise RawDataError(f"{file.uri}: line {line}: the header names a column more than once: {named}")
+    return header
+
+
+def _missing_columns(file: SourceFile, held: Sequence[str], wanted: Sequence[str]) -> None:
+    missing = [name for name in wanted if name not in held]
+    if missing:
+        raise RawDataError(f"{file.uri}: no column(s) {missing}; the file has {list(held)}")
+
+
+def _csv_batches(
+    file: SourceFile, spec: DatasetSpec, names: list[str], batch_rows: int, endpoint_url: str
+) -> Iterator[RawBatch]:
+    with ExitStack() as stack:
+        lines = _Lines(_text_stream(stack, file, endpoint_url), file.uri, spec.max_line_bytes)
+        reader = csv.reader(lines, strict=True)
+        try:
+            header = _header(reader, file, spec)
+            _missing_columns(file, header, names)
+            positions = [header.index(name) for name in names]
+            rows: list[list[str]] = []
+            numbers: list[int] = []
+            last = reader.line_num
+            for row in reader:
+                if reader.line_num > last + 1:
+                    raise RawDataError(
+                        f"{file.uri}: line {last + 1}: a quoted field holds a line break; every step reads "
+                        "one row per line, so each row must fit on one line"
+                    )
+                last = reader.line_num
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise RawDataError(
+                        f"{file.uri}: line {last}: found {len(row)} fields, expected {len(header)} as in the "
+                        "header (truncated or malformed row)"
+                    )
+                rows.append(row)
+                numbers.append(last)
+                if len(rows) == batch_rows:
+                    yield _csv_batch(file, spec, names, positions, rows, numbers)
+                    rows, numbers = [], []
+            if rows:
+                yield _csv_batch(file, spec, names, positions, rows, numbers)
+        except csv.Error as error:
+            raise RawDataError(f"{file.uri}: line {reader.line_num}: {error}") from None
+        except (OSError, EOFError) as error:  # gzip: not a gzip file, or cut short
+            raise RawDataError(f"{file.uri}: not readable: {error}") from None
+
+
+def _csv_batch(
+    file: SourceFile,
+    spec: DatasetSpec,
+    names: list[str],
+    positions: list[int],
+    rows: list[list[str]],
+    numbers: list[int],
+) -> RawBatch:
+    def where(index: int) -> str:
+        return f"{file.uri}: line {numbers[index]}"
+
+    arrays = [parse_column(spec, name, [row[at] for row in rows], where) for name, at in zip(names, positions)]
+    return RawBatch(file, numbers[0], pa.RecordBatch.from_arrays(arrays, names=names))
+
+
+def _parquet_batches(
+    file: SourceFile, spec: DatasetSpec, names: list[str], batch_rows: int, endpoint_url: str
+) -> Iterator[RawBatch]:
+    with local_path(file, endpoint_url) as path:
+        try:
+            parquet = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as error:
+            raise RawDataError(f"{file.uri}: not readable as Parquet: {error}") from None
+        schema = parquet.schema_arrow
+        _missing_columns(file, schema.names, names)
+        for name in names:
+            column, found = spec.column(name), schema.field(name).type
+            if not accepts(column, found):
+                raise RawDataError(
+                    f"{file.uri}: column {name!r} is {found} in the file; the spec reads it as {column.dtype} "
+                    f"(expected {'a string' if column.dtype == 'string' else 'an integer or floating'} column)"
+                )
+        first = 1
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
+
+            def where(index: int, start: int = first) -> str:
+                return f"{file.uri}: row {start + index}"
+
+            arrays = [conform_column(spec, name, batch.column(name), where) for name in names]
+            yield RawBatch(file, first, pa.RecordBatch.from_arrays(arrays, names=names))
+            first += batch.num_rows
