@@ -19,13 +19,15 @@ def transform(
     transform_graph: Output[Artifact],
     transformed_examples: Output[Dataset],
     eval_data: Output[Dataset],
+    split: str = "hash",
 ) -> int:
     """tf.Transform on Beam: returns the number of training rows.
 
     Every input is content (the digest and fingerprint validate handed on, the Beam settings), so a
     cluster's cache hits when the same bytes are transformed by the same code. `beam_options` is a JSON
     list of Beam pipeline flags, e.g. '["--runner=...", "--project=p", "--region=r"]' for Dataflow.
-    An empty `s3_endpoint_url` means AWS itself.
+    An empty `s3_endpoint_url` means AWS itself. `split` is "hash" (a hash of each row) or "time" (the
+    newest span of a spanned DATA_URI is the eval split).
     """
     from pathlib import Path
 
@@ -48,6 +50,7 @@ def transform(
         eval_data_file=where.eval_data,
         s3_endpoint_url=s3_endpoint_url,
         temp_dir=where.temp,
+        split=split,
     )
     if where.eval_data != eval_data.path:
         # KFP uploads the local paths after the step: empty folders add nothing, the eval file must be real.

@@ -14,17 +14,11 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 PARALLEL_FROM_BYTES = 2 * 1024 * 1024
 RUNNING_MODE = "multi_threading"
 _DIRECT_FLAGS = ("--direct_num_workers", "--direct_running_mode")
-
-
-def input_bytes(data_uri: str) -> int:
-    """Total size of the files `data_uri` names (a path, a URI or a glob)."""
-    return sum(metadata.size_in_bytes for metadata in FileSystems.match([data_uri])[0].metadata_list)
 
 
 def direct_worker_flags(beam_options: Sequence[str], size: int, cores: int) -> list[str]:
@@ -36,9 +30,9 @@ def direct_worker_flags(beam_options: Sequence[str], size: int, cores: int) -> l
     return [f"--direct_num_workers={cores}", f"--direct_running_mode={RUNNING_MODE}"]
 
 
-def with_direct_workers(beam_options: Sequence[str], beam_runner: str, data_uri: str) -> PipelineOptions:
-    """The pipeline's options: the user's flags, plus the DirectRunner's workers where they pay."""
+def with_direct_workers(beam_options: Sequence[str], beam_runner: str, size: int) -> PipelineOptions:
+    """The pipeline's options: the user's flags, plus the DirectRunner's workers where `size` bytes pay for them."""
     flags = list(beam_options)
     if beam_runner == "DirectRunner":
-        flags += direct_worker_flags(flags, input_bytes(data_uri), len(os.sched_getaffinity(0)))
+        flags += direct_worker_flags(flags, size, len(os.sched_getaffinity(0)))
     return PipelineOptions(flags, runner=beam_runner)

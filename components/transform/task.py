@@ -1,10 +1,10 @@
 """Run tf.Transform on Beam: deterministic three-way split, analysis on train, transformed TFRecords.
 
-The CSV reaches tf.Transform as Arrow record batches and leaves it as record batches, encoded into
-tf.Examples a batch at a time (`batches`, `records`). The file is read twice, once for the analysis
-and once for the transform: a runner that runs stage by stage (the DirectRunner) would otherwise hold
-every row in memory until the analysis ends; so the step's memory stays flat in rows, at the price of
-parsing each line twice. The DirectRunner gets a thread per core on inputs big enough to pay for them
+The raw files (CSV or Parquet, one or many: `reads`) reach tf.Transform as Arrow record batches and
+leave it as record batches, encoded into tf.Examples a batch at a time (`batches`, `records`). The
+files are read twice, once for the analysis and once for the transform: a runner that runs stage by
+stage (the DirectRunner) would otherwise hold every row in memory until the analysis ends; so the
+step's memory stays flat in rows, at the price of parsing each row twice. The DirectRunner gets a thread per core on inputs big enough to pay for them
 (`direct`).
 
 The runner and its options are parameters: DirectRunner on one machine, or a portable runner (Flink,
@@ -26,17 +26,19 @@ from typing import Sequence
 
 import apache_beam as beam
 import tensorflow_transform.beam as tft_beam
-from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, S3Options
 
 from components.common.content import ContentDigest
 from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import DatasetSpec
-from components.transform.batches import BATCH_ROWS, EVAL_RAW, SplitLines, ToRecordBatch, tensor_adapter_config
+from components.data.sources import DataSource, check_unchanged, resolve_source
+from components.transform.batches import EVAL_RAW, tensor_adapter_config
 from components.transform.direct import with_direct_workers
 from components.transform.features import make_preprocessing_fn
 from components.transform.layout import EVAL, TRAIN, TRANSFORMED_FILE_SUFFIX, VALIDATION
+from components.transform.reads import RawReads, check_validated, newest_span
 from components.transform.records import WriteExamples
-from components.transform.rows import COUNTER_NAMESPACE, RawRowError, check_content, read_header, to_csv_line
+from components.transform.rows import COUNTER_NAMESPACE, HASH_SPLIT, SPLITS, RawRowError, to_csv_line
 
 __all__ = ["RawRowError", "TransformResult", "beam_flags", "run_transform", "run_transform_step"]
 
@@ -96,7 +98,7 @@ class TransformResult:
 
 
 def run_transform(
-    data_uri: str,
+    data: str | DataSource,
     spec: DatasetSpec,
     transform_graph_dir: Path | str,
     examples_dir: Path | str,
@@ -105,64 +107,55 @@ def run_transform(
     beam_options: Sequence[str] = (),
     expected_content: ContentDigest | None = None,
     temp_dir: str | None = None,
+    split: str = HASH_SPLIT,
 ) -> TransformResult:
     """Analyze on the train split, transform all three, write everything the trainer and evaluate need.
 
-    Writes the transform graph to `transform_graph_dir`, gzipped tf.Example files `train-*`,
-    `validation-*` and `eval-*` under `examples_dir`, and the eval split's raw rows (with a header, in
-    the spec's column order) to `eval_data_file`. With `expected_content`, the file is checked against
-    it before and after Beam reads it, so the rows transformed are the rows validated.
+    `data` is a DATA_URI (resolved here) or a source resolved earlier. Writes the transform graph to
+    `transform_graph_dir`, gzipped tf.Example files `train-*`, `validation-*` and `eval-*` under
+    `examples_dir`, and the eval split's raw rows (CSV with a header, in the spec's column order) to
+    `eval_data_file`. With `expected_content` (validate's digest), the files must be the ones validate
+    read; every file is checked again after Beam read it, so the rows transformed are the rows validated.
+    `split` is "hash" (by a hash of each row) or "time" (the newest span is eval; see `rows`).
     """
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}: expected one of {list(SPLITS)}")
     options = PipelineOptions(list(beam_options), runner=beam_runner)
-    # Reading the header happens outside the pipeline: give the file systems (S3, GCS) their options too.
+    # Reading the headers happens outside the pipeline: give the file systems (S3, GCS) their options too.
     beam.io.filesystems.FileSystems.set_options(options)
+    if isinstance(data, DataSource):
+        source = data
+        check_unchanged(source, "before transform read it")
+    else:
+        source = resolve_source(data, endpoint_url=options.view_as(S3Options).s3_endpoint_url or "")
     if expected_content is not None:
-        check_content(data_uri, expected_content, "before transform read it")
-    header = read_header(data_uri)
-    missing = [name for name in spec.column_names if name not in header]
-    if missing:
-        raise RawRowError(f"{data_uri}: missing column(s) {missing}; header is {header}")
+        check_validated(source, expected_content)
+    newest = newest_span(source, split)
     examples_root, eval_file = str(examples_dir).rstrip("/"), str(eval_data_file)
     for local in (Path(p) for p in (examples_root, Path(eval_file).parent) if "://" not in str(p)):
         local.mkdir(parents=True, exist_ok=True)
     config = tensor_adapter_config(spec)
+    read = RawReads(spec, source, newest)
+    size = sum(file.size for file in source.files)
 
     with tempfile.TemporaryDirectory(prefix="tft-") as local_temp:
-        pipeline = beam.Pipeline(options=with_direct_workers(beam_options, beam_runner, data_uri))
+        pipeline = beam.Pipeline(options=with_direct_workers(beam_options, beam_runner, size))
         with tft_beam.Context(temp_dir=temp_dir or local_temp):
-
-            def record_batches(label: str, for_analysis: bool, splits: Sequence[str]):
-                lines = (
-                    pipeline
-                    | f"Read{label}" >> beam.io.ReadFromText(data_uri, skip_header_lines=1)
-                    | f"Split{label}"
-                    >> beam.ParDo(SplitLines(spec, header, data_uri, for_analysis)).with_outputs(
-                        TRAIN, VALIDATION, EVAL, EVAL_RAW
-                    )
-                )
-                return lines, {
-                    name: lines[name]
-                    | f"Batch{name}{label}" >> beam.BatchElements(min_batch_size=BATCH_ROWS, max_batch_size=BATCH_ROWS)
-                    | f"{name}RecordBatches{label}" >> beam.ParDo(ToRecordBatch(spec, header, data_uri))
-                    for name in splits
-                }
-
-            _, analysed = record_batches("ForAnalysis", for_analysis=True, splits=(TRAIN,))
+            analysed = read.expand(pipeline, "ForAnalysis", for_analysis=True)
             transform_fn = (analysed[TRAIN], config) | "Analyze" >> tft_beam.AnalyzeDataset(make_preprocessing_fn(spec))
-            lines, batches = record_batches("", for_analysis=False, splits=(TRAIN, VALIDATION, EVAL))
+            batches = read.expand(pipeline, "", for_analysis=False)
             for name in (TRAIN, VALIDATION, EVAL):
                 dataset = ((batches[name], config), transform_fn) | (
                     f"Transform{name}" >> tft_beam.TransformDataset(output_record_batches=True)
                 )
                 _ = dataset | f"Write{name}" >> WriteExamples(f"{examples_root}/{name}", TRANSFORMED_FILE_SUFFIX)
             _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(str(transform_graph_dir))
-            _ = lines[EVAL_RAW] | "WriteEvalRaw" >> beam.io.WriteToText(
+            _ = batches[EVAL_RAW] | "WriteEvalRaw" >> beam.io.WriteToText(
                 eval_file, header=to_csv_line(spec.column_names), shard_name_template="", num_shards=1
             )
         result = pipeline.run()
         result.wait_until_finish()
-    if expected_content is not None:
-        check_content(data_uri, expected_content, "while transform read it")
+    check_unchanged(source, "while transform read it")
 
     query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(COUNTER_NAMESPACE))
     counters = {counter.key.metric.name: counter.committed for counter in query["counters"]}
@@ -199,8 +192,9 @@ def run_transform_step(
     eval_data_file: Path | str,
     s3_endpoint_url: str = "",
     temp_dir: str | None = None,
+    split: str = HASH_SPLIT,
 ) -> TransformResult:
-    """The pipeline step: the bytes validate passed, under the spec validate used, transformed.
+    """The pipeline step: the files validate passed, under the spec validate used, transformed.
 
     See `beam_flags` for how `beam_options_json` and `s3_endpoint_url` become Beam's flags.
     """
@@ -220,4 +214,5 @@ def run_transform_step(
         beam_flags(beam_options_json, s3_endpoint_url),
         expected_content=data_digest,
         temp_dir=temp_dir,
+        split=split,
     )
