@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import select
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -44,8 +45,12 @@ class StallProxy:
     def stall_on(self, method: str, path_part: str) -> None:
         self._cue = (method, path_part)
 
-    def wait_until_stalled(self, timeout_s: float) -> None:
-        assert self._stalled.wait(timeout_s), f"no request for {self._cue} came within {timeout_s:.0f} s"
+    def wait_until_stalled(self, timeout_s: float, sender: subprocess.Popen) -> None:
+        """Until the cue arrives from `sender`; fails at once, with its stderr, if it exits first."""
+        deadline = time.monotonic() + timeout_s
+        while not self._stalled.wait(0.2):
+            assert sender.poll() is None, f"it exited with {sender.returncode}: {sender.communicate()[1][-3000:]}"
+            assert time.monotonic() < deadline, f"no request for {self._cue} came within {timeout_s:.0f} s"
 
     def release(self) -> None:
         self._released.set()

@@ -85,7 +85,7 @@ def test_an_alias_write_delayed_past_the_lease_never_overwrites_the_next_holders
         text=True,
     )
     try:
-        stall_proxy.wait_until_stalled(300)
+        stall_proxy.wait_until_stalled(300, push_a)
         pushed_b = push_model(saved_model, store, model, uri, run_b, s3_endpoint)
         alias_writes = [held for held in stall_proxy.held if held.method == "POST" and ALIAS_WRITE in held.path]
         stall_proxy.release()
