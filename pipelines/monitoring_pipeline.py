@@ -22,11 +22,12 @@ def build_monitoring_pipeline(
     gpu_node_label_value: str = GPU_NODE_POOL,
     retry_failed_steps: bool = True,
     train_workers: int = 1,
+    scheduled_time: bool = True,
 ) -> graph_component.GraphComponent:
     """The pipeline, its nested training selecting GPU nodes by this label (Settings name it at compile time);
     without retries for local runs, as build_training_pipeline explains."""
     training_pipeline = build_training_pipeline(
-        gpu_node_label_key, gpu_node_label_value, retry_failed_steps, train_workers
+        gpu_node_label_key, gpu_node_label_value, retry_failed_steps, train_workers, scheduled_time
     )
     retries = RETRIES if retry_failed_steps else 0
 
@@ -70,6 +71,10 @@ def build_monitoring_pipeline(
         serving_role_arn: str = "",
         deploy_timeout_s: float = 600.0,
         force_push: bool = False,
+        train_window: int = 0,
+        allow_missing_spans: bool = False,
+        data_as_of: str = "",
+        split: str = "hash",
     ) -> NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)]):
         monitor_task = on_the_network(
             monitor(
@@ -118,6 +123,10 @@ def build_monitoring_pipeline(
                 serving_role_arn=serving_role_arn,
                 deploy_timeout_s=deploy_timeout_s,
                 force_push=force_push,
+                train_window=train_window,
+                allow_missing_spans=allow_missing_spans,
+                data_as_of=data_as_of,
+                split=split,
             )
         MonitoringOutputs = NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)])
         return MonitoringOutputs(

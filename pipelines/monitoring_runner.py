@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kfp import local
 
+from components.data.spans import window_end
 from components.runs.settings import Settings
 from pipelines.arguments import monitoring_arguments
 from pipelines.monitoring_pipeline import build_monitoring_pipeline
@@ -40,8 +41,9 @@ def run_monitoring_locally(
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root)
     with capture if capture is not None else contextlib.nullcontext():
-        outputs = build_monitoring_pipeline(retry_failed_steps=False)(
-            **monitoring_arguments(settings, baseline_uri, retrain_on_drift, training_data_uri)
+        arguments = monitoring_arguments(settings, baseline_uri, retrain_on_drift, training_data_uri)
+        outputs = build_monitoring_pipeline(retry_failed_steps=False, scheduled_time=False)(
+            **{**arguments, "data_as_of": window_end(settings.data_as_of).isoformat()}
         ).outputs
     report_dir.mkdir(parents=True, exist_ok=True)
     summary = Path(shutil.copyfile(outputs["drift_summary"].path, report_dir / "drift_summary.json"))

@@ -102,6 +102,7 @@ def build_training_pipeline(
     gpu_node_label_value: str = GPU_NODE_POOL,
     retry_failed_steps: bool = True,
     train_workers: int = 1,
+    scheduled_time: bool = True,
 ) -> graph_component.GraphComponent:
     """The pipeline, with the train task selecting GPU nodes by this label (Settings name it at compile time).
 
@@ -112,6 +113,11 @@ def build_training_pipeline(
     train task runs: one worker trains in the task's own pod on a GPU node; more make the task a CPU-only
     launcher of a TFJob whose workers take `train_gpus` GPUs each (kfp.local cannot choose between two
     train tasks' artifacts at run time).
+
+    `scheduled_time`: validate and transform get KFP's scheduled time (a recurring run's, else its
+    creation time), where a span window ends unless `data_as_of` says otherwise. kfp.local cannot resolve
+    that placeholder (its placeholder code fails on it), so a local build passes "" and the local runner
+    sets `data_as_of` to the run's day.
     """
     if train_workers < 1:
         raise ValueError(f"train_workers must be 1 or more, got {train_workers}")
@@ -154,6 +160,10 @@ def build_training_pipeline(
         serving_runtime: str = "mlflow",
         serving_role_arn: str = "",
         deploy_timeout_s: float = 600.0,
+        train_window: int = 0,
+        allow_missing_spans: bool = False,
+        data_as_of: str = "",
+        split: str = "hash",
     ) -> NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)]):
         validate_task = validate(
             data_uri=data_uri,

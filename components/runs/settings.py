@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -13,6 +14,8 @@ from components.common.specs import DEFAULT_DATASET, get_spec, is_spec_file
 from components.tasks import task_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# How the transform holds out eval rows: by a hash of each row, or the newest span (a span DATA_URI only).
+SPLITS = ("hash", "time")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,13 @@ class Settings:
     gpu_node_pool_label_value: str
     # Training workers, fixed when the pipeline is built (pipelines.training_pipeline says why).
     train_workers: int = 1
+    # Spans (components.data.spans): the newest TRAIN_WINDOW spans of a DATA_URI pattern (0: every span),
+    # a missing one refused unless ALLOW_MISSING_SPANS=1; DATA_AS_OF (YYYY-MM-DD) ends the window on that
+    # day instead of the run's (a backfill). SPLIT=time evaluates on the newest span, hash (default) by row.
+    train_window: int = 0
+    allow_missing_spans: bool = False
+    data_as_of: str = ""
+    split: str = "hash"
 
     def __post_init__(self) -> None:
         check_model_name(self.model_name)
@@ -61,6 +71,18 @@ class Settings:
         train_workers = env.get("TRAIN_WORKERS", "1")
         if not train_workers.isdigit() or int(train_workers) < 1:
             raise ValueError(f"TRAIN_WORKERS must be a positive integer, got {train_workers!r}")
+        train_window = env.get("TRAIN_WINDOW", "0")
+        if not train_window.isdigit():
+            raise ValueError(f"TRAIN_WINDOW must be a number of spans (0: every span), got {train_window!r}")
+        allow_missing_spans = env.get("ALLOW_MISSING_SPANS", "0")
+        if allow_missing_spans not in ("0", "1"):
+            raise ValueError(f"ALLOW_MISSING_SPANS must be 0 or 1, got {allow_missing_spans!r}")
+        data_as_of = env.get("DATA_AS_OF", "")
+        if data_as_of and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", data_as_of):
+            raise ValueError(f"DATA_AS_OF must be a day written YYYY-MM-DD, got {data_as_of!r}")
+        split = env.get("SPLIT", "hash")
+        if split not in SPLITS:
+            raise ValueError(f"SPLIT must be one of {list(SPLITS)}, got {split!r}")
         return cls(
             dataset=dataset,
             data_uri=_absolute_unless_remote(data_uri),
@@ -76,6 +98,10 @@ class Settings:
             gpu_node_pool_label_key=env.get("GPU_NODE_POOL_LABEL_KEY", NODE_POOL_LABEL_KEY),
             gpu_node_pool_label_value=env.get("GPU_NODE_POOL", GPU_NODE_POOL),
             train_workers=int(train_workers),
+            train_window=int(train_window),
+            allow_missing_spans=allow_missing_spans == "1",
+            data_as_of=data_as_of,
+            split=split,
         )
 
 
@@ -83,4 +109,5 @@ def _absolute_unless_remote(uri: str) -> str:
     """Local paths become absolute so that every pipeline step, whatever its cwd, sees the same file."""
     if "://" in uri:
         return uri
-    return str(Path(uri).expanduser().resolve())
+    # A folder's trailing "/" stays: a span pattern such as data/trips/date={YYYY-MM-DD}/ names folders.
+    return str(Path(uri).expanduser().resolve()) + ("/" if uri.endswith("/") else "")

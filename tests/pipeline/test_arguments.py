@@ -91,3 +91,26 @@ def test_a_retrain_on_drift_gets_the_arguments_of_a_scheduled_training_run(datas
     # Every argument is one the compiled monitoring pipeline takes: none is dropped on the way.
     compiled = _compiled(build_monitoring_pipeline(), tmp_path / "monitoring.yaml")
     assert set(monitoring) <= set(compiled["root"]["inputDefinitions"]["parameters"])
+
+
+def test_the_span_settings_reach_the_run_and_split_time_needs_spans(tmp_path):
+    pattern = f"{tmp_path}/flights/date={{YYYY-MM-DD}}/"
+    env = {"DATASET": "mlc_churn", "DATA_URI": pattern, "TRAIN_WINDOW": "3", "ALLOW_MISSING_SPANS": "1"}
+    arguments = pipeline_arguments(Settings.from_env({**env, "SPLIT": "time", "DATA_AS_OF": "2026-12-07"}))
+    assert arguments["data_uri"] == pattern and arguments["train_window"] == 3
+    assert arguments["allow_missing_spans"] is True and arguments["split"] == "time"
+    assert arguments["data_as_of"] == "2026-12-07"
+    defaults = pipeline_arguments(_settings("mlc_churn"))
+    assert (defaults["train_window"], defaults["allow_missing_spans"], defaults["split"]) == (0, False, "hash")
+    with pytest.raises(
+        ValueError, match="SPLIT=time evaluates on the newest span: DATA_URI .*mlc_churn.csv names none"
+    ):
+        pipeline_arguments(Settings.from_env({"DATASET": "mlc_churn", "SPLIT": "time"}))
+    for name, value, expected in (
+        ("TRAIN_WINDOW", "-1", r"a number of spans \(0: every span\)"),
+        ("ALLOW_MISSING_SPANS", "yes", "0 or 1"),
+        ("SPLIT", "random", r"one of \['hash', 'time'\]"),
+        ("DATA_AS_OF", "12/07/2026", "a day written YYYY-MM-DD"),
+    ):
+        with pytest.raises(ValueError, match=f"{name} must be {expected}, got '{value}'"):
+            Settings.from_env({**env, name: value})
