@@ -10,7 +10,6 @@ the plots are the spec's task's (components.tasks).
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
@@ -20,13 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import tensorflow as tf
 from mlflow.entities import Metric
 
 from components.common import tracking
 from components.common.specs import get_spec
-from components.common.specs.base import DatasetSpec
-from components.data.raw_tensors import parse_csv_rows
+from components.evaluate.eval_rows import read_eval_columns
 from components.evaluate.gate import GateDecision, gate
 from components.evaluate.importance import (
     DEFAULT_IMPORTANCE,
@@ -110,21 +107,6 @@ class EvaluationResult:
     step_run_id: str
 
 
-def read_eval_rows(path: Path, spec: DatasetSpec) -> list[str]:
-    """Data lines of a CSV file whose header must be the spec's columns in order.
-
-    Lines are split on newlines, so a quoted field must not hold a newline.
-    """
-    header, *lines = Path(path).read_text(encoding="utf-8").splitlines()
-    columns = next(csv.reader([header]))
-    if columns != spec.column_names:
-        raise ValueError(f"{path}: header {columns} is not the {spec.name} columns {spec.column_names}")
-    rows = [line for line in lines if line.strip()]
-    if not rows:
-        raise ValueError(f"{path}: no eval rows")
-    return rows
-
-
 def mlflow_metric_name(name: str) -> str:
     """Characters MLflow rejects in metric names (and "/", which nests paths) become "_"."""
     return re.sub(r"[^\w.\- ]", "_", name)
@@ -154,7 +136,7 @@ def run_evaluate_step(
     mlflow_client = tracking.client(tracking_uri)
     with step_runs.step_run(tracking_uri, pipeline_run_id, "evaluate") as run:
         task.check_thresholds(settings.thresholds)
-        dense = parse_csv_rows(tf.constant(read_eval_rows(Path(eval_data_path), spec)), spec)
+        dense = read_eval_columns(Path(eval_data_path), spec)
         targets = task.targets(spec.label.derive(dense))
         score = load_scorer(Path(model_dir), task)
         predictions = score(dense)

@@ -42,7 +42,8 @@ def check_validated(source: DataSource, expected: ContentDigest) -> None:
     if expected not in pinned:
         actual = source.digest()
         raise ContentChangedError(
-            f"{source.data_uri} changed since validate checked it: its {len(source.files)} file(s) have digest "
+            f"{source.data_uri} changed since validate checked it (before transform read it): its {len(source.files)} "
+            f"file(s) have digest "
             f"sha256 {actual.sha256} and {actual.size} bytes, validate passed sha256 {expected.sha256} and "
             f"{expected.size} bytes; rerun the pipeline"
         )

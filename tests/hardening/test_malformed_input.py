@@ -14,13 +14,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import tensorflow as tf
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from components.common.specs import get_spec
-from components.data.raw_tensors import parse_csv_rows
-from components.evaluate.task import read_eval_rows
+from components.evaluate.eval_rows import read_eval_columns
 from components.tasks import task_of
 from components.transform.task import run_transform
 from components.validate.task import DataValidationError, check_bytes, validate_data
@@ -145,9 +143,8 @@ def _transforms_and_evaluates(path: Path, row_count: int, work: Path) -> None:
     assert result.train_rows + result.validation_rows + result.eval_rows == row_count
     assert result.train_rows > 0 and result.eval_rows > 0
     assert (work / "graph" / "transform_fn" / "saved_model.pb").is_file()
-    rows = read_eval_rows(work / "eval.csv", SPEC)
-    assert len(rows) == result.eval_rows
-    dense = parse_csv_rows(tf.constant(rows), SPEC)
+    dense = read_eval_columns(work / "eval.csv", SPEC)
+    assert all(len(values) == result.eval_rows for values in dense.values())
     task = task_of(SPEC)
     targets = task.targets(SPEC.label.derive(dense))
     assert targets.shape[0] == result.eval_rows

@@ -20,10 +20,11 @@ from components.common.specs.base import (
     Numeric,
     TimestampParts,
 )
+from components.data.values import RawDataError
 from components.transform.direct import PARALLEL_FROM_BYTES, direct_worker_flags
 from components.transform.features import _time_parts, categorical_cardinalities
 from components.transform.layout import EVAL, TRAIN, VALIDATION
-from components.transform.rows import RawRowError, split_of
+from components.transform.rows import split_of
 from components.transform.task import OutputLocations, beam_flags, run_transform
 
 pytestmark = pytest.mark.slow
@@ -277,14 +278,20 @@ def test_output_locations_follow_the_runner():
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        (["1.0", "card", "soon", "41.8", "-87.6", "red"], "column 'started': expected an integer, got 'soon'"),
-        (["one", "card", str(FRIDAY_EVENING), "41.8", "-87.6", "red"], "column 'amount': expected a number, got 'one'"),
+        (
+            ["1.0", "card", "soon", "41.8", "-87.6", "red"],
+            "row '1.0,card,soon,.*', column 'started': expected a whole number \\(int\\), got 'soon'",
+        ),
+        (
+            ["one", "card", str(FRIDAY_EVENING), "41.8", "-87.6", "red"],
+            "row 'one,card,.*', column 'amount': expected a number \\(float\\), got 'one'",
+        ),
         (["1.0", "card", str(FRIDAY_EVENING), "41.8", "-87.6"], "row has 5 fields, expected 6 \\(the header's\\)"),
     ],
 )
 def test_a_row_the_spec_cannot_read_fails_naming_file_and_column(tmp_path, row, expected):
     data = _tiny_csv(tmp_path / "raw.csv", ROWS + [row])
-    with pytest.raises(RawRowError, match=rf"{data}: {expected}"):
+    with pytest.raises(RawDataError, match=rf"{data}: {expected}"):
         run_transform(str(data), TINY_SPEC, tmp_path / "g", tmp_path / "e", tmp_path / "eval.csv")
 
 
