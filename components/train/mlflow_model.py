@@ -7,7 +7,17 @@ example, code/mlflow_model.py) join them. MLmodel declares two flavors over the 
 - `tensorflow` (model_type tf2-module, saved_model_dir "."): `mlflow.tensorflow.load_model` gives the
   SavedModel back, signatures and all;
 - `python_function`, loaded by this very module (copied into code/): `mlflow.pyfunc.load_model` answers
-  a pandas frame of raw rows (NaN or None where a value is missing) with the serving signature's outputs.
+  a pandas frame of raw rows (NaN, None or a missing spelling where a value is missing) with the serving
+  signature's outputs.
+
+Values are read by the training rules (components/data/values.py), which the SavedModel's graph holds
+(components/data/raw_tensors.py): a request it refuses (a never-missing column without a value, inf,
+3.5 in an int column) raises an MlflowException naming the column, which MLflow's scoring server answers
+with a 400. The signature declares each column as pandas and pyarrow read the training data: text as
+string, a never-missing int as long (int64), a never-missing float as double (float64), and a number that
+may be missing as Any (pandas reads it as int64, float64 or Int64 depending on the rows, and no MLflow
+type takes all three; this module checks those values itself). The missing spellings are the flavor's
+model config.
 
 The tensorflow flavor's own pyfunc is not used: for a tf.Module it accepts one array and calls the
 module itself, while this SavedModel takes one tensor per raw column through `serving_default`; and
@@ -20,6 +30,7 @@ only numpy, pandas, tensorflow and mlflow at the top.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,7 +42,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.types.schema import Array, ColSpec, DataType, Schema
+from mlflow.types.schema import AnyType, Array, ColSpec, DataType, Schema
 
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
@@ -43,13 +54,16 @@ SERVING_SIGNATURE = "serving_default"
 LOADER_MODULE = Path(__file__).stem
 # What the tensorflow flavor calls a SavedModel of a tf.Module (mlflow.tensorflow's _MODEL_TYPE_TF2_MODULE).
 TF2_MODULE = "tf2-module"
-# The spec's raw types as the signature names them (the serving signature takes every number as float64).
-SIGNATURE_TYPES = {"float": "double", "int": "double", "string": "string"}
+# How the signature declares a raw column: MLflow's type names, and ANY for a number that may be missing.
+ANY = "any"
+NEVER_MISSING_TYPES = {"float": "double", "int": "long", "string": "string"}
 EXAMPLE_QUANTILES = (0.25, 0.5, 0.75)
+MISSING_VALUES_CONFIG = "missing_values"
+REFUSAL = re.compile(r"assertion failed: \[(.*?)\] \[(.*?)\]\s*$", re.MULTILINE)
 
 
 class InputError(MlflowException):
-    """A request's frame lacks a column or holds a value of the wrong type; the message names the column."""
+    """A request's frame lacks a column or holds a value the training rules refuse; the message names the column."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
@@ -58,12 +72,13 @@ class InputError(MlflowException):
 class RawRowsModel:
     """`predict(frame)`: raw rows in, one column per serving output out (a list per row for a [n, k] output)."""
 
-    def __init__(self, saved_model_dir: str) -> None:
+    def __init__(self, saved_model_dir: str, missing_values: Sequence[str] = ()) -> None:
         import tensorflow as tf
 
         self._module = tf.saved_model.load(saved_model_dir)  # keeps the signature's variables alive
         self._serve = self._module.signatures[SERVING_SIGNATURE]
         self._inputs: dict[str, Any] = self._serve.structured_input_signature[1]
+        self._missing = frozenset(missing_values)
 
     @property
     def serve(self) -> Any:
@@ -71,22 +86,36 @@ class RawRowsModel:
         return self._serve
 
     def predict(self, data: pd.DataFrame | Mapping[str, Sequence[Any]], params: dict | None = None) -> pd.DataFrame:
+        import tensorflow as tf
+
         frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
         missing = [name for name in self._inputs if name not in frame.columns]
         if missing:
             raise InputError(f"missing column(s) {missing}; the model reads {sorted(self._inputs)}")
-        feed = {name: _tensor(name, frame[name], spec.dtype) for name, spec in self._inputs.items()}
-        outputs = self._serve(**feed)
+        feed = {name: _tensor(name, frame[name], spec.dtype, self._missing) for name, spec in self._inputs.items()}
+        try:
+            outputs = self._serve(**feed)
+        except tf.errors.InvalidArgumentError as error:
+            raise InputError(refusal(error.message)) from None
         return pd.DataFrame({name: _column(value.numpy()) for name, value in sorted(outputs.items())})
 
 
-def _load_pyfunc(path: str) -> RawRowsModel:
+def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> RawRowsModel:
     """MLflow's entry point for the python_function flavor: `path` is the model's root."""
-    return RawRowsModel(path)
+    return RawRowsModel(path, (model_config or {}).get(MISSING_VALUES_CONFIG, ()))
 
 
-def _tensor(name: str, values: pd.Series, dtype: Any) -> Any:
-    """One column as the signature's tensor: text with "" for missing, numbers with NaN for missing."""
+def refusal(message: str) -> str:
+    """The graph's refusal (an Assert's "assertion failed: [what] [values]") as one line; else the first line."""
+    found = REFUSAL.search(message)
+    if found is None:
+        return message.strip().splitlines()[0]
+    return f"{found.group(1)} {found.group(2)}".replace("\\'", "'")
+
+
+def _tensor(name: str, values: pd.Series, dtype: Any, spellings: frozenset[str]) -> Any:
+    """One column as the signature's tensor: text with "" for missing; numbers with NaN for missing, a
+    missing spelling among them too. The graph then checks the values by the training rules."""
     import tensorflow as tf
 
     missing = values.isna().to_numpy()
@@ -95,10 +124,17 @@ def _tensor(name: str, values: pd.Series, dtype: Any) -> Any:
         if wrong:
             raise InputError(f"column {name!r} holds {wrong[0]!r} ({type(wrong[0]).__name__}); expected text")
         return tf.constant(["" if gap else value for value, gap in zip(values, missing)], tf.string)
-    wrong = [value for value in values[~missing] if isinstance(value, (str, bytes, bool, np.bool_))]
-    if wrong:
-        raise InputError(f"column {name!r} holds {wrong[0]!r} ({type(wrong[0]).__name__}); expected a number")
-    return tf.constant(values.astype("float64").to_numpy(), dtype)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return tf.constant(values.to_numpy(dtype="float64", na_value=np.nan), dtype)
+    numbers = []
+    for value, gap in zip(values, missing):
+        if gap or (isinstance(value, str) and value.strip() in spellings):
+            numbers.append(np.nan)
+        elif isinstance(value, (str, bytes, bool, np.bool_)) or not np.isscalar(value):
+            raise InputError(f"column {name!r} holds {value!r} ({type(value).__name__}); expected a number")
+        else:
+            numbers.append(float(value))
+    return tf.constant(np.array(numbers, dtype="float64"), dtype)
 
 
 def _column(values: np.ndarray) -> list:
@@ -108,8 +144,15 @@ def _column(values: np.ndarray) -> list:
 
 
 def spec_inputs(spec: DatasetSpec) -> list[tuple[str, str]]:
-    """(column, signature type) of every raw column the model reads, in the file's order."""
-    return [(name, SIGNATURE_TYPES[spec.column(name).dtype]) for name in spec.feature_columns]
+    """(column, signature type) of every raw column the model reads, in the file's order (see the module's doc)."""
+    from components.data.values import never_missing
+
+    required = never_missing(spec)
+    return [
+        (name, NEVER_MISSING_TYPES[spec.column(name).dtype] if name in required or spec.column(name).dtype == "string"
+         else ANY)
+        for name in spec.feature_columns
+    ]  # fmt: skip
 
 
 def saved_model_inputs(saved_model_dir: Path) -> list[tuple[str, str]]:
@@ -141,32 +184,47 @@ def signature(model: RawRowsModel, saved_model_dir: Path, inputs: Sequence[tuple
     for name, spec in sorted(serve.structured_outputs.items()):
         kind = DataType.string if spec.dtype == tf.string else DataType.double
         outputs.append(ColSpec(Array(kind) if spec.shape.rank == 2 else kind, name))
-    return ModelSignature(
-        inputs=Schema([ColSpec(kind, name) for name, kind in inputs]),
-        outputs=Schema(outputs),
-    )
+    return ModelSignature(inputs=input_schema(inputs), outputs=Schema(outputs))
 
 
-def example_rows(spec: DatasetSpec, baseline: Baseline | None) -> pd.DataFrame:
-    """Raw rows for the model's input example: values of the training data, and one row of missing values.
+def input_schema(inputs: Sequence[tuple[str, str]]) -> Schema:
+    """The signature's inputs: one required column each, of the MLflow type named (ANY: AnyType)."""
+    return Schema([ColSpec(AnyType() if kind == ANY else DataType[kind], name) for name, kind in inputs])
+
+
+def example_rows(spec: DatasetSpec, baseline: Baseline | None) -> pd.DataFrame | None:
+    """Raw rows for the model's input example: values of the training data, and one with missing values.
 
     Row i takes each numeric column's `EXAMPLE_QUANTILES[i]` quantile and each coded column's (i+1)-th
-    most frequent value, from the training data's baseline; without one, only the row of missing values
-    (which the model accepts: any value may be missing) is given.
+    most frequent value, from the training data's baseline; the last row is the middle one with every
+    column that may be missing left missing. Without a baseline only that row can be given, and only when
+    every column may be missing; None when no row can be given (the model refuses a never-missing column
+    without a value).
     """
+    from components.data.values import never_missing
+
     inputs = spec_inputs(spec)
+    optional = {name for name, _ in inputs} - never_missing(spec)
     rows: list[dict[str, Any]] = []
     if baseline is not None:
         for rank, quantile in enumerate(EXAMPLE_QUANTILES):
-            rows.append({name: _typical(baseline.column(name), kind, rank, quantile) for name, kind in inputs})
-    rows.append({name: None for name, _ in inputs})
+            row = {name: _typical(baseline.column(name), spec.column(name).dtype, rank, quantile) for name, _ in inputs}
+            if all(row[name] is not None for name, _ in inputs if name not in optional):
+                rows.append(row)
+    if optional and (rows or len(optional) == len(inputs)):
+        middle = rows[len(rows) // 2] if rows else {}
+        rows.append({name: None if name in optional else middle[name] for name, _ in inputs})
+    if not rows:
+        return None
     frame = pd.DataFrame(rows, columns=[name for name, _ in inputs])
+    dtypes = {"string": object, "long": "int64", "double": "float64"}
     for name, kind in inputs:
-        frame[name] = frame[name].astype("float64") if kind == "double" else frame[name].astype(object)
+        dtype = dtypes.get(kind) or ("Int64" if spec.column(name).dtype == "int" else "float64")
+        frame[name] = frame[name].astype(dtype)
     return frame
 
 
-def _typical(column: Any, kind: str, rank: int, quantile: float) -> Any:
+def _typical(column: Any, dtype: str, rank: int, quantile: float) -> Any:
     """A value the training data holds: the quantile of a numeric profile, else a frequent category.
 
     A free text's profile counts its words, not its values: its example is left missing.
@@ -174,12 +232,13 @@ def _typical(column: Any, kind: str, rank: int, quantile: float) -> Any:
     if column.kind == "text":
         return None
     if column.numeric is not None:
-        return next(point for point, share in zip(column.numeric.points, column.numeric.cdf) if share >= quantile)
-    ranked = sorted(column.categories or {}, key=lambda value: -column.categories[value])
-    if not ranked:
-        return None
-    value = ranked[min(rank, len(ranked) - 1)]
-    return float(value) if kind == "double" else value
+        value = next(point for point, share in zip(column.numeric.points, column.numeric.cdf) if share >= quantile)
+    else:
+        ranked = sorted(column.categories or {}, key=lambda value: -column.categories[value])
+        if not ranked:
+            return None
+        value = ranked[min(rank, len(ranked) - 1)]
+    return value if dtype == "string" else round(float(value)) if dtype == "int" else float(value)
 
 
 def training_baseline(tracking_uri: str, pipeline_run_id: str) -> Baseline | None:
@@ -207,13 +266,15 @@ def make_mlflow_model(
     inputs: Sequence[tuple[str, str]],
     input_example: pd.DataFrame | None,
     mlflow_model: Model | None = None,
+    missing_values: Sequence[str] = (),
 ) -> Model:
     """Write MLflow's files into the SavedModel directory `model_dir`, which becomes the MLflow model.
 
-    The input example, when given, must be answered by the model: a model that cannot score it fails here.
-    The SavedModel is loaded once, for its signature and the example.
+    `missing_values` are the spec's missing spellings, which the pyfunc also reads as missing in a numeric
+    column. The input example, when given, must be answered by the model: a model that cannot score it
+    fails here. The SavedModel is loaded once, for its signature and the example.
     """
-    model = RawRowsModel(str(model_dir))
+    model = RawRowsModel(str(model_dir), missing_values)
     mlflow_model = mlflow_model or Model()
     mlflow_model.add_flavor("tensorflow", saved_model_dir=".", model_type=TF2_MODULE, code=None)
     with tempfile.TemporaryDirectory(prefix="mlflow-model-") as scratch:
@@ -226,6 +287,7 @@ def make_mlflow_model(
             signature=signature(model, model_dir, inputs),
             input_example=input_example,
             pip_requirements=requirements(),
+            model_config={MISSING_VALUES_CONFIG: list(missing_values)},
         )
         for path in files.iterdir():
             target = model_dir / path.name
@@ -245,16 +307,20 @@ def save_model(
     saved_model_dir: Path,
     inputs: Sequence[tuple[str, str]],
     input_example: pd.DataFrame | None,
+    missing_values: Sequence[str] = (),
     **_: Any,
 ) -> None:
     """The flavor entry point `Model.log` calls: makes `saved_model_dir` the MLflow model in place (so the
     pipeline's model artifact and the logged model hold the same files) and copies it to `path`."""
-    make_mlflow_model(saved_model_dir, inputs, input_example, mlflow_model)
+    make_mlflow_model(saved_model_dir, inputs, input_example, mlflow_model, missing_values)
     shutil.copytree(saved_model_dir, path)
 
 
 def log_model(
-    saved_model_dir: Path, inputs: Sequence[tuple[str, str]], input_example: pd.DataFrame | None
+    saved_model_dir: Path,
+    inputs: Sequence[tuple[str, str]],
+    input_example: pd.DataFrame | None,
+    missing_values: Sequence[str] = (),
 ) -> ModelInfo:
     """Log the SavedModel directory as the active run's MLflow model "model"; it becomes that model in place."""
     import sys
@@ -266,5 +332,6 @@ def log_model(
         saved_model_dir=saved_model_dir,
         inputs=inputs,
         input_example=input_example,
+        missing_values=missing_values,
         validate_serving_input=False,  # make_mlflow_model has scored the example itself
     )

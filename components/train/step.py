@@ -120,7 +120,7 @@ def run_train_step(
         from components.train import mlflow_model
 
         example = mlflow_model.example_rows(spec, mlflow_model.training_baseline(tracking_uri, pipeline_run_id))
-        mlflow_model.log_model(export_dir, mlflow_model.spec_inputs(spec), example)
+        mlflow_model.log_model(export_dir, mlflow_model.spec_inputs(spec), example, spec.missing_values)
         mlflow.log_text(
             json.dumps({k: v for k, v in asdict(result).items() if k != "history"}, indent=2), "train/result.json"
         )
