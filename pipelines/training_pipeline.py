@@ -122,6 +122,7 @@ def build_training_pipeline(
     if train_workers < 1:
         raise ValueError(f"train_workers must be 1 or more, got {train_workers}")
     retries, train_retries = (RETRIES, TRAIN_RETRIES) if retry_failed_steps else (0, 0)
+    schedule_time = dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER if scheduled_time else ""
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
@@ -172,6 +173,10 @@ def build_training_pipeline(
             mlflow_experiment=mlflow_experiment,
             pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             s3_endpoint_url=s3_endpoint_url,
+            train_window=train_window,
+            allow_missing_spans=allow_missing_spans,
+            data_as_of=data_as_of,
+            scheduled_time=schedule_time,
         )
         on_the_network(validate_task, retries).set_caching_options(enable_caching=False)
         mlflow_run_id = validate_task.outputs["mlflow_run_id"]
@@ -184,6 +189,10 @@ def build_training_pipeline(
             beam_runner=beam_runner,
             beam_options=beam_options,
             s3_endpoint_url=s3_endpoint_url,
+            split=split,
+            train_window=train_window,
+            allow_missing_spans=allow_missing_spans,
+            data_as_of=validate_task.outputs["data_as_of"],
         )
         on_the_network(transform_task, retries).set_caching_options(enable_caching=True)
         # With tune_trials 0 the tune task hands the given values on (and imports no TensorFlow).

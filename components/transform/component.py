@@ -20,6 +20,9 @@ def transform(
     transformed_examples: Output[Dataset],
     eval_data: Output[Dataset],
     split: str = "hash",
+    train_window: int = 0,
+    allow_missing_spans: bool = False,
+    data_as_of: str = "",
 ) -> int:
     """tf.Transform on Beam: returns the number of training rows.
 
@@ -27,8 +30,10 @@ def transform(
     cluster's cache hits when the same bytes are transformed by the same code. `beam_options` is a JSON
     list of Beam pipeline flags, e.g. '["--runner=...", "--project=p", "--region=r"]' for Dataflow.
     An empty `s3_endpoint_url` means AWS itself. `split` is "hash" (a hash of each row) or "time" (the
-    newest span of a spanned DATA_URI is the eval split).
+    newest span of a spanned DATA_URI is the eval split). `train_window`, `allow_missing_spans` and
+    `data_as_of` (the day validate's window ended) resolve a span pattern to the spans validate read.
     """
+    from datetime import date
     from pathlib import Path
 
     from components.common.content import ContentDigest
@@ -51,6 +56,9 @@ def transform(
         s3_endpoint_url=s3_endpoint_url,
         temp_dir=where.temp,
         split=split,
+        window=train_window or None,
+        at=date.fromisoformat(data_as_of) if data_as_of else None,
+        allow_missing_spans=allow_missing_spans,
     )
     if where.eval_data != eval_data.path:
         # KFP uploads the local paths after the step: empty folders add nothing, the eval file must be real.

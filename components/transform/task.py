@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Sequence
 
@@ -32,6 +33,7 @@ from components.common.content import ContentDigest
 from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import DatasetSpec
 from components.data.sources import DataSource, check_unchanged, resolve_source
+from components.data.spans import is_span_pattern
 from components.transform.batches import EVAL_RAW, tensor_adapter_config
 from components.transform.direct import with_direct_workers
 from components.transform.features import make_preprocessing_fn
@@ -193,10 +195,16 @@ def run_transform_step(
     s3_endpoint_url: str = "",
     temp_dir: str | None = None,
     split: str = HASH_SPLIT,
+    *,
+    window: int | None = None,
+    at: date | None = None,
+    allow_missing_spans: bool = False,
 ) -> TransformResult:
     """The pipeline step: the files validate passed, under the spec validate used, transformed.
 
-    See `beam_flags` for how `beam_options_json` and `s3_endpoint_url` become Beam's flags.
+    See `beam_flags` for how `beam_options_json` and `s3_endpoint_url` become Beam's flags. A span
+    pattern is resolved with validate's window, day and ALLOW_MISSING_SPANS, so both read the same spans
+    (and the digest check says so).
     """
     fingerprint = spec_fingerprint(dataset)
     if fingerprint != expected_spec_fingerprint:
@@ -204,8 +212,13 @@ def run_transform_step(
             f"spec {dataset!r} differs from the one validate checked the data with (fingerprint {fingerprint}, "
             f"validate had {expected_spec_fingerprint}): the steps run different code; redeploy one version"
         )
+    data: str | DataSource = data_uri
+    if is_span_pattern(data_uri):
+        data = resolve_source(
+            data_uri, window=window, at=at, allow_missing_spans=allow_missing_spans, endpoint_url=s3_endpoint_url
+        )
     return run_transform(
-        data_uri,
+        data,
         get_spec(dataset),
         transform_graph_dir,
         examples_dir,

@@ -226,14 +226,17 @@ def test_only_transform_is_cached_and_its_inputs_are_content(compiled):
     transform = _tasks(compiled["root"])["transform"]["inputs"]["parameters"]
     assert set(transform) == {
         "data_uri", "data_sha256", "data_size", "dataset", "spec_fingerprint", "beam_runner", "beam_options",
-        "s3_endpoint_url",
+        "s3_endpoint_url", "split", "train_window", "allow_missing_spans", "data_as_of",
     }  # fmt: skip
     from_validate = {
         name: value["taskOutputParameter"]["outputParameterKey"]
         for name, value in transform.items()
         if "taskOutputParameter" in value
     }
-    assert from_validate == {name: name for name in ("data_sha256", "data_size", "spec_fingerprint")}
+    # The day a span window ended is validate's (empty without spans), never the run's scheduled time.
+    assert from_validate == {name: name for name in ("data_sha256", "data_size", "spec_fingerprint", "data_as_of")}
+    validate = _tasks(compiled["root"])["validate"]["inputs"]["parameters"]
+    assert validate["scheduled_time"]["runtimeValue"]["constant"] == "{{$.pipeline_job_schedule_time_utc}}"
     # No per-run value (job name, MLflow run id, a placeholder) reaches the cached step's key.
     assert "mlflow_run_id" not in transform and "{{$" not in str(transform)
 
