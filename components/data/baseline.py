@@ -11,7 +11,8 @@ The label is one more column, of role label: a multiclass label (its column decl
 as allowed values) is categorical, a regression target numeric, so the check compares the label's
 distribution whatever the task.
 
-It is built batch by batch (`BaselineBuilder.add`), so a file of any size is read in chunks; a
+It is built batch by batch (`BaselineBuilder.add`) from the one reader's frames (components/data/reader.py),
+so data of any size is read in chunks and a value means what it means to every step; a
 numeric column keeps a uniform sample of at most `MAX_SAMPLE` values for its CDF, and its
 count, min, max, mean and standard deviation are exact.
 
@@ -32,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from components.common import tracking
-from components.common.specs.base import Categorical, DatasetSpec, Text
+from components.common.specs.base import MAX_LINE_BYTES, MISSING_VALUES, Categorical, DatasetSpec, Text
+from components.data.reader import read_batches, read_text_frames, to_frame
+from components.data.sources import DataSource, resolve_source
 
 BASELINE_ARTIFACT = "baseline.json"
 MAX_CDF_POINTS = 1001
@@ -263,19 +266,43 @@ def build_baseline(
     return builder.finish()
 
 
-def read_csv_batches(path: Path, text_columns: Iterable[str] = ()) -> Iterator[pd.DataFrame]:
-    """The file in chunks of `CSV_CHUNK_ROWS` rows; `text_columns` are kept as text (not parsed as numbers)."""
-    yield from pd.read_csv(path, dtype=dict.fromkeys(text_columns, object), chunksize=CSV_CHUNK_ROWS)
+def read_data_batches(data: Path | str | DataSource, spec: DatasetSpec | None = None) -> Iterator[pd.DataFrame]:
+    """The data (a file, folder or glob) through the one reader, `CSV_CHUNK_ROWS` rows a batch.
+
+    With a spec, its columns as its types; without one, every column as found, a column whose every present
+    value is a number as numbers (float64), the default missing spellings read as missing.
+    """
+    source = data if isinstance(data, DataSource) else resolve_source(str(data))
+    if spec is not None:
+        for batch in read_batches(source, spec, batch_rows=CSV_CHUNK_ROWS):
+            yield to_frame(batch)
+        return
+    for frame in read_text_frames(source, frozenset(MISSING_VALUES), MAX_LINE_BYTES, CSV_CHUNK_ROWS):
+        yield numbers_where_all_parse(frame)
 
 
-def baseline_from_csv(path: Path, dataset: str, source: str, spec: DatasetSpec | None = None) -> Baseline:
-    """With a spec, its columns' kinds and roles; without one, kinds inferred and every column a feature."""
-    kinds = spec_kinds(spec) if spec else None
-    text = [name for name, (_, read_as, _) in (kinds or {}).items() if read_as == "text"]
-    return build_baseline(read_csv_batches(path, text), dataset, source, kinds)
+def numbers_where_all_parse(frame: pd.DataFrame, names: Iterable[str] | None = None) -> pd.DataFrame:
+    """Text columns (of `names`, or all) whose every present value is a number, as float64."""
+    for name in frame.columns if names is None else names:
+        if frame[name].dtype != object:
+            continue
+        numbers = pd.to_numeric(frame[name], errors="coerce")
+        if numbers.notna().sum() == frame[name].notna().sum():
+            frame[name] = numbers.astype("float64")
+    return frame
 
 
-def log_training_baseline(data_path: Path, spec: DatasetSpec, source: str, tracking_uri: str, run_id: str) -> None:
+def baseline_from_csv(
+    data: Path | str | DataSource, dataset: str, source: str, spec: DatasetSpec | None = None
+) -> Baseline:
+    """The baseline of raw data (CSV or Parquet). With a spec, its columns' kinds and roles; without one,
+    kinds inferred and every column a feature."""
+    return build_baseline(read_data_batches(data, spec), dataset, source, spec_kinds(spec) if spec else None)
+
+
+def log_training_baseline(
+    data: Path | str | DataSource, spec: DatasetSpec, source: str, tracking_uri: str, run_id: str
+) -> None:
     """Save the training data's baseline as `baseline.json` on the pipeline's MLflow run."""
-    baseline = baseline_from_csv(data_path, spec.name, source, spec)
+    baseline = baseline_from_csv(data, spec.name, source, spec)
     tracking.client(tracking_uri).log_text(run_id, baseline.to_json(), BASELINE_ARTIFACT)

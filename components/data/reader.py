@@ -13,6 +13,7 @@ import csv
 import gzip
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Iterator, Sequence
 
 import pandas as pd
@@ -82,10 +83,33 @@ def file_columns(file: SourceFile, spec: DatasetSpec, endpoint_url: str = "") ->
     """The columns a file holds: a CSV's header (checked as `read_batches` checks it) or a Parquet schema's names."""
     if file.uri.lower().endswith(".parquet"):
         with local_path(file, endpoint_url) as path:
-            return list(pq.ParquetFile(path).schema_arrow.names)
-    with ExitStack() as stack:
-        lines = _Lines(_text_stream(stack, file, endpoint_url), file.uri, spec.max_line_bytes)
-        return _header(csv.reader(lines, strict=True), file, spec)
+            return list(_parquet(file, path).schema_arrow.names)
+    return next(_csv_rows(file, spec.max_line_bytes, ",".join(spec.column_names), 1, endpoint_url))[0]
+
+
+def read_text_frames(
+    source: DataSource, missing: frozenset[str], max_line_bytes: int, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Iterator[pd.DataFrame]:
+    """Every column as found, for a reader without a spec (the drift check against a spec-less baseline).
+
+    The rows are split as `read_batches` splits them; a CSV value is text, None when it is a missing
+    spelling; a Parquet column keeps its type (a string one: None for a missing spelling).
+    """
+    for file in source.files:
+        if source.format == "parquet":
+            with local_path(file, source.endpoint_url) as path:
+                for batch in _parquet(file, path).iter_batches(batch_size=batch_rows):
+                    frame = batch.to_pandas()
+                    for name in frame.columns:
+                        if frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name].dtype):
+                            texts = frame[name].astype(object)
+                            frame[name] = texts.where(texts.notna() & ~texts.isin(missing), None)
+                    yield frame
+            continue
+        for header, rows, _ in _csv_rows(file, max_line_bytes, "", batch_rows, source.endpoint_url):
+            if rows:
+                frame = pd.DataFrame(rows, columns=header, dtype=object)
+                yield frame.where(~frame.isin(missing), None)
 
 
 class _Lines:
@@ -124,11 +148,13 @@ def _text_stream(stack: ExitStack, file: SourceFile, endpoint_url: str) -> IO[by
     return stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb")) if file.gzipped else raw
 
 
-def _header(reader: Iterator[list[str]], file: SourceFile, spec: DatasetSpec) -> list[str]:
+def _header(reader: Iterator[list[str]], file: SourceFile, expected: str) -> list[str]:
     """The first non-blank row; every column named once (with two `fare` columns, which one is read is undefined)."""
     header = next((row for row in reader if "".join(row).strip()), None)
     if header is None:
-        raise RawDataError(f"{file.uri}: the file is empty; expected a header line: {','.join(spec.column_names)}")
+        raise RawDataError(
+            f"{file.uri}: the file is empty; expected a header line" + (f": {expected}" if expected else "")
+        )
     positions: dict[str, list[int]] = {}
     for position, name in enumerate(header, start=1):
         positions.setdefault(name, []).append(position)
@@ -149,13 +175,26 @@ def _missing_columns(file: SourceFile, held: Sequence[str], wanted: Sequence[str
 def _csv_batches(
     file: SourceFile, spec: DatasetSpec, names: list[str], batch_rows: int, endpoint_url: str
 ) -> Iterator[RawBatch]:
-    with ExitStack() as stack:
-        lines = _Lines(_text_stream(stack, file, endpoint_url), file.uri, spec.max_line_bytes)
-        reader = csv.reader(lines, strict=True)
-        try:
-            header = _header(reader, file, spec)
+    expected = ",".join(spec.column_names)
+    positions: list[int] = []
+    for header, rows, numbers in _csv_rows(file, spec.max_line_bytes, expected, batch_rows, endpoint_url):
+        if not positions:
             _missing_columns(file, header, names)
             positions = [header.index(name) for name in names]
+        if rows:
+            yield _csv_batch(file, spec, names, positions, rows, numbers)
+
+
+def _csv_rows(
+    file: SourceFile, max_line_bytes: int, expected: str, batch_rows: int, endpoint_url: str
+) -> Iterator[tuple[list[str], list[list[str]], list[int]]]:
+    """(header, rows, their line numbers), at most `batch_rows` rows at a time; the first has none."""
+    with ExitStack() as stack:
+        lines = _Lines(_text_stream(stack, file, endpoint_url), file.uri, max_line_bytes)
+        reader = csv.reader(lines, strict=True)
+        try:
+            header = _header(reader, file, expected)
+            yield header, [], []
             rows: list[list[str]] = []
             numbers: list[int] = []
             last = reader.line_num
@@ -176,10 +215,10 @@ def _csv_batches(
                 rows.append(row)
                 numbers.append(last)
                 if len(rows) == batch_rows:
-                    yield _csv_batch(file, spec, names, positions, rows, numbers)
+                    yield header, rows, numbers
                     rows, numbers = [], []
             if rows:
-                yield _csv_batch(file, spec, names, positions, rows, numbers)
+                yield header, rows, numbers
         except csv.Error as error:
             raise RawDataError(f"{file.uri}: line {reader.line_num}: {error}") from None
         except (OSError, EOFError) as error:  # gzip: not a gzip file, or cut short
@@ -201,14 +240,18 @@ def _csv_batch(
     return RawBatch(file, numbers[0], pa.RecordBatch.from_arrays(arrays, names=names))
 
 
+def _parquet(file: SourceFile, path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise RawDataError(f"{file.uri}: not readable as Parquet: {error}") from None
+
+
 def _parquet_batches(
     file: SourceFile, spec: DatasetSpec, names: list[str], batch_rows: int, endpoint_url: str
 ) -> Iterator[RawBatch]:
     with local_path(file, endpoint_url) as path:
-        try:
-            parquet = pq.ParquetFile(path)
-        except (pa.ArrowInvalid, OSError) as error:
-            raise RawDataError(f"{file.uri}: not readable as Parquet: {error}") from None
+        parquet = _parquet(file, path)
         schema = parquet.schema_arrow
         _missing_columns(file, schema.names, names)
         for name in names:

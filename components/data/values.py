@@ -70,6 +70,8 @@ def accepts(column: Column, arrow_type: pa.DataType) -> bool:
     """Whether a typed (Parquet) column of `arrow_type` can hold the spec column's values."""
     if pa.types.is_dictionary(arrow_type):
         arrow_type = arrow_type.value_type
+    if pa.types.is_null(arrow_type):  # every value missing: pandas writes an all-null column so
+        return True
     if column.dtype == "string":
         return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
     # An int column written by pandas with nulls is float64; its values are checked whole below.
@@ -84,6 +86,8 @@ def conform_column(spec: DatasetSpec, name: str, array: pa.Array, where: Where) 
     column = spec.column(name)
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
+    if pa.types.is_null(array.type):
+        array = array.cast(ARROW_TYPES[column.dtype])
     if column.dtype == "string":
         array = pc.cast(array, pa.large_string())
         spellings = pa.array(sorted(missing_values(spec)), pa.large_string())

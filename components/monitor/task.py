@@ -22,7 +22,12 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
 from components.common import tracking
-from components.data.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv, read_csv_batches
+from components.common.specs import get_spec
+from components.common.specs.base import MAX_LINE_BYTES, MISSING_VALUES
+from components.data.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv, numbers_where_all_parse
+from components.data.reader import read_text_frames
+from components.data.sources import resolve_source
+from components.data.values import RawDataError
 from components.monitor.drift import DriftReport, DriftThresholds, compare
 from components.monitor.report import write_report
 from components.runs import run_metrics, step_runs
@@ -93,20 +98,40 @@ def load_baseline(
     return Baseline.from_json(path.read_text(encoding="utf-8"), baseline_uri)
 
 
-def read_new_data(path: Path, baseline: Baseline, origin: str) -> pd.DataFrame:
-    """A CSV file, or JSON lines (one request's raw values per line) for logged serving requests."""
+def read_new_data(data: Path | str, baseline: Baseline, origin: str, endpoint_url: str = "") -> pd.DataFrame:
+    """Raw data (a CSV or Parquet file, folder or glob, local or s3://) read by the one reader, or a local
+    file of JSON lines (one request's raw values per line) for logged serving requests; `origin` names it.
+
+    Raw data is read by the rules of the baseline's spec (its missing spellings and line limit; the defaults
+    when the baseline names no spec); every column as found, so that the drift check reports a missing
+    column or text in a numeric one instead of refusing them; what the baseline reads as numbers as numbers.
+    """
+    json_lines = str(data).lower().endswith(JSON_LINES_SUFFIXES)
     try:
-        if path.suffix.lower() in JSON_LINES_SUFFIXES:
-            frame = pd.read_json(path, lines=True)
+        if json_lines:
+            frame = pd.read_json(data, lines=True)
         else:
-            text = [column.name for column in baseline.columns if column.read_as == "text"]
-            frame = pd.concat(read_csv_batches(path, text), ignore_index=True)
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        kind = "JSON lines" if path.suffix.lower() in JSON_LINES_SUFFIXES else "CSV"
+            missing, max_line_bytes = _reading_rules(baseline.dataset)
+            source = resolve_source(str(data), endpoint_url=endpoint_url)
+            frames = list(read_text_frames(source, missing, max_line_bytes))
+            frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            numbers = [column.name for column in baseline.columns if column.read_as == "number"]
+            frame = numbers_where_all_parse(frame, [name for name in numbers if name in frame])
+    except (ValueError, RawDataError) as error:
+        kind = "JSON lines" if json_lines else "raw data"
         raise ValueError(f"{origin}: not readable as {kind}: {error}") from None
     if frame.empty:
         raise ValueError(f"{origin}: no rows to check")
     return frame
+
+
+def _reading_rules(dataset: str) -> tuple[frozenset[str], int]:
+    """The missing spellings and line limit of the baseline's spec; the defaults when it names none here."""
+    try:
+        spec = get_spec(dataset)
+    except ValueError:  # a baseline built from a file without a spec is named after the file
+        return frozenset(MISSING_VALUES), MAX_LINE_BYTES
+    return frozenset(spec.missing_values), spec.max_line_bytes
 
 
 def mlflow_metrics(report: DriftReport) -> dict[str, float]:
@@ -176,7 +201,9 @@ def run_monitor_step(
             tags={tracking.DATASET_TAG: baseline.dataset, run_metrics.PIPELINE_TAG: MONITORING_PIPELINE},
         )
         with step_runs.step_run(tracking_uri, run_id, STEP):
-            data = read_new_data(local_copy(data_uri, Path(scratch), s3_endpoint_url), baseline, data_uri)
+            json_lines = data_uri.lower().endswith(JSON_LINES_SUFFIXES)
+            where = local_copy(data_uri, Path(scratch), s3_endpoint_url) if json_lines else data_uri
+            data = read_new_data(where, baseline, data_uri, s3_endpoint_url)
             report = compare(baseline, data, data_uri, thresholds)
             write_report(report, report_path, summary_path)
             mlflow.log_params(dataclasses.asdict(thresholds))

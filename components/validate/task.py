@@ -1,10 +1,11 @@
-"""Validate the raw CSV against its dataset spec with a Great Expectations suite.
+"""Validate the raw data against its dataset spec with a Great Expectations suite.
 
-The file's bytes are checked first (empty, not UTF-8, rows with the wrong number
-of fields), because pandas would otherwise fail with a parser error or quietly
-read a broken file. The rows then go through a GX suite built from the spec, in
-batches of `CHUNK_ROWS` so that memory stays flat however large the file is:
-counts add up across batches and each `mostly` is judged on the whole file.
+DATA_URI names a file, a folder or a glob of CSV (.csv, .csv.gz) or Parquet files (components/data/sources.py).
+Every row is read by the one reader every step shares (components/data/reader.py), which refuses what no
+step may read, naming the file, line and column: bytes that are not UTF-8, a malformed row, a line over the
+spec's limit, a value not of its column's type, a non-finite number, a null label. The spec-typed rows then
+go through a GX suite built from the spec, in batches of `CHUNK_ROWS` so that memory stays flat however
+large the data is: counts add up across batches and each `mostly` is judged on the whole of it.
 The HTML report and JSON summary are always written, failure or not; critical
 failures raise `DataValidationError`, warnings are only reported.
 """
@@ -12,8 +13,8 @@ failures raise `DataValidationError`, warnings are only reported.
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path, PurePosixPath
+from datetime import date
+from pathlib import Path
 from typing import Iterator, NamedTuple
 
 import mlflow
@@ -25,74 +26,60 @@ from components.common.images import image_version
 from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import DatasetSpec
 from components.data.baseline import log_training_baseline
+from components.data.reader import empty_frame, file_columns, read_batches, to_frame
+from components.data.sources import DataSource, resolve_source
+from components.data.values import RawDataError
 from components.runs import step_runs
-from components.validate.lineage import data_lineage
-from components.validate.raw_file import DataValidationError, check_bytes, content_digest
+from components.validate.lineage import record_source
+from components.validate.raw_file import DataValidationError, check_bytes
 from components.validate.report import ExpectationOutcome, ValidationSummary, outcome_of, write_outputs
 from components.validate.suite import build_suite, run_suite_on_chunks
 
+__all__ = ["DataValidationError", "check_bytes", "read_raw_chunks", "run_validate_step", "validate_data"]
+
 logger = logging.getLogger(__name__)
 
-# Rows per batch the suite checks at a time; a file with no more rows is checked as one frame.
+# Rows per batch the suite checks at a time; data with no more rows is checked as one frame.
 CHUNK_ROWS = 250_000
 
 
-def read_raw_csv(path: Path, spec: DatasetSpec) -> pd.DataFrame:
-    """Read the whole raw CSV after checking its bytes; raises DataValidationError naming the file and line."""
-    check_bytes(path, spec)
-    frame = pd.read_csv(path, dtype=_string_dtypes(spec), encoding="utf-8")
-    _restore_integer_columns(frame, spec)
-    _warn_extra_columns(path, spec, frame)
-    return frame
+def read_raw_chunks(
+    source: DataSource, spec: DatasetSpec, chunk_rows: int = CHUNK_ROWS
+) -> tuple[list[str], Iterator[pd.DataFrame]]:
+    """The columns of the first file, and the spec's columns it holds as typed frames of at most `chunk_rows` rows.
 
-
-def read_raw_chunks(path: Path, spec: DatasetSpec, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """The raw CSV as frames of at most `chunk_rows` rows, after checking its bytes; at least one frame."""
-    check_bytes(path, spec)
-    try:
-        with pd.read_csv(path, dtype=_string_dtypes(spec), encoding="utf-8", chunksize=chunk_rows) as reader:
-            for number, frame in enumerate(reader):
-                _restore_integer_columns(frame, spec)
-                if number == 0:
-                    _warn_extra_columns(path, spec, frame)
-                yield frame
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        # What the byte checks let through but pandas cannot tokenize (e.g. a quote left open to the end).
-        raise DataValidationError(f"{path}: not readable as CSV: {error}") from None
-
-
-def _string_dtypes(spec: DatasetSpec) -> dict[str, type]:
-    # Numeric columns are not given a dtype: a stray word makes pandas read the column
-    # as text, which the type expectation then reports instead of a parser error.
-    return {column.name: object for column in spec.columns if column.dtype == "string"}
-
-
-def _warn_extra_columns(path: Path, spec: DatasetSpec, frame: pd.DataFrame) -> None:
-    extra = [name for name in frame.columns if name not in spec.column_names]
-    if extra:
-        logger.warning("%s: columns not in spec %s: %s", path, spec.name, extra)
-
-
-def _restore_integer_columns(frame: pd.DataFrame, spec: DatasetSpec) -> None:
-    """pandas reads an integer column with nulls as float64; give it a nullable integer dtype.
-
-    Only when every value is whole, so that 3.5 in an integer column still fails the type expectation.
+    A spec column the first file lacks is left out, so the suite reports it with its expectations; a later
+    file that lacks one the first has is refused by the reader. At least one frame, empty for no rows.
     """
-    for column in spec.columns:
-        if column.dtype != "int" or column.name not in frame or frame[column.name].dtype != "float64":
-            continue
-        values = frame[column.name].dropna()
-        if (values % 1 == 0).all():
-            frame[column.name] = frame[column.name].astype("Int64")
+    held = file_columns(source.files[0], spec, source.endpoint_url)
+    extra = [name for name in held if name not in spec.column_names]
+    if extra:
+        logger.warning("%s: columns not in spec %s: %s", source.data_uri, spec.name, extra)
+    columns = [name for name in spec.column_names if name in held]
+
+    def frames() -> Iterator[pd.DataFrame]:
+        empty = True
+        for batch in read_batches(source, spec, columns, batch_rows=chunk_rows):
+            empty = False
+            yield to_frame(batch)
+        if empty:
+            yield empty_frame(spec, columns)
+
+    return held, frames()
 
 
-def validate_data(data_path: Path, spec: DatasetSpec, report_html: Path, summary_json: Path) -> ValidationSummary:
-    """Validate the file, always write the report and summary, raise on any critical failure."""
+def validate_data(
+    data: Path | str | DataSource, spec: DatasetSpec, report_html: Path, summary_json: Path
+) -> ValidationSummary:
+    """Validate the data, always write the report and summary, raise on any critical failure."""
+    data_path = data.data_uri if isinstance(data, DataSource) else str(data)
     try:
-        run = run_suite_on_chunks(read_raw_chunks(data_path, spec), build_suite(spec))
-    except DataValidationError as error:
+        source = data if isinstance(data, DataSource) else resolve_source(data_path)
+        held, frames = read_raw_chunks(source, spec)
+        run = run_suite_on_chunks(frames, build_suite(spec))
+    except (DataValidationError, RawDataError) as error:
         summary = ValidationSummary(
-            data_path=str(data_path), dataset=spec.name, success=False, row_count=0, column_count=0,
+            data_path=data_path, dataset=spec.name, success=False, row_count=0, column_count=0,
             expectations_evaluated=0, expectations_failed=0, critical_failures=[str(error)],
             warnings=[], outcomes=[], error=str(error),
         )  # fmt: skip
@@ -102,12 +89,12 @@ def validate_data(data_path: Path, spec: DatasetSpec, report_html: Path, summary
     failed = [outcome for outcome in outcomes if not outcome.success]
     problems = _root_causes(failed)
     critical = [outcome.describe() for outcome in problems if outcome.severity == "critical"]
-    extra = [name for name in run.columns if name not in spec.column_names]
+    extra = [name for name in held if name not in spec.column_names]
     warnings = [outcome.describe() for outcome in problems if outcome.severity != "critical"]
     warnings += [f"column '{name}' is not in the spec" for name in extra]
     summary = ValidationSummary(
-        data_path=str(data_path), dataset=spec.name, success=not critical, row_count=run.row_count,
-        column_count=len(run.columns), expectations_evaluated=len(outcomes),
+        data_path=data_path, dataset=spec.name, success=not critical, row_count=run.row_count,
+        column_count=len(held), expectations_evaluated=len(outcomes),
         expectations_failed=len(failed), critical_failures=critical, warnings=warnings, outcomes=outcomes,
     )  # fmt: skip
     write_outputs(summary, report_html, summary_json)
@@ -145,11 +132,17 @@ def run_validate_step(
     report_path: Path,
     summary_path: Path,
     s3_endpoint_url: str = "",
+    *,
+    window: int | None = None,
+    at: date | None = None,
+    allow_missing_spans: bool = False,
 ) -> ValidateOutcome:
     """Open the pipeline's MLflow run and validate inside its `validate` child run.
 
-    The content digest of exactly the bytes validated is logged (params `data_sha256`, `data_size`) and
-    returned with the spec's fingerprint: transform refuses a file whose content differs, or another spec.
+    The digest of the manifest of the files validated (each one's URI, size and SHA-256; components/data/
+    sources.py) is logged (params `data_sha256`, `data_size`: the files' bytes in all) and returned with the
+    spec's fingerprint: transform refuses data whose files differ, or another spec. `window`, `at` and
+    `allow_missing_spans` resolve a span pattern in `data_uri` (components/data/spans.py).
     Params `spec_fingerprint` and `code_version` and, once the file passed, an MLflow dataset input
     record the rest of the lineage that push copies onto the registered version.
     An empty `s3_endpoint_url` means AWS itself.
@@ -162,12 +155,14 @@ def run_validate_step(
         params={"dataset": dataset, "data_uri": data_uri},
         tags={tracking.DATASET_TAG: dataset},
     )
-    with (
-        tempfile.TemporaryDirectory(prefix="validate-") as scratch,
-        step_runs.step_run(tracking_uri, run_id, "validate") as step,
-    ):
-        data_path = _local_copy(data_uri, Path(scratch), s3_endpoint_url)
-        digest = content_digest(data_path)
+    with step_runs.step_run(tracking_uri, run_id, "validate") as step:
+        try:
+            source = resolve_source(
+                data_uri, window=window, at=at, allow_missing_spans=allow_missing_spans, endpoint_url=s3_endpoint_url
+            )
+        except RawDataError as error:
+            raise DataValidationError(str(error)) from None
+        digest = source.digest()
         fingerprint = spec_fingerprint(dataset)
         pinned = {
             "data_sha256": digest.sha256,
@@ -179,26 +174,16 @@ def run_validate_step(
         pipeline_params = [Param(key, str(value)) for key, value in pinned.items()]
         tracking.client(tracking_uri).log_batch(run_id, params=pipeline_params)
         try:
-            summary = validate_data(data_path, spec, report_path, summary_path)
+            summary = validate_data(source, spec, report_path, summary_path)
         except DataValidationError as error:
             if error.summary is not None:
                 _log_to_mlflow(error.summary, report_path, summary_path)
             raise
         _log_to_mlflow(summary, report_path, summary_path)
-        dataset_input = data_lineage(data_uri, spec, digest.sha256, summary.row_count)
-        for logged_on in (run_id, step.info.run_id):
-            tracking.client(tracking_uri).log_inputs(logged_on, datasets=[dataset_input])
-        log_training_baseline(data_path, spec, data_uri, tracking_uri, run_id)
+        # The dataset inputs (the source, each span) and the tags naming the spans and files read.
+        record_source(tracking.client(tracking_uri), [run_id, step.info.run_id], source, spec, summary.row_count)
+        log_training_baseline(source, spec, data_uri, tracking_uri, run_id)
     return ValidateOutcome(summary.row_count, run_id, digest.sha256, digest.size, fingerprint)
-
-
-def _local_copy(data_uri: str, scratch: Path, endpoint_url: str) -> Path:
-    """A local path is read in place; s3:// (or file://) is downloaded into `scratch` first."""
-    if "://" in data_uri:
-        from components.common.storage import download_file
-
-        return download_file(data_uri, scratch / PurePosixPath(data_uri).name, endpoint_url or None)
-    return Path(data_uri)
 
 
 def _log_to_mlflow(summary: ValidationSummary, report_path: Path, summary_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import gzip
 import hashlib
 import io
 import json
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
@@ -19,8 +22,9 @@ from components.common import tracking
 from components.common.images import image_version
 from components.common.specs import get_spec, spec_fingerprint
 from components.common.specs.base import Column, DatasetSpec, Label, Numeric
+from components.data.sources import resolve_source
 from components.validate.report import ValidationSummary
-from components.validate.task import DataValidationError, read_raw_csv, run_validate_step, validate_data
+from components.validate.task import DataValidationError, run_validate_step, validate_data
 
 TINY = DatasetSpec(
     name="tiny",
@@ -111,16 +115,86 @@ def test_missing_column(tmp_path: Path) -> None:
     assert str(error).count("column 'hour'") == 1
 
 
-def test_text_in_numeric_column_fails_the_type_expectation(tmp_path: Path) -> None:
+def test_text_in_numeric_column_is_refused_naming_line_and_column(tmp_path: Path) -> None:
     rows = good_rows()
     rows[7]["fare"] = "twelve"
-    failing(tmp_path, to_csv(rows), "column 'fare': expected type float64 or int64, observed str")
+    failing(tmp_path, to_csv(rows), "line 9, column 'fare': expected a number (float), got 'twelve'")
 
 
-def test_fraction_in_integer_column_fails_the_type_expectation(tmp_path: Path) -> None:
+def test_fraction_in_integer_column_is_refused_naming_line_and_column(tmp_path: Path) -> None:
     rows = good_rows()
     rows[2]["hour"] = 3.5
-    failing(tmp_path, to_csv(rows), "column 'hour': expected type int64 or Int64Dtype, observed float64")
+    failing(tmp_path, to_csv(rows), "line 4, column 'hour': expected a whole number (int), got '3.5'")
+
+
+@pytest.mark.parametrize("number", ["inf", "-inf", "1e400", "Infinity"])
+def test_a_non_finite_number_is_refused_naming_line_and_column(tmp_path: Path, number: str) -> None:
+    rows = good_rows()
+    rows[5]["tips"] = number  # a warning column: the reader refuses it all the same
+    failing(tmp_path, to_csv(rows), f"line 7, column 'tips': expected a finite number, got '{number}'")
+
+
+def test_a_null_binary_label_is_refused_naming_the_line(tmp_path: Path) -> None:
+    """The spec checks no label column of a binary task; a null one would silently be class 0."""
+    spec = get_spec("modeldata_taxi")
+    lines = modeldata_csv(1200).splitlines()
+    lines[40] = "NA" + lines[40][lines[40].index(",") :]
+    data = write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(DataValidationError, match=r"line 41, column 'tip': expected a value \(a binary task's label\)"):
+        validate(tmp_path, data, spec)
+
+
+def test_a_missing_binary_label_is_refused_even_where_the_column_allows_missing_values(tmp_path: Path) -> None:
+    spec = dataclasses.replace(
+        TINY, columns=(dataclasses.replace(TINY.columns[0], max_null_fraction=0.5), *TINY.columns[1:])
+    )
+    rows = good_rows()
+    rows[3]["fare"] = "null"
+    data = write(tmp_path, to_csv(rows))
+    with pytest.raises(
+        DataValidationError, match=r"line 5, column 'fare': expected a value \(a binary task's label\), got 'null'"
+    ):
+        validate(tmp_path, data, spec)
+
+
+def test_a_line_over_the_limit_is_refused_naming_it(tmp_path: Path) -> None:
+    rows = good_rows()
+    rows[9]["note"] = "x" * 5000
+    data = write(tmp_path, to_csv(rows))
+    with pytest.raises(DataValidationError, match=r"line 11: longer than 2048 bytes"):
+        validate(tmp_path, data, dataclasses.replace(TINY, max_line_bytes=2048))
+
+
+def test_a_parquet_column_of_the_wrong_type_is_refused_naming_it(tmp_path: Path) -> None:
+    frame = pd.read_csv(io.StringIO(to_csv(good_rows())), dtype={"note": object})
+    frame["hour"] = frame["hour"].astype(str)
+    frame.to_parquet(tmp_path / "data.parquet")
+    with pytest.raises(
+        DataValidationError,
+        match=r"data.parquet: column 'hour' is (large_)?string in the file; the spec reads it as int",
+    ):
+        validate(tmp_path, tmp_path / "data.parquet")
+
+
+@pytest.mark.parametrize("layout", ["folder", "glob", "gzip", "parquet"])
+def test_validate_reads_a_folder_a_glob_gzip_and_parquet(tmp_path: Path, layout: str) -> None:
+    text = to_csv(good_rows(30))
+    header, *lines = text.splitlines(keepends=True)
+    parts = tmp_path / "parts"
+    (parts / "day=1").mkdir(parents=True)
+    (parts / "day=2").mkdir()
+    for number, chunk in enumerate((lines[:10], lines[10:])):
+        content = header + "".join(chunk)
+        if layout == "gzip":
+            (parts / f"day={number + 1}" / "part.csv.gz").write_bytes(gzip.compress(content.encode()))
+        elif layout == "parquet":
+            table = pd.read_csv(io.StringIO(content), dtype={"note": object, "payment": object})
+            table.to_parquet(parts / f"day={number + 1}" / "part.parquet")
+        else:
+            (parts / f"day={number + 1}" / "part.csv").write_text(content)
+    data = f"{parts}/day=*/part.csv" if layout == "glob" else str(parts)
+    summary = validate(tmp_path, data)  # type: ignore[arg-type]
+    assert summary.success and (summary.row_count, summary.data_path) == (30, data)
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n"], ids=["zero-bytes", "blank-lines"])
@@ -241,11 +315,13 @@ def test_html_report_escapes_the_data(tmp_path: Path) -> None:
     assert "<script>" not in report and "&lt;script&gt;" in report
 
 
-def test_read_raw_csv_keeps_numbers_numeric_and_text_as_text(tmp_path: Path) -> None:
+def test_the_reader_keeps_numbers_numeric_and_text_as_text(tmp_path: Path) -> None:
+    from components.data.reader import read_frame
+
     rows = good_rows()
     rows[0]["hour"] = ""
     rows[1]["payment"] = "123"
-    frame = read_raw_csv(write(tmp_path, to_csv(rows)), TINY)
+    frame = read_frame(resolve_source(str(write(tmp_path, to_csv(rows)))), TINY)
     assert str(frame["fare"].dtype) == "float64" and str(frame["hour"].dtype) == "Int64"
     assert frame["payment"].tolist()[:2] == ["Cash", "123"]
 
@@ -264,6 +340,12 @@ def modeldata_csv(count: int) -> str:
         for i in range(count)
     ]
     return to_csv(rows)
+
+
+def manifest_sha256(data: Path) -> str:
+    """The digest validate logs: the SHA-256 of the manifest line (URI, size, SHA-256) of each file read."""
+    line = f"{data}\t{data.stat().st_size}\t{hashlib.sha256(data.read_bytes()).hexdigest()}\n"
+    return hashlib.sha256(line.encode()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +382,7 @@ def test_run_validate_step_opens_the_pipeline_run_and_logs_the_validate_run(tmp_
 
     rows, run_id = outcome.row_count, outcome.mlflow_run_id
     assert rows == 1000
-    expected_digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    expected_digest = manifest_sha256(data)
     assert (outcome.data_sha256, outcome.data_size) == (expected_digest, data.stat().st_size)
     assert outcome.spec_fingerprint == spec_fingerprint("modeldata_taxi")
     pipeline, step = step_runs(mlflow_uri, run_id)
@@ -373,16 +455,18 @@ def test_component_wraps_the_step(tmp_path: Path, mlflow_uri: str) -> None:
 
     report, summary = HTML(uri=str(tmp_path / "report.html")), Artifact(uri=str(tmp_path / "summary.json"))
     data = write(tmp_path, modeldata_csv(1000))
-    rows, run_id, sha256, size, fingerprint = component.python_func(
+    rows, run_id, sha256, size, fingerprint, as_of = component.python_func(
         str(data), "modeldata_taxi", mlflow_uri, "validate-kfp", "job-kfp", "", report, summary
     )
 
     assert rows == 1000 and MlflowClient(tracking_uri=mlflow_uri).get_run(run_id).info.run_name == "job-kfp"
-    assert (sha256, size) == (hashlib.sha256(data.read_bytes()).hexdigest(), data.stat().st_size)
+    assert (sha256, size) == (manifest_sha256(data), data.stat().st_size)
     assert fingerprint == spec_fingerprint("modeldata_taxi")
+    assert as_of == ""  # no span pattern: no window to pin
     assert json.loads(Path(summary.path).read_text())["success"] is True
     assert set(component.component_spec.outputs) == {
-        "report", "summary", "row_count", "mlflow_run_id", "data_sha256", "data_size", "spec_fingerprint"
+        "report", "summary", "row_count", "mlflow_run_id", "data_sha256", "data_size", "spec_fingerprint",
+        "data_as_of",
     }  # fmt: skip
 
 
@@ -397,7 +481,7 @@ def test_the_pipeline_run_and_the_validate_run_record_the_file_as_their_input_da
 
     client = MlflowClient(tracking_uri=mlflow_uri)
     pipeline, step = step_runs(mlflow_uri, outcome.mlflow_run_id)
-    sha256 = hashlib.sha256(data.read_bytes()).hexdigest()
+    sha256 = manifest_sha256(data)
     for run in (pipeline, step):
         (entry,) = client.get_run(run.info.run_id).inputs.dataset_inputs
         assert {tag.key: tag.value for tag in entry.tags} == {"mlflow.data.context": "training", "data_sha256": sha256}

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from components.common.specs.vocabulary.checks import SpecError, check_fields
 from components.common.specs.vocabulary.columns import (
+    MAX_LINE_BYTES,
     MISSING_VALUES,
     Column,
     Label,
@@ -49,6 +50,7 @@ __all__ = [
     "Label",
     "LabelFn",
     "LatLongCross",
+    "MAX_LINE_BYTES",
     "MISSING_VALUES",
     "Multiclass",
     "NonFinite",
@@ -99,7 +101,7 @@ class DatasetSpec:
     # Raw texts every step reads as missing (components/data/values.py); a spec may name its own.
     missing_values: tuple[str, ...] = MISSING_VALUES
     # The longest raw line (bytes) any step reads; a longer one is refused before it is read whole.
-    max_line_bytes: int = 1 << 20
+    max_line_bytes: int = MAX_LINE_BYTES
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -15,6 +15,8 @@ NonFinite = Literal["refuse", "missing"]
 # The raw texts every step reads as missing, unless a spec names its own (DatasetSpec.missing_values): what
 # pandas, R and spreadsheet exports write for "no value".
 MISSING_VALUES: tuple[str, ...] = ("", "NA", "N/A", "null", "None", "nan", "NaN")
+# The longest raw line (bytes) any step reads, unless a spec names its own (DatasetSpec.max_line_bytes).
+MAX_LINE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
