@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec, LatLongCross
+from components.data.source_tags import FILES_TAG, MISSING_SPANS_TAG, SOURCE_TAGS, SPANS_TAG
 from components.push.card_sections import Section, cell, feature_role, markdown_text, metric_rows, slice_rows
 from components.tasks import task_of
 
@@ -165,7 +166,9 @@ def _card(model_name: str, run: Run, spec: DatasetSpec | None, evaluation: dict[
     sections.append(Section("Training parameters", header=("parameter", "value"), rows=training))
     limits = spec.known_limits if spec and spec.known_limits else ("None declared in the dataset spec.",)
     sections.append(Section("Known limits", bullets=limits))
-    return ModelCard(model_name, lead, tuple(sections), lineage)
+    # The spans and files validate read (components/data/source_tags.py) go onto the version too.
+    read = {name: run.data.tags[name] for name in SOURCE_TAGS if name in run.data.tags}
+    return ModelCard(model_name, lead, tuple(sections), {**lineage, **read})
 
 
 def _dataset_section(run: Run, spec: DatasetSpec | None, lineage: Mapping[str, str]) -> Section:
@@ -173,7 +176,16 @@ def _dataset_section(run: Run, spec: DatasetSpec | None, lineage: Mapping[str, s
     rows.append(("source", run.data.params.get("data_uri", NOT_RECORDED)))
     for entry in run.inputs.dataset_inputs if run.inputs else ():
         profile = json.loads(entry.dataset.profile or "{}")
-        rows += [("MLflow dataset digest", entry.dataset.digest), ("rows", cell(profile.get("num_rows")))]
+        if "num_rows" in profile:  # the whole source; a span's own input is named in the spans row
+            rows += [("MLflow dataset digest", entry.dataset.digest), ("rows", cell(profile.get("num_rows")))]
+    tags = run.data.tags
+    if SPANS_TAG in tags:
+        spans = tags[SPANS_TAG].split(",")
+        rows.append(("spans", f"{len(spans)}, {spans[0]} to {spans[-1]}: {', '.join(spans)}"))
+    if MISSING_SPANS_TAG in tags:
+        rows.append(("missing spans (allowed)", tags[MISSING_SPANS_TAG].replace(",", ", ")))
+    if FILES_TAG in tags:
+        rows.append(("files", tags[FILES_TAG]))
     rows += [
         ("SHA-256", lineage["data_sha256"]),
         ("bytes", lineage["data_size"]),

@@ -39,7 +39,7 @@ class RawFileDataset(MetaDataset):
         self._rows = rows
         source_type = "s3" if source_uri.startswith("s3://") else "local"
         if "://" not in source_uri:
-            source_uri = str(Path(source_uri).absolute())
+            source_uri = str(Path(source_uri).absolute()) + ("/" if source_uri.endswith("/") else "")
         source = get_dataset_source_from_json(json.dumps({"uri": source_uri}), source_type)
         columns = [ColSpec(MLFLOW_TYPES[c.dtype], c.name, required=c.max_null_fraction == 0) for c in spec.columns]
         super().__init__(source, name=name, digest=digest, schema=Schema(columns))
