@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 from components.common.specs import SpecDeprecationWarning, SpecError, get_spec
+from components.data.spans import is_span_pattern
 from components.runs.settings import PROJECT_ROOT, Settings
 from pipelines.remote_cli import add_commands as add_cluster_commands
 
@@ -17,7 +18,7 @@ COMPILED_SPEC = PROJECT_ROOT / "build" / "training_pipeline.yaml"
 
 def _bundled_data_path(settings: Settings) -> Path | None:
     """Where a bundled dataset is materialized, when these settings use one."""
-    if get_spec(settings.dataset).bundled is None or "://" in settings.data_uri:
+    if get_spec(settings.dataset).bundled is None or "://" in settings.data_uri or is_span_pattern(settings.data_uri):
         return None
     return Path(settings.data_uri)
 
@@ -77,7 +78,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         from pipelines.datasets import materialize_dataset
 
         print(f"materializing the bundled dataset into {materialize_dataset(settings.dataset, bundled)}")
-    if "://" not in settings.data_uri and not Path(settings.data_uri).exists():
+    if (
+        "://" not in settings.data_uri
+        and not is_span_pattern(settings.data_uri)
+        and not Path(settings.data_uri).exists()
+    ):
         print(f"DATA_URI {settings.data_uri} does not exist", file=sys.stderr)
         return 2
     overrides = Overrides(
