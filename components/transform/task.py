@@ -4,8 +4,8 @@ The raw files (CSV or Parquet, one or many: `reads`) reach tf.Transform as Arrow
 leave it as record batches, encoded into tf.Examples a batch at a time (`batches`, `records`). The
 files are read twice, once for the analysis and once for the transform: a runner that runs stage by
 stage (the DirectRunner) would otherwise hold every row in memory until the analysis ends; so the
-step's memory stays flat in rows, at the price of parsing each row twice. The DirectRunner gets a thread per core on inputs big enough to pay for them
-(`direct`).
+step's memory stays flat in rows, at the price of parsing each row twice. The DirectRunner gets a
+thread per core on inputs big enough to pay for them (`direct`).
 
 The runner and its options are parameters: DirectRunner on one machine, or a portable runner (Flink,
 Spark) or Dataflow with their usual options. Every location is a URI: local paths for the DirectRunner,
@@ -160,7 +160,9 @@ def run_transform(
     check_unchanged(source, "while transform read it")
 
     query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(COUNTER_NAMESPACE))
-    counters = {counter.key.metric.name: counter.committed for counter in query["counters"]}
+    counters: dict[str, int] = {}
+    for counter in query["counters"]:  # one per step that counts (a CSV file's split, or the Parquet read)
+        counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + counter.committed
     return TransformResult(
         train_rows=int(counters.get(f"{TRAIN}_rows", 0)),
         validation_rows=int(counters.get(f"{VALIDATION}_rows", 0)),

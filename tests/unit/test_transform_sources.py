@@ -131,8 +131,7 @@ def _assert_same(actual: dict, expected: dict) -> None:
         for name, values in columns.items():
             np.testing.assert_allclose(actual["splits"][split][name], values, rtol=1e-5, atol=1e-5, err_msg=name)
     for name, values in expected["eval"].items():
-        got, want = sorted(actual["eval"][name].numpy().tolist()), sorted(values.numpy().tolist())
-        np.testing.assert_array_equal(np.array(got), np.array(want), err_msg=name)
+        np.testing.assert_array_equal(np.sort(actual["eval"][name].numpy()), np.sort(values.numpy()), err_msg=name)
 
 
 @pytest.fixture(scope="module")
