@@ -26,7 +26,7 @@ from components.common.specs import get_spec
 from components.common.specs.base import MAX_LINE_BYTES, MISSING_VALUES
 from components.data.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv, numbers_where_all_parse
 from components.data.reader import read_text_frames
-from components.data.sources import resolve_source
+from components.data.sources import file_format, resolve_source
 from components.data.values import RawDataError
 from components.monitor.drift import DriftReport, DriftThresholds, compare
 from components.monitor.report import write_report
@@ -118,7 +118,11 @@ def read_new_data(data: Path | str, baseline: Baseline, origin: str, endpoint_ur
             numbers = [column.name for column in baseline.columns if column.read_as == "number"]
             frame = numbers_where_all_parse(frame, [name for name in numbers if name in frame])
     except (ValueError, RawDataError) as error:
-        kind = "JSON lines" if json_lines else "raw data"
+        kind = (
+            "JSON lines"
+            if json_lines
+            else {"csv": "CSV", "parquet": "Parquet"}.get(file_format(str(data)) or "", "raw data")
+        )
         raise ValueError(f"{origin}: not readable as {kind}: {error}") from None
     if frame.empty:
         raise ValueError(f"{origin}: no rows to check")
