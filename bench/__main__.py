@@ -1,4 +1,4 @@
-"""python -m bench {fetch,compare,pipeline,scaling,input,serving,gpu,report,all}: measure, then write BENCHMARKS.md.
+"""python -m bench {fetch,compare,pipeline,scaling,input,serving,formats,gpu,report,all}: measure, then report.
 
 Each measuring command writes bench/results/<name>.json; `report` renders whatever is
 there. BENCH_SCALE (small, default, full) picks the sizes and repeats, see bench/plan.py.
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import compare, pipeline
+from bench.formats import run_formats
 from bench.measure import CommandFailed, Measurement, measure_command, python_module, write_json
 from bench.plan import RESULTS, SCALED_STAGES, SCALES, TAXI_FILE, WORK, fetch, machine, taxi_sample
 from components.runs.settings import PROJECT_ROOT
@@ -190,7 +191,7 @@ def run_all(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     failed = []
     # Scaling before input: it writes the flights transform output the input benchmark reads.
-    for step in (run_compare, run_scaling, run_input, run_pipeline, run_serving):
+    for step in (run_compare, run_scaling, run_input, run_pipeline, run_serving, run_formats):
         try:
             step(args)
         except (CommandFailed, OSError) as error:
@@ -209,6 +210,7 @@ COMMANDS = {
     "scaling": run_scaling,
     "input": run_input,
     "serving": run_serving,
+    "formats": run_formats,
     "gpu": run_gpu,
     "report": run_report,
     "all": run_all,

@@ -1,7 +1,7 @@
 """BENCHMARKS.md from bench/results/*.json: tables with their reproduce commands, PNG plots, targets.
 
 Every figure in the file is read from the results; nothing here is a measurement. Each section is
-rendered by its own module (report_pipeline, report_scaling, report_input, report_targets).
+rendered by its own module (report_pipeline, report_scaling, report_input, report_formats, report_targets).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bench.compare_report import load_compare
+from bench.report_formats import formats_section
 from bench.report_input import input_section, serving_section
 from bench.report_pipeline import pipeline_section
 from bench.report_scaling import scaling_section
@@ -39,6 +40,8 @@ def write_report(results: Path, destination: Path) -> Path:
         sections.append(text)
     if (data := _load(results, "serving", scale)) is not None:
         sections.append(serving_section(data))
+    if (data := _load(results, "formats", scale)) is not None:
+        sections.append(formats_section(data))
     if (compared := load_compare(results)) is not None:
         sections.insert(0, compared)
     header = (

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from components.common import tracking
 from components.common.specs import get_spec
+from components.data.source_tags import MISSING_SPANS_TAG, SPANS_TAG
 from components.tasks import task_of
 
 STEP_ORDER = ("validate", "transform", "train", "evaluate", "push")
@@ -25,11 +26,18 @@ class RunSummary:
     steps: dict[str, str] = field(default_factory=dict)
     # The gate's lines (components.evaluate.gate): every check with its verdict, and its notes.
     gate_reasons: list[str] = field(default_factory=list)
+    # The spans a span pattern's window read, and those it was allowed to miss (components/data/source_tags.py).
+    spans: tuple[str, ...] = ()
+    missing_spans: tuple[str, ...] = ()
 
     def render(self) -> str:
         lines = [f"MLflow run      {self.mlflow_run_id} ({self.status})"]
         if self.steps:
             lines.append("steps           " + ", ".join(f"{step} {state}" for step, state in self.steps.items()))
+        if self.spans:
+            lines.append(f"spans read      {len(self.spans)}: {', '.join(self.spans)}")
+        if self.missing_spans:
+            lines.append(f"spans missing   {', '.join(self.missing_spans)} (ALLOW_MISSING_SPANS=1)")
         lines.append(f"rows validated  {self.rows_validated if self.rows_validated is not None else '-'}")
         if self.metrics:
             lines.append("metrics         " + "  ".join(f"{k}={v:.4f}" for k, v in self.metrics.items()))
@@ -103,6 +111,8 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str, dataset: s
         error=run.data.tags.get(tracking.ERROR_TAG),
         steps={step: steps[step] for step in STEP_ORDER if step in steps},
         gate_reasons=_gate_reasons(tracking_uri, evaluate.info.run_id) if evaluate else [],
+        spans=tuple(filter(None, run.data.tags.get(SPANS_TAG, "").split(","))),
+        missing_spans=tuple(filter(None, run.data.tags.get(MISSING_SPANS_TAG, "").split(","))),
     )
 
 

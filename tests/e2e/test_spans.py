@@ -41,6 +41,7 @@ def test_a_window_of_three_reads_the_newest_three_and_a_removed_one_is_refused_b
     run = tracking.client(settings.mlflow_tracking_uri).get_run(summary.mlflow_run_id)
     assert run.data.tags["data_spans"] == "2013-12-28,2013-12-29,2013-12-30"
     assert run.data.tags["data_files"] == "3" and "data_missing_spans" not in run.data.tags
+    assert "spans read      3: 2013-12-28, 2013-12-29, 2013-12-30" in summary.render()
     spans = [entry.dataset.name for entry in run.inputs.dataset_inputs][1:]
     assert spans == ["nycflights@2013-12-28", "nycflights@2013-12-29", "nycflights@2013-12-30"]
 
