@@ -19,6 +19,7 @@ from mlflow.exceptions import MlflowException
 
 from components.common import storage, tracking
 from components.common.model_names import check_model_name
+from components.push.alias_move import move_champion
 from components.push.leftovers import PROMOTED, PUBLISHED, PUSH_STATE_TAG
 from components.push.lock import ChampionLock
 from components.push.serving_layout import serving_root, serving_uri
@@ -106,12 +107,14 @@ def roll_back(
         champion = resolve(tracking_uri, model_name)
         refuse_unless_champion(champion, from_version)
         previous = previous_champion(tracking_uri, champion)
-        client = tracking.client(tracking_uri)
+        client = lock.bounded(tracking.client(tracking_uri))  # no call under the lock outlives its lease
         note = f"rolled back to version {previous.version} at {_now()}: {reason}"
         lock.check()
         client.set_model_version_tag(model_name, champion.version, ROLLED_BACK_TAG, note)
-        client.set_registered_model_alias(model_name, tracking.CHAMPION_ALIAS, previous.version)
+        # The retired copy goes first: a kill after it leaves TensorFlow Serving on the restored version's
+        # copy (the newest left), never on the retired one while the alias already names the restored one.
         storage.delete_prefix(serving_uri(champion.source, champion.version), endpoint_url)
+        move_champion(client, lock, model_name, previous.version, champion.version)
     return champion.version, previous.version
 
 
