@@ -6,7 +6,9 @@ requirements.lock (mlserver 1.7.1 needs fastapi < 0.116, starlette 0.46 and impo
 where the lock has fastapi 0.165.0, starlette 1.10.0 and importlib-resources 7.1.0, and it moves
 TensorFlow's ml-dtypes from 0.6.0 to 0.5.4). So the protocol is MLflow's: POST /invocations with
 `dataframe_records` or `dataframe_split`, GET /ping and /health. The model's signature names every raw
-column: a request that lacks one, or holds text where a number belongs, gets a 400 naming the column.
+column: a request that lacks one, holds text where a number belongs, or holds a value training refuses
+(a null or missing spelling in a never-missing column, inf, 3.5 in an int column: the model's own check,
+components/train/mlflow_model.py) gets a 400 naming the column; a missing spelling elsewhere is missing.
 
 With a request log, each row of every answered request becomes one JSON line of its raw values (null
 where missing) and the request's id: what `make monitor` reads as JSON lines (components/monitor/task.py).

@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
 
     from components.common.specs.base import DatasetSpec
-    from components.data.baseline import Baseline
 
 SERVING_SIGNATURE = "serving_default"
 LOADER_MODULE = Path(__file__).stem
@@ -57,7 +56,6 @@ TF2_MODULE = "tf2-module"
 # How the signature declares a raw column: MLflow's type names, and ANY for a number that may be missing.
 ANY = "any"
 NEVER_MISSING_TYPES = {"float": "double", "int": "long", "string": "string"}
-EXAMPLE_QUANTILES = (0.25, 0.5, 0.75)
 MISSING_VALUES_CONFIG = "missing_values"
 REFUSAL = re.compile(r"assertion failed: \[(.*?)\] \[(.*?)\]\s*$", re.MULTILINE)
 
@@ -190,68 +188,6 @@ def signature(model: RawRowsModel, saved_model_dir: Path, inputs: Sequence[tuple
 def input_schema(inputs: Sequence[tuple[str, str]]) -> Schema:
     """The signature's inputs: one required column each, of the MLflow type named (ANY: AnyType)."""
     return Schema([ColSpec(AnyType() if kind == ANY else DataType[kind], name) for name, kind in inputs])
-
-
-def example_rows(spec: DatasetSpec, baseline: Baseline | None) -> pd.DataFrame | None:
-    """Raw rows for the model's input example: values of the training data, and one with missing values.
-
-    Row i takes each numeric column's `EXAMPLE_QUANTILES[i]` quantile and each coded column's (i+1)-th
-    most frequent value, from the training data's baseline; the last row is the middle one with every
-    column that may be missing left missing. Without a baseline only that row can be given, and only when
-    every column may be missing; None when no row can be given (the model refuses a never-missing column
-    without a value).
-    """
-    from components.data.values import never_missing
-
-    inputs = spec_inputs(spec)
-    optional = {name for name, _ in inputs} - never_missing(spec)
-    rows: list[dict[str, Any]] = []
-    if baseline is not None:
-        for rank, quantile in enumerate(EXAMPLE_QUANTILES):
-            row = {name: _typical(baseline.column(name), spec.column(name).dtype, rank, quantile) for name, _ in inputs}
-            if all(row[name] is not None for name, _ in inputs if name not in optional):
-                rows.append(row)
-    if optional and (rows or len(optional) == len(inputs)):
-        middle = rows[len(rows) // 2] if rows else {}
-        rows.append({name: None if name in optional else middle[name] for name, _ in inputs})
-    if not rows:
-        return None
-    frame = pd.DataFrame(rows, columns=[name for name, _ in inputs])
-    dtypes = {"string": object, "long": "int64", "double": "float64"}
-    for name, kind in inputs:
-        dtype = dtypes.get(kind) or ("Int64" if spec.column(name).dtype == "int" else "float64")
-        frame[name] = frame[name].astype(dtype)
-    return frame
-
-
-def _typical(column: Any, dtype: str, rank: int, quantile: float) -> Any:
-    """A value the training data holds: the quantile of a numeric profile, else a frequent category.
-
-    A free text's profile counts its words, not its values: its example is left missing.
-    """
-    if column.kind == "text":
-        return None
-    if column.numeric is not None:
-        value = next(point for point, share in zip(column.numeric.points, column.numeric.cdf) if share >= quantile)
-    else:
-        ranked = sorted(column.categories or {}, key=lambda value: -column.categories[value])
-        if not ranked:
-            return None
-        value = ranked[min(rank, len(ranked) - 1)]
-    return value if dtype == "string" else round(float(value)) if dtype == "int" else float(value)
-
-
-def training_baseline(tracking_uri: str, pipeline_run_id: str) -> Baseline | None:
-    """The baseline validate saved on the pipeline's run; None when that run has none (no validate step)."""
-    from components.common import tracking
-    from components.data.baseline import BASELINE_ARTIFACT, Baseline
-
-    client = tracking.client(tracking_uri)
-    if BASELINE_ARTIFACT not in {item.path for item in client.list_artifacts(pipeline_run_id)}:
-        return None
-    with tempfile.TemporaryDirectory(prefix="baseline-") as scratch:
-        text = Path(client.download_artifacts(pipeline_run_id, BASELINE_ARTIFACT, scratch)).read_text(encoding="utf-8")
-    return Baseline.from_json(text, f"pipeline run {pipeline_run_id}: {BASELINE_ARTIFACT}")
 
 
 def requirements() -> list[str]:

@@ -117,9 +117,9 @@ def run_train_step(
             }
         )
         # The export becomes an MLflow model in place, logged as this run's model "model" (see mlflow_model).
-        from components.train import mlflow_model
+        from components.train import input_example, mlflow_model
 
-        example = mlflow_model.example_rows(spec, mlflow_model.training_baseline(tracking_uri, pipeline_run_id))
+        example = input_example.example_rows(spec, input_example.training_baseline(tracking_uri, pipeline_run_id))
         mlflow_model.log_model(export_dir, mlflow_model.spec_inputs(spec), example, spec.missing_values)
         mlflow.log_text(
             json.dumps({k: v for k, v in asdict(result).items() if k != "history"}, indent=2), "train/result.json"

@@ -21,7 +21,7 @@ from components.common import storage, tracking
 from components.common.specs import get_spec
 from components.push.task import push_model
 from components.tasks import task_of
-from components.train import mlflow_model
+from components.train import input_example, mlflow_model
 from components.train.hyperparameters import Hyperparameters
 from components.train.task import train_model
 from components.transform.task import run_transform
@@ -57,15 +57,19 @@ def test_the_train_run_lists_its_logged_model_and_the_version_points_at_it(champ
 def test_the_signature_lists_the_spec_raw_columns_and_the_example_is_raw_rows(champion: Champion) -> None:
     model = _champion_model(champion)
     inputs = model.metadata.get_input_schema()
-    types = {"float": "double", "int": "double", "string": "string"}
+    # Every taxi column is never missing: its ints are long (int64), its floats double (float64).
+    types = {"float": "double", "int": "long", "string": "string"}
     assert [(spec.name, spec.type.name, spec.required) for spec in inputs.inputs] == [
         (name, types[SPEC.column(name).dtype], True) for name in SPEC.feature_columns
     ]
     assert model.metadata.get_output_schema().input_names() == ["probability"]
     example = json.loads((champion.export_dir / "serving_input_example.json").read_text())["dataframe_split"]
     assert example["columns"] == SPEC.feature_columns
-    typical, missing = example["data"][:3], example["data"][3]
-    assert len(example["data"]) == 4 and all(value is None or value != value for value in missing)  # NaN != NaN
+    # No row of missing values: the model refuses a never-missing column without a value.
+    typical = example["data"]
+    assert len(typical) == 3 and all(value is not None and value == value for row in typical for value in row)
+    hours = [row[SPEC.feature_columns.index("hour")] for row in typical]
+    assert all(isinstance(hour, int) for hour in hours)
     companies = set(SPEC.column("company").allowed_values)
     assert {row[SPEC.feature_columns.index("company")] for row in typical} <= companies
     distances = [row[SPEC.feature_columns.index("distance")] for row in typical]
@@ -74,14 +78,36 @@ def test_the_signature_lists_the_spec_raw_columns_and_the_example_is_raw_rows(ch
 
 def test_pyfunc_on_the_champion_answers_raw_rows_as_the_saved_model_does(champion: Champion) -> None:
     rows = champion.eval_rows.head(20).copy()
-    rows.loc[0, "distance"] = np.nan
-    rows.loc[1, "company"] = None
-    rows.loc[2, :] = [np.nan if SPEC.column(n).dtype != "string" else None for n in SPEC.feature_columns]
     answered = _champion_model(champion).predict(rows)
     assert list(answered.columns) == ["probability"] and len(answered) == 20
     expected = saved_model_outputs(champion.export_dir, rows)["probability"]
     np.testing.assert_allclose(answered["probability"].to_numpy(), expected, rtol=1e-6)
     assert answered["probability"].between(0, 1).all()
+    # The SavedModel's own signatures refuse what training refuses, as the pyfunc does.
+    rows.loc[3, "company"] = "NA"
+    with pytest.raises(tf.errors.InvalidArgumentError, match="column 'company': expected a value"):
+        saved_model_outputs(champion.export_dir, rows)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "refusal"),
+    [
+        ("distance", np.nan, "column 'distance': expected a value (max_null_fraction is 0), missing in row(s) 1"),
+        ("company", None, "column 'company': expected a value (max_null_fraction is 0), missing in row(s) 1"),
+        ("company", "null", "column 'company': expected a value (max_null_fraction is 0), missing in row(s) 1"),
+        ("distance", np.inf, "column 'distance': expected a finite number, got inf"),
+        ("hour", 14.5, "column hour"),  # MLflow's own check: a long column takes no fraction
+    ],
+)
+def test_a_value_training_refuses_is_refused_naming_the_column(
+    champion: Champion, column: str, value: object, refusal: str
+) -> None:
+    rows = champion.eval_rows.head(3).copy()
+    rows[column] = rows[column].astype(object)
+    rows.loc[1, column] = value
+    with pytest.raises(MlflowException) as refused:
+        _champion_model(champion).predict(rows)
+    assert refusal in refused.value.message and refused.value.error_code == "INVALID_PARAMETER_VALUE"
 
 
 def test_the_tensorflow_flavor_loads_the_saved_model_itself(champion: Champion) -> None:
@@ -144,12 +170,10 @@ def _train_bundled(dataset: str, root: Path, rows: int) -> tuple[Path, pd.DataFr
         csv.writer(handle).writerows(kept)
     run_transform(str(data), spec, root / "graph", root / "examples", root / "eval.csv")
     train_model(spec, root / "graph", root / "examples", root / "model", Hyperparameters(epochs=1, hidden_units=(8,)))
-    example = mlflow_model.example_rows(spec, None)
-    mlflow_model.make_mlflow_model(root / "model", mlflow_model.spec_inputs(spec), example)
+    example = input_example.example_rows(spec, None)
+    mlflow_model.make_mlflow_model(root / "model", mlflow_model.spec_inputs(spec), example, None, spec.missing_values)
     text = {name: object for name in spec.column_names if spec.column(name).dtype == "string"}
     frame = pd.read_csv(root / "eval.csv", dtype=text)[spec.feature_columns].head(10)
-    numbers = [name for name in spec.feature_columns if spec.column(name).dtype != "string"]
-    frame[numbers] = frame[numbers].astype("float64")
     return root / "model", frame
 
 
@@ -163,7 +187,7 @@ def test_every_task_type_answers_its_serving_outputs(dataset: str, rows: int, tm
     feed = {
         name: tf.constant(["" if v is None or v != v else v for v in frame[name]])
         if frame[name].dtype == object
-        else tf.constant(frame[name].to_numpy(), tf.float64)
+        else tf.constant(frame[name].to_numpy(dtype="float64"), tf.float64)
         for name in serve.structured_input_signature[1]
     }
     for name, value in serve(**feed).items():

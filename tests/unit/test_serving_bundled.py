@@ -19,7 +19,7 @@ from components.common.specs.base import DatasetSpec
 from components.data.baseline import BaselineBuilder, spec_kinds
 from components.data.values import never_missing
 from components.tasks import task_of
-from components.train import mlflow_model
+from components.train import input_example, mlflow_model
 from components.train.hyperparameters import Hyperparameters
 from components.train.task import train_model
 from components.transform.task import run_transform
@@ -44,7 +44,7 @@ def _trained(dataset: str, root: Path) -> tuple[mlflow.pyfunc.PyFuncModel, pd.Da
     train_model(spec, root / "graph", root / "examples", root / "model", Hyperparameters(epochs=1, hidden_units=(8,)))
     builder = BaselineBuilder(dataset, str(data), spec_kinds(spec))
     builder.add(pd.read_csv(data))
-    example = mlflow_model.example_rows(spec, builder.finish())
+    example = input_example.example_rows(spec, builder.finish())
     inputs = mlflow_model.spec_inputs(spec)
     mlflow_model.make_mlflow_model(root / "model", inputs, example, None, spec.missing_values)
     return mlflow.pyfunc.load_model(str(root / "model")), pd.read_csv(whole)
@@ -111,7 +111,9 @@ def test_the_input_example_holds_training_values_and_a_row_missing_what_may_be(t
     example = json.loads((trained.model_dir / "serving_input_example.json").read_text())["dataframe_split"]
     optional = {name for name in spec.feature_columns if name not in never_missing(spec)}
     rows = [dict(zip(example["columns"], row)) for row in example["data"]]
-    assert len(rows) == len(mlflow_model.EXAMPLE_QUANTILES) + (1 if optional else 0)
+    texts = {name for name, (kind, _, _) in spec_kinds(spec).items() if kind == "text"}  # no value to show
+    typical = len(input_example.EXAMPLE_QUANTILES) if set(spec.feature_columns) - texts else 0
+    assert len(rows) == typical + (1 if optional else 0)
     for row in rows:
         assert all(not _missing(row[name]) for name in spec.feature_columns if name not in optional)
     if optional:

@@ -86,14 +86,34 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 def test_the_server_answers_raw_rows_as_the_saved_model_does(server: Server, champion: Champion) -> None:
     rows = champion.eval_rows.head(16).copy()
-    rows.loc[0, "distance"] = np.nan
-    rows.loc[1, "dow"] = None
     status, body = server.post({"dataframe_records": _records(rows)})
     assert status == 200
     answered = [prediction["probability"] for prediction in body["predictions"]]
     np.testing.assert_allclose(answered, saved_model_outputs(champion.export_dir, rows)["probability"], rtol=1e-6)
-    # Whole numbers (hour is an int column) are accepted where the signature says double.
-    assert server.post({"dataframe_records": [{**_records(rows)[2], "hour": 14}]})[0] == 200
+    # A whole number is accepted however JSON writes it: hour is an int column (long), distance a float (double).
+    for hour, distance in ((14, 3), (14.0, 3.0)):
+        assert server.post({"dataframe_records": [{**_records(rows)[2], "hour": hour, "distance": distance}]})[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "says"),
+    [
+        ("distance", None, "column 'distance': expected a value (max_null_fraction is 0), missing in row(s) 1"),
+        ("distance", "nan", "column 'distance': expected a value (max_null_fraction is 0), missing in row(s) 1"),
+        ("dow", None, "column 'dow': expected a value (max_null_fraction is 0), missing in row(s) 1"),
+        ("company", "NA", "column 'company': expected a value (max_null_fraction is 0), missing in row(s) 1"),
+        ("hour", None, "column hour"),  # MLflow's cast to the long column refuses a null, naming it
+        ("distance", "Infinity", "column 'distance': expected a finite number, got inf"),
+    ],
+)
+def test_a_value_training_refuses_is_a_400_naming_the_column(
+    server: Server, champion: Champion, column: str, value: object, says: str
+) -> None:
+    """Every taxi column is never missing: a null (or a missing spelling) in one is refused, not filled."""
+    rows = _records(champion.eval_rows.head(3))
+    rows[1][column] = value
+    status, body = server.post({"dataframe_records": rows})
+    assert status == 400 and says in body["message"], body["message"][:500]
 
 
 def test_a_missing_column_is_a_400_naming_it_and_the_server_stays_up(server: Server, champion: Champion) -> None:
@@ -121,7 +141,8 @@ def test_the_printed_curl_returns_predictions(server: Server) -> None:
     (curl,) = [line for line in printed.splitlines() if line.startswith("curl ")]
     reply = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60, check=True)
     predictions = json.loads(reply.stdout)["predictions"]
-    assert len(predictions) == 4 and all(0 <= row["probability"] <= 1 for row in predictions)
+    # The example's three rows of training values (no row of missing values: every taxi column is never missing).
+    assert len(predictions) == 3 and all(0 <= row["probability"] <= 1 for row in predictions)
 
 
 def test_the_request_log_is_what_the_drift_check_reads(server: Server, champion: Champion, tmp_path: Path) -> None:
