@@ -141,3 +141,22 @@ def test_the_baseline_is_the_same_built_in_batches_and_survives_json(processed):
     assert Baseline.from_json(whole.to_json(), "baseline.json") == whole
     with pytest.raises(ValueError, match=r"broken\.json: not a baseline"):
         Baseline.from_json('{"dataset": "x"}', "broken.json")
+
+
+def test_new_data_is_read_by_the_one_reader_in_any_layout(tmp_path, baseline, penguins):
+    """Missing spellings mean missing to the drift check as to validate; a folder of Parquet reads as the CSV does."""
+    from components.monitor.task import read_new_data
+
+    frame = pd.read_csv(penguins.reference).head(40)
+    column = penguins.measurements[0]
+    text = frame.astype(object)
+    text.loc[:3, column] = ["NA", "nan", "null", "None"]
+    text.to_csv(tmp_path / "new.csv", index=False)
+    read = read_new_data(tmp_path / "new.csv", baseline, "new.csv")
+    assert read[column].isna().tolist()[:5] == [True, True, True, True, False]
+    assert read[column].dtype == "float64" and read[column].iloc[4] == frame[column].iloc[4]
+    (tmp_path / "parts").mkdir()
+    frame.iloc[:20].to_parquet(tmp_path / "parts" / "a.parquet")
+    frame.iloc[20:].to_parquet(tmp_path / "parts" / "b.parquet")
+    from_parquet = read_new_data(tmp_path / "parts", baseline, "parts")
+    pd.testing.assert_frame_equal(from_parquet.astype({"species": object}), frame.astype({"species": object}))
