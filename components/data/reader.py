@@ -236,7 +236,8 @@ def _csv_batch(
     def where(index: int) -> str:
         return f"{file.uri}: line {numbers[index]}"
 
-    arrays = [parse_column(spec, name, [row[at] for row in rows], where) for name, at in zip(names, positions)]
+    fields = list(zip(*rows))  # one tuple of texts per column of the file, transposed in C
+    arrays = [parse_column(spec, name, fields[at], where) for name, at in zip(names, positions)]
     return RawBatch(file, numbers[0], pa.RecordBatch.from_arrays(arrays, names=names))
 
 
