@@ -176,6 +176,14 @@ monitor: $(STAMP) ## Drift check of DATA_URI against the baseline (kfp.local): t
 	$(PY) -m pipelines monitor $(if $(BASELINE_URI),--baseline $(BASELINE_URI)) $(if $(RETRAIN),--retrain-on-drift) \
 		$(if $(TRAIN_DATA_URI),--train-data-uri $(TRAIN_DATA_URI))
 
+# Batch scoring (issue 23): DATA_URI scored with the champion (or MODEL_VERSION) into OUTPUT_URI (default
+# <MODEL_STORE_URI>/scores), Parquet; MAX_REJECT_FRACTION (default 0.01) bounds the rows the spec refuses.
+export OUTPUT_URI MAX_REJECT_FRACTION MODEL_VERSION
+.PHONY: score
+
+score: $(STAMP) ## Score DATA_URI with the champion or MODEL_VERSION (kfp.local) into OUTPUT_URI as Parquet, with an MLflow run
+	$(PY) -m pipelines score
+
 compile-monitoring: $(STAMP) ## Write the compiled monitoring pipeline to build/monitoring_pipeline.yaml
 	$(PY) -m pipelines compile-monitoring
 

@@ -196,6 +196,27 @@ def _monitor(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(settings: Settings, args: argparse.Namespace) -> int:
+    """Batch scoring of DATA_URI with the champion (or MODEL_VERSION) into OUTPUT_URI; 1 on failure."""
+    from pipelines.scoring_runner import ScoringOptions, run_scoring_locally
+    from pipelines.step_capture import capture_for_cli
+
+    try:
+        options = ScoringOptions.from_env()
+    except ValueError as error:
+        print(f"settings: {error}", file=sys.stderr)
+        return 2
+    what = f"version {options.model_version}" if options.model_version else "the champion"
+    print(f"scoring {settings.data_uri} with {what} of {settings.model_name}; MLflow at {settings.mlflow_tracking_uri}")
+    try:
+        outcome = run_scoring_locally(settings, options, args.report_dir, capture_for_cli(settings))
+    except RuntimeError as failure:
+        print(f"\n== scoring FAILED ==\n{failure}", file=sys.stderr)
+        return 1
+    print(f"\n== scoring finished ==\npredictions     {outcome.output_prefix}\nvalidation      {outcome.report}")
+    return 0
+
+
 def _threshold(text: str) -> tuple[str, float | None]:
     """A gate bound `METRIC=VALUE`, or `METRIC=off` to leave that metric unbounded."""
     metric, equals, value = text.partition("=")
@@ -258,6 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     compile_monitoring = commands.add_parser("compile-monitoring", help="write the compiled monitoring pipeline")
     compile_monitoring.add_argument("--output", type=Path, default=PROJECT_ROOT / "build" / "monitoring_pipeline.yaml")
     compile_monitoring.set_defaults(handler=_compile_monitoring)
+    score = commands.add_parser(
+        "score", help="score DATA_URI with the champion or MODEL_VERSION (kfp.local) into OUTPUT_URI as Parquet"
+    )
+    score.add_argument("--report-dir", type=Path, default=PROJECT_ROOT / "build" / "scoring")
+    score.set_defaults(handler=_score)
     add_cluster_commands(commands)
     args = parser.parse_args(argv)
     try:

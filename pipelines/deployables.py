@@ -11,8 +11,9 @@ from typing import Any, Callable
 from kfp.dsl import graph_component
 
 from components.runs.settings import Settings
-from pipelines import monitoring_pipeline, training_pipeline
+from pipelines import monitoring_pipeline, scoring_pipeline, training_pipeline
 from pipelines.arguments import monitoring_arguments, pipeline_arguments
+from pipelines.scoring_runner import ScoringOptions, scoring_arguments
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ def _monitoring_arguments(settings: Settings, options: RunOptions) -> dict[str, 
     return {**arguments, "train_gpus": options.train_gpus}
 
 
+def _scoring_arguments(settings: Settings, options: RunOptions) -> dict[str, Any]:
+    """MODEL_VERSION, OUTPUT_URI and MAX_REJECT_FRACTION from the environment (pipelines/scoring_runner.py)."""
+    return scoring_arguments(settings, ScoringOptions.from_env())
+
+
 _READ_BY_BOTH = {
     "data_uri": "DATA_URI",
     "model_store_uri": "MODEL_STORE_URI",
@@ -84,5 +90,19 @@ PIPELINES: dict[str, Deployable] = {
         arguments=_monitoring_arguments,
         locations={**_READ_BY_BOTH, "training_data_uri": "TRAIN_DATA_URI", "baseline_uri": "BASELINE_URI"},
         optional=frozenset({"baseline_uri"}),  # empty: the champion's baseline, found through MLflow
+    ),
+    "scoring": Deployable(
+        key="scoring",
+        name=scoring_pipeline.PIPELINE_NAME,
+        description="Score a table with the champion model, batched on Beam.",
+        recurring_run_name=f"{scoring_pipeline.PIPELINE_NAME}-batch",
+        package="scoring_pipeline.yaml",
+        build=scoring_pipeline.build_scoring_pipeline,
+        arguments=_scoring_arguments,
+        locations={
+            "data_uri": "DATA_URI",
+            "mlflow_tracking_uri": "MLFLOW_TRACKING_URI",
+            "output_uri": "OUTPUT_URI (default MODEL_STORE_URI/scores)",
+        },
     ),
 }

@@ -180,7 +180,9 @@ def add_commands(commands: Any) -> None:
         "--namespace", default=os.environ.get("KFP_NAMESPACE"), help="multi-user KFP namespace ($KFP_NAMESPACE)"
     )
     connection.add_argument(
-        "--pipeline", default="training", help="training (the default) or monitoring (the drift check)"
+        "--pipeline",
+        default="training",
+        help="training (the default), monitoring (the drift check) or scoring (batch scoring)",
     )
     experiment = argparse.ArgumentParser(add_help=False)
     experiment.add_argument(

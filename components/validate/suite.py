@@ -27,12 +27,18 @@ TYPE_LISTS: dict[RawType, list[str]] = {
 }
 
 
-def build_suite(spec: DatasetSpec) -> gx.ExpectationSuite:
-    """The spec's expectations, each with the GX severity of its column."""
-    expectations: list[gxe.Expectation] = [
-        gxe.ExpectTableRowCountToBeBetween(min_value=spec.min_rows, max_value=spec.max_rows)
-    ]
-    for column in spec.columns:
+def build_suite(spec: DatasetSpec, without_label: bool = False) -> gx.ExpectationSuite:
+    """The spec's expectations, each with the GX severity of its column.
+
+    `without_label` (batch scoring, components/score): none on the label's columns that feed no feature, and
+    no row-count floor, since rows to score come with or without their label and in batches of any size.
+    """
+    left_out = set(spec.label.source_columns) - set(spec.feature_columns) if without_label else set()
+    expectations: list[gxe.Expectation] = []
+    if not without_label or spec.max_rows is not None:
+        floor = None if without_label else spec.min_rows
+        expectations.append(gxe.ExpectTableRowCountToBeBetween(min_value=floor, max_value=spec.max_rows))
+    for column in (column for column in spec.columns if column.name not in left_out):
         common: dict[str, Any] = {"column": column.name, "severity": column.severity}
         expectations.append(gxe.ExpectColumnToExist(**common))
         expectations.append(gxe.ExpectColumnValuesToBeInTypeList(type_list=TYPE_LISTS[column.dtype], **common))

@@ -24,6 +24,8 @@ STEP_USES = {
     "serve": {"push"},  # serve reads what push writes: the serving layout, the champion lock, the leftovers
     "tune": {"train"},  # a tuning trial is a training run: train's workers, hyperparameters and train_model
     "train": {"transform"},  # train reads transform's output: its file layout and the transformed features
+    # score resolves a published version as serve does, validates with validate's suite, runs Beam as transform
+    "score": {"serve", "transform", "validate"},
 }
 
 Graph = Mapping[str, set[str]]

@@ -76,6 +76,8 @@ class DatasetSpec:
     min_rows: int
     # Columns to slice evaluation by (metrics per value); none means the whole eval split only.
     slice_columns: tuple[str, ...] = ()
+    # Columns that name a row in batch scoring's output (components/score); none: the row's number in the input.
+    key_columns: tuple[str, ...] = ()
     # Metric name -> the gate's bound: a floor where higher is better, a ceiling where lower is (the task
     # says which). A metric left out is not bounded. Each default must be beyond what the label's prior
     # achieves (a test checks the bundled specs); the gate also always asks for a win over that prior.
@@ -127,6 +129,7 @@ class DatasetSpec:
         for where, names in (
             ("label.source_columns", self.label.source_columns),
             ("slice_columns", self.slice_columns),
+            ("key_columns", self.key_columns),
         ):
             for name in names:
                 if name not in by_name:
