@@ -33,7 +33,8 @@ def test_the_scoring_pipeline_is_one_uncached_score_task_on_the_network(compiled
     assert inputs["scheduled_time"]["runtimeValue"]["constant"] == "{{$.pipeline_job_schedule_time_utc}}"
     assert {"secretAsEnv"} <= set(executors["exec-score"])  # S3 and MLflow credentials from the cluster's Secrets
     parameters = pipeline_spec["root"]["inputDefinitions"]["parameters"]
-    assert {"data_uri", "dataset", "model_name", "model_version", "output_uri", "max_reject_fraction"} <= set(parameters)
+    named = {"data_uri", "dataset", "model_name", "model_version", "output_uri", "max_reject_fraction"}
+    assert named <= set(parameters)
     assert parameters["max_reject_fraction"]["defaultValue"] == 0.01
     assert parameters["model_version"]["defaultValue"] == ""  # the champion
     outputs = pipeline_spec["root"]["outputDefinitions"]
