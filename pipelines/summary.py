@@ -9,7 +9,7 @@ from components.common.specs import get_spec
 from components.data.source_tags import MISSING_SPANS_TAG, SPANS_TAG
 from components.tasks import task_of
 
-STEP_ORDER = ("validate", "transform", "train", "evaluate", "push")
+STEP_ORDER = ("validate", "transform", "train", "evaluate", "infra-validate", "push")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ class RunSummary:
     # The spans a span pattern's window read, and those it was allowed to miss (components/data/source_tags.py).
     spans: tuple[str, ...] = ()
     missing_spans: tuple[str, ...] = ()
+    # The infra-validate step's verdict (components/infra_validate/): None when it did not run; else whether the
+    # model served, and the check it failed with why.
+    infra_validated: bool | None = None
+    infra_failure: str = ""
 
     def render(self) -> str:
         lines = [f"MLflow run      {self.mlflow_run_id} ({self.status})"]
@@ -45,9 +49,13 @@ class RunSummary:
             lines.append(f"blessed         {'yes' if self.blessed else 'no'}")
             failed = [reason for reason in self.gate_reasons if reason.startswith(("FAIL", "WAIVED"))]
             lines += [f"  gate          {reason}" for reason in failed]
+        if self.infra_validated is not None:
+            lines.append(f"serves          {'yes' if self.infra_validated else 'no: ' + self.infra_failure}")
         if self.model_version:
             lines.append(f"model version   {self.model_version} ({self.champion_decision or 'push unfinished'})")
             lines.append(f"pushed to       {self.store_uri}")
+        elif self.infra_validated is False:
+            lines.append("pushed          no (the model did not pass infra validation; champion unchanged)")
         elif self.blessed is not None:
             lines.append("pushed          no (the gate did not bless this model; champion unchanged)")
         if self.error:
@@ -94,6 +102,8 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str, dataset: s
         (child.data.metrics.get("rows") for child in children if child.data.tags.get("step") == "validate"), None
     )
     evaluate = next((child for child in children if child.data.tags.get("step") == "evaluate"), None)
+    served = next((child for child in children if child.data.tags.get("step") == "infra-validate"), None)
+    infra = served.data.metrics.get("infra_validated") if served else None
     blessed_metric = run.data.metrics.get("blessed")
     versions = (
         client.search_model_versions(f"name = '{model_name}' and run_id = '{mlflow_run_id}'") if blessed_metric else []
@@ -113,7 +123,14 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str, dataset: s
         gate_reasons=_gate_reasons(tracking_uri, evaluate.info.run_id) if evaluate else [],
         spans=tuple(filter(None, run.data.tags.get(SPANS_TAG, "").split(","))),
         missing_spans=tuple(filter(None, run.data.tags.get(MISSING_SPANS_TAG, "").split(","))),
+        infra_validated=None if infra is None else infra == 1.0,
+        infra_failure=_infra_failure(served.data.params) if served else "",
     )
+
+
+def _infra_failure(params: dict[str, str]) -> str:
+    """The check infra validation failed and why (components/infra_validate/task.py's params)."""
+    return f"{params.get('failed_check', 'no check recorded')}: {params.get('failure', '')}".rstrip(": ")
 
 
 def _gate_reasons(tracking_uri: str, evaluate_run_id: str) -> list[str]:

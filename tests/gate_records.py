@@ -16,11 +16,14 @@ from components.push.model_card import METRICS_ARTIFACT
 from components.runs import step_runs
 
 
-def record_gate(tracking_uri: str, pipeline_run_id: str, champion_seen: str | None, blessed: float | None = 1.0) -> str:
+def record_gate(
+    tracking_uri: str, pipeline_run_id: str, champion_seen: str | None, blessed: float | None = 1.0, serves: bool = True
+) -> str:
     """A finished evaluate step run under the pipeline's run, as evaluate leaves it: the champion it compared the
     candidate with (`champion_seen`: "none" if there was none, None to record none, so that push moves the alias
     whatever the champion) on both runs, its verdict `blessed` (None: the step logged none) on both, and a
-    metrics.json the model card can show. Returns the step run's id."""
+    metrics.json the model card can show. A blessed model is then infra-validated (`serves`: it passed; push
+    requires it, components/push/blessing.py). Returns the evaluate step run's id."""
     if champion_seen is not None:
         tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "evaluate", {"champion_version": champion_seen})
     with step_runs.step_run(tracking_uri, pipeline_run_id, "evaluate") as step:
@@ -31,6 +34,17 @@ def record_gate(tracking_uri: str, pipeline_run_id: str, champion_seen: str | No
             mlflow.log_metric("blessed", blessed)
     if blessed is not None:
         tracking.client(tracking_uri).log_metric(pipeline_run_id, "blessed", blessed)
+    if blessed == 1.0:
+        record_infra_validation(tracking_uri, pipeline_run_id, serves)
+    return step.info.run_id
+
+
+def record_infra_validation(tracking_uri: str, pipeline_run_id: str, passed: bool) -> str:
+    """A finished infra-validate step run as components/infra_validate/task.py leaves it; returns its id."""
+    with step_runs.step_run(tracking_uri, pipeline_run_id, "infra-validate") as step:
+        mlflow.log_metric("infra_validated", float(passed))
+        if not passed:
+            mlflow.log_param("failed_check", "starts")
     return step.info.run_id
 
 

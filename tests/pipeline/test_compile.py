@@ -7,7 +7,7 @@ from components.common import cluster, object_store
 from components.runs import run_metrics
 from pipelines.__main__ import main
 
-EXPECTED_TASKS = {"validate", "transform", "tune", "train", "evaluate", "push", "deploy"}
+EXPECTED_TASKS = {"validate", "transform", "tune", "train", "evaluate", "infra-validate", "push", "deploy"}
 TRAINER_TASKS = {"tune", "train"}
 CPU_TASKS = EXPECTED_TASKS - {"train"}
 
@@ -46,11 +46,17 @@ def _tasks(dag: dict) -> dict:
     return dag["dag"]["tasks"]
 
 
-def test_wires_the_six_steps_with_push_under_the_gate(compiled):
+def test_wires_the_eight_steps_with_push_under_the_gate_and_infra_validation(compiled):
     root_tasks = _tasks(compiled["root"])
     condition_branch = next(name for name in root_tasks if name.startswith("condition"))
     assert set(root_tasks) == {"validate", "transform", "tune", "train", "evaluate", condition_branch}
-    branch = compiled["components"][root_tasks[condition_branch]["componentRef"]["name"]]
+    blessed = compiled["components"][root_tasks[condition_branch]["componentRef"]["name"]]
+    serves = next(name for name in _tasks(blessed) if name.startswith("condition"))
+    assert set(_tasks(blessed)) == {"infra-validate", serves}
+    assert "pipelinechannel--infra-validate-Output" in _tasks(blessed)[serves]["triggerPolicy"]["condition"]
+    model = _tasks(blessed)["infra-validate"]["inputs"]["artifacts"]["model"]
+    assert model == {"componentInputArtifact": "pipelinechannel--train-model"}
+    branch = compiled["components"][_tasks(blessed)[serves]["componentRef"]["name"]]
     inner = next(name for name in _tasks(branch) if name.startswith("condition"))
     assert set(_tasks(branch)) == {"push", inner}
     deploy_branch = compiled["components"][_tasks(branch)[inner]["componentRef"]["name"]]
@@ -200,6 +206,7 @@ def test_network_steps_retry_with_backoff(compiled):
         "tune": {**backoff, "maxRetryCount": 3},
         "train": {**backoff, "maxRetryCount": 1},
         "evaluate": {**backoff, "maxRetryCount": 3},
+        "infra-validate": {**backoff, "maxRetryCount": 3},
         "push": {**backoff, "maxRetryCount": 3},
         "deploy": {**backoff, "maxRetryCount": 3},
     }
@@ -220,8 +227,8 @@ def test_local_runs_build_the_pipeline_without_retries(tmp_path):
 def test_only_transform_is_cached_and_its_inputs_are_content(compiled):
     caching = {name: task["cachingOptions"].get("enableCache", False) for name, task in _all_tasks(compiled).items()}
     assert caching == {
-        "validate": False, "transform": True, "tune": False, "train": False, "evaluate": False, "push": False,
-        "deploy": False,
+        "validate": False, "transform": True, "tune": False, "train": False, "evaluate": False,
+        "infra-validate": False, "push": False, "deploy": False,
     }  # fmt: skip
     transform = _tasks(compiled["root"])["transform"]["inputs"]["parameters"]
     assert set(transform) == {

@@ -21,6 +21,7 @@ TASKS_SPECS = ("components.tasks", "components.common.specs", "components.data",
 # contract the first builds on; the pairs must form no circle. Anything else two steps share moves down.
 STEP_USES = {
     "deploy": {"serve"},  # deploy rolls out the InferenceService serve defines, with serve's registry look-ups
+    "infra_validate": {"evaluate"},  # the served answers must equal evaluate's: its eval-row reader and scorer
     "serve": {"push"},  # serve reads what push writes: the serving layout, the champion lock, the leftovers
     "tune": {"train"},  # a tuning trial is a training run: train's workers, hyperparameters and train_model
     "train": {"transform"},  # train reads transform's output: its file layout and the transformed features
