@@ -1,4 +1,5 @@
-"""validate → transform → tune → train → evaluate → If(blessed) → push → If(deploy_on_push) → deploy.
+"""validate → transform → tune → train → evaluate → If(blessed) → infra-validate → If(serves) → push →
+If(deploy_on_push) → deploy.
 
 This module only wires.
 
@@ -37,6 +38,7 @@ from components.common.cluster import (
 from components.common.object_store import OBJECT_STORE_CONFIG_MAP, OBJECT_STORE_VARIABLES
 from components.deploy.component import deploy
 from components.evaluate.component import evaluate
+from components.infra_validate.component import infra_validate
 from components.push.component import push
 from components.runs.run_metrics import GATEWAY_CONFIG_MAP, GATEWAY_VARIABLE
 from components.train.component import train
@@ -161,6 +163,8 @@ def build_training_pipeline(
         serving_runtime: str = "mlflow",
         serving_role_arn: str = "",
         deploy_timeout_s: float = 600.0,
+        infra_start_timeout_s: float = 120.0,
+        infra_latency_p99_ms: float = 500.0,
         train_window: int = 0,
         allow_missing_spans: bool = False,
         data_as_of: str = "",
@@ -262,30 +266,43 @@ def build_training_pipeline(
         # The gate compares with the registry's current champion, which a cached answer would not see.
         on_the_network(evaluate_task, retries).set_caching_options(enable_caching=False)
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
-            push_task = push(
+            # The blessed candidate must start in the serving runtime and answer as evaluate scored it.
+            infra_task = infra_validate(
                 model=train_task.outputs["model"],
-                model_store_uri=model_store_uri,
-                model_name=model_name,
+                eval_data=transform_task.outputs["eval_data"],
+                dataset=dataset,
                 mlflow_tracking_uri=mlflow_tracking_uri,
                 mlflow_run_id=mlflow_run_id,
+                start_timeout_s=infra_start_timeout_s,
+                latency_p99_ms=infra_latency_p99_ms,
                 s3_endpoint_url=s3_endpoint_url,
-                force_push=force_push,
             )
-            on_the_network(push_task, retries).set_caching_options(enable_caching=False)
-            # Serve the new champion on KServe; not Ready in time: roll the alias back and fail.
-            with dsl.If(deploy_on_push == True, name="deploy-on-push"):  # noqa: E712 (a KFP condition)
-                deploy_task = deploy(
+            on_the_network(infra_task, retries).set_caching_options(enable_caching=False)
+            with dsl.If(infra_task.outputs["Output"] == True, name="serves"):  # noqa: E712 (a KFP condition)
+                push_task = push(
+                    model=train_task.outputs["model"],
+                    model_store_uri=model_store_uri,
+                    model_name=model_name,
                     mlflow_tracking_uri=mlflow_tracking_uri,
                     mlflow_run_id=mlflow_run_id,
-                    model_name=model_name,
-                    model_version=push_task.outputs["model_version"],
-                    serving_platform=serving_platform,
-                    serving_runtime=serving_runtime,
-                    serving_role_arn=serving_role_arn,
-                    ready_timeout_s=deploy_timeout_s,
                     s3_endpoint_url=s3_endpoint_url,
+                    force_push=force_push,
                 )
-                on_the_network(deploy_task, retries).set_caching_options(enable_caching=False)
+                on_the_network(push_task, retries).set_caching_options(enable_caching=False)
+                # Serve the new champion on KServe; not Ready in time: roll the alias back and fail.
+                with dsl.If(deploy_on_push == True, name="deploy-on-push"):  # noqa: E712 (a KFP condition)
+                    deploy_task = deploy(
+                        mlflow_tracking_uri=mlflow_tracking_uri,
+                        mlflow_run_id=mlflow_run_id,
+                        model_name=model_name,
+                        model_version=push_task.outputs["model_version"],
+                        serving_platform=serving_platform,
+                        serving_runtime=serving_runtime,
+                        serving_role_arn=serving_role_arn,
+                        ready_timeout_s=deploy_timeout_s,
+                        s3_endpoint_url=s3_endpoint_url,
+                    )
+                    on_the_network(deploy_task, retries).set_caching_options(enable_caching=False)
         PipelineOutputs = NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)])
         return PipelineOutputs(mlflow_run_id=mlflow_run_id, blessed=evaluate_task.outputs["Output"])
 
