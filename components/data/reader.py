@@ -14,13 +14,14 @@ import gzip
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Sequence
+from typing import IO, Generator, Iterator, Sequence
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.common.specs.base import DatasetSpec
+from components.data.arrow_csv import CheckedStream, Unsure, arrow_tables
 from components.data.sources import DataSource, SourceFile, local_path, open_bytes
 from components.data.values import ARROW_TYPES, RawDataError, accepts, conform_column, parse_column
 
@@ -175,14 +176,64 @@ def _missing_columns(file: SourceFile, held: Sequence[str], wanted: Sequence[str
 def _csv_batches(
     file: SourceFile, spec: DatasetSpec, names: list[str], batch_rows: int, endpoint_url: str
 ) -> Iterator[RawBatch]:
+    """pyarrow's batches while they are the csv module's; from the first it cannot vouch for, the csv module's."""
+    done = yield from _arrow_batches(file, spec, names, batch_rows, endpoint_url)
+    if done is not None:
+        yield from _module_batches(file, spec, names, batch_rows, endpoint_url, done)
+
+
+def _module_batches(
+    file: SourceFile, spec: DatasetSpec, names: list[str], batch_rows: int, endpoint_url: str, skip: int = 0
+) -> Iterator[RawBatch]:
+    """The file's batches as the csv module reads them, but for the first `skip`."""
     expected = ",".join(spec.column_names)
     positions: list[int] = []
-    for header, rows, numbers in _csv_rows(file, spec.max_line_bytes, expected, batch_rows, endpoint_url):
+    rows_read = _csv_rows(file, spec.max_line_bytes, expected, batch_rows, endpoint_url)
+    for index, (header, rows, numbers) in enumerate(rows_read):
         if not positions:
             _missing_columns(file, header, names)
             positions = [header.index(name) for name in names]
-        if rows:
+        if rows and index > skip:  # the first item is the header's
             yield _csv_batch(file, spec, names, positions, rows, numbers)
+
+
+def _arrow_batches(
+    file: SourceFile, spec: DatasetSpec, names: list[str], batch_rows: int, endpoint_url: str
+) -> Generator[RawBatch, None, int | None]:
+    """The file's batches read by pyarrow; None when all were, else how many were before it became Unsure.
+
+    The header is read as the csv module path reads it (any trouble there: 0, and that path says why).
+    A one-column file is left to the csv module: a blank line there is no row, for pyarrow an empty value.
+    """
+    with ExitStack() as stack:
+        try:
+            stream = _text_stream(stack, file, endpoint_url)
+            reader = csv.reader(_Lines(stream, file.uri, spec.max_line_bytes), strict=True)
+            header = _header(reader, file, ",".join(spec.column_names))
+        except (RawDataError, csv.Error, OSError, EOFError):
+            return 0
+        if len(header) < 2 or any(name not in header for name in names):
+            return 0
+        checked = CheckedStream(stream, spec.max_line_bytes)
+        stack.callback(checked.stop)
+        first, done = reader.line_num + 1, 0
+        try:
+            for table in arrow_tables(checked, header, names, batch_rows):
+                yield _arrow_batch(file, spec, names, first + done * batch_rows, table)
+                done += 1
+        except Unsure:
+            return done
+    return None
+
+
+def _arrow_batch(file: SourceFile, spec: DatasetSpec, names: list[str], first: int, table: pa.Table) -> RawBatch:
+    """With no blank line and no quoted line break, row i is line `first + i`."""
+
+    def where(index: int) -> str:
+        return f"{file.uri}: line {first + index}"
+
+    arrays = [parse_column(spec, name, table.column(name).combine_chunks(), where) for name in names]
+    return RawBatch(file, first, pa.RecordBatch.from_arrays(arrays, names=names))
 
 
 def _csv_rows(

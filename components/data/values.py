@@ -19,6 +19,8 @@ from components.common.specs.base import MISSING_VALUES, Binary, Column, Dataset
 DEFAULT_MISSING_VALUES = MISSING_VALUES
 ARROW_TYPES: dict[str, pa.DataType] = {"float": pa.float64(), "int": pa.int64(), "string": pa.large_string()}
 _INT64_LIMIT = 2.0**63
+# The model reads a float column as float32 (transform's input): a number beyond this would be inf there.
+FLOAT32_MAX = 3.4028234663852886e38
 
 Where = Callable[[int], str]
 
@@ -43,15 +45,17 @@ def never_missing(spec: DatasetSpec) -> frozenset[str]:
     return frozenset(label | strict)
 
 
-def parse_column(spec: DatasetSpec, name: str, texts: Sequence[str | None], where: Where) -> pa.Array:
-    """One column's raw texts as an Arrow array of the spec's type; `where(i)` names the file and line of texts[i].
+def parse_column(spec: DatasetSpec, name: str, texts: Sequence[str | None] | pa.Array, where: Where) -> pa.Array:
+    """One column's raw texts (a sequence or an Arrow string array) as an Arrow array of the spec's type.
+
+    `where(i)` names the file and line of texts[i].
 
     A missing spelling (numbers: after stripping spaces) is null; a text that is not the spec's type, a
     non-finite number (unless the column reads them as missing) or a null in a never-missing column
     raises RawDataError.
     """
     column = spec.column(name)
-    raw = pa.array(texts, pa.large_string())
+    raw = texts.cast(pa.large_string()) if isinstance(texts, pa.Array) else pa.array(texts, pa.large_string())
     spellings = pa.array(sorted(missing_values(spec)), pa.large_string())
     if column.dtype != "string":
         raw = pc.utf8_trim_whitespace(raw)
@@ -150,16 +154,22 @@ def _raise_first_unparsable(column: Column, present: pa.Array, where: Where, exp
 def _finish(
     spec: DatasetSpec, column: Column, array: pa.Array, shown: pa.Array | Sequence[object], where: Where
 ) -> pa.Array:
-    """Refuse (or, where the column says so, blank) non-finite numbers; refuse a null where none may be."""
+    """Refuse (or, where the column says so, blank) non-finite numbers; refuse a null where none may be.
+
+    A float beyond float32's range counts as non-finite: the model reads it as float32, where it is inf.
+    """
     if column.dtype == "float":
-        infinite = pc.invert(pc.fill_null(pc.is_finite(array), True))
+        finite = pc.and_(pc.is_finite(array), pc.less_equal(pc.abs(array), FLOAT32_MAX))
+        infinite = pc.invert(pc.fill_null(finite, True))
         if pc.any(infinite).as_py():
             if column.non_finite == "missing":
                 array = pc.if_else(infinite, None, array)
             else:
                 at = pc.index(infinite, True).as_py()
+                beyond = f" (beyond float32's range, |x| <= {FLOAT32_MAX:.8g}, as the model reads it)"
                 raise RawDataError(
-                    f"{where(at)}, column {column.name!r}: expected a finite number, got {_shown(shown, at)} "
+                    f"{where(at)}, column {column.name!r}: expected a finite number, got {_shown(shown, at)}"
+                    f"{beyond if pc.is_finite(array[at]).as_py() else ''} "
                     "(a column that reads non-finite numbers as missing declares non_finite='missing')"
                 )
     if array.null_count and column.name in never_missing(spec):
