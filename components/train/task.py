@@ -33,6 +33,7 @@ from components.train.input import Split
 from components.train.model import ServingModule, scaled
 from components.train.multiworker import fit_among_workers
 from components.train.roles import WorkerRole, worker_role
+from components.train.warm_start import Champion, build_record, initialise, write_build_record
 from components.transform.features import transformed_features
 from components.transform.layout import TRAIN, VALIDATION
 
@@ -57,6 +58,9 @@ class TrainResult:
     batch_size: int
     learning_rate: float
     history: dict[str, list[float]] = field(repr=False)
+    # The champion version training started from ("": from scratch), and the line saying how or why not.
+    warm_started_from: str = ""
+    warm_start_note: str = ""
 
 
 def _strategy(role: WorkerRole) -> tuple[tf.distribute.Strategy, str, bool]:
@@ -134,13 +138,15 @@ def train_model(
     hyperparameters: Hyperparameters,
     model_builder: str = "",
     backup_dir: Path | None = None,
+    champion: Champion | str = "warm_start is 'none'",
 ) -> TrainResult:
     """Train and export; `model_builder` (a name or `package.module:function`) overrides the spec's.
 
     Under a TF_CONFIG naming several workers (components.train.workers), each worker trains on its
     shard, `batch_size` is the global batch, and only the chief keeps an export. With `backup_dir`,
     each worker checkpoints there every epoch (a subfolder each) and a restarted one resumes from it;
-    the history then holds the epochs run since.
+    the history then holds the epochs run since. `champion` is the model to start from
+    (components.train.warm_start), or why training starts from scratch.
     """
     role = worker_role()
     # Seeds first (a rerun of one worker is bit for bit the same only so), then the strategy, before any op.
@@ -159,6 +165,9 @@ def train_model(
         train_labels = _all_labels(strategy, train_split.labels, role)
         hyperparameters = hyperparameters.for_rows(len(train_labels))
         model = _build_model(builder, task, features, hyperparameters, train_labels)
+        record = build_record(builder, task, features, spec)
+        started_from = initialise(model, champion, record, tft_output)
+    print(started_from.line, flush=True)
     train = train_split.shuffled_batches(model_inputs, hyperparameters.batch_size, hyperparameters.seed)
     validation = validation_split.batches(model_inputs, hyperparameters.batch_size)
     monitor = task.early_stopping_monitor
@@ -182,6 +191,8 @@ def train_model(
         ).history
     train_seconds = time.perf_counter() - started
     _export(ServingModule(model, model_inputs, tft_output, spec, task), export_dir, role)
+    if role.is_chief:
+        write_build_record(export_dir, record)
     curve = history[monitor]
     pick = max if task.early_stopping_maximise else min
     best = pick(range(len(curve)), key=curve.__getitem__)
@@ -198,4 +209,6 @@ def train_model(
         batch_size=hyperparameters.batch_size,
         learning_rate=hyperparameters.learning_rate,
         history={key: [float(value) for value in values] for key, values in history.items()},
+        warm_started_from=started_from.version or "",
+        warm_start_note=started_from.line,
     )
