@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 _FIELD = rb'(?>"(?:[^"\r\n]|"")*+"|[^",\r\n][^,\r\n]*+|)'
 _STRICT_LINES = re.compile(rb"(?:" + _FIELD + rb"(?:," + _FIELD + rb")*+\r?\n)*+")
 _NEWLINE = ord("\n")
+_BLANK = re.compile(rb"\r?\n")
 
 
 class Unsure(Exception):
@@ -31,8 +32,8 @@ class Unsure(Exception):
 class CheckedStream:
     """A byte stream that pyarrow reads, checked line by line; once a line fails, it reads as ended.
 
-    A line passes when it is valid UTF-8, at most `limit` bytes (without its `\\n`) and, if it holds a
-    quote or a `\\r`, splits into fields as `_STRICT_LINES` says.
+    A line passes when it is valid UTF-8, at most `limit` bytes (without its `\\n`), not blank and, if it
+    holds a quote or a `\\r`, splits into fields as `_STRICT_LINES` says.
     """
 
     def __init__(self, stream: IO[bytes], limit: int) -> None:
@@ -80,6 +81,8 @@ class CheckedStream:
         ends = np.flatnonzero(np.frombuffer(lines, np.uint8) == _NEWLINE)
         if int(np.diff(ends, prepend=-1).max()) > self.limit + 1:
             return False
+        if _BLANK.match(lines) or b"\n\n" in lines or b"\n\r\n" in lines:
+            return False  # no row for the csv module, for pyarrow a row of empty values
         if b'"' in lines or lines.count(b"\r") != lines.count(b"\r\n"):
             return _STRICT_LINES.fullmatch(lines) is not None
         return True

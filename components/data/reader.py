@@ -203,7 +203,6 @@ def _arrow_batches(
     """The file's batches read by pyarrow; None when all were, else how many were before it became Unsure.
 
     The header is read as the csv module path reads it (any trouble there: 0, and that path says why).
-    A one-column file is left to the csv module: a blank line there is no row, for pyarrow an empty value.
     """
     with ExitStack() as stack:
         try:
@@ -212,7 +211,7 @@ def _arrow_batches(
             header = _header(reader, file, ",".join(spec.column_names))
         except (RawDataError, csv.Error, OSError, EOFError):
             return 0
-        if len(header) < 2 or any(name not in header for name in names):
+        if any(name not in header for name in names):
             return 0
         checked = CheckedStream(stream, spec.max_line_bytes)
         stack.callback(checked.stop)
