@@ -65,7 +65,7 @@ def test_a_spec_names_its_own_missing_spellings(tmp_path: Path) -> None:
         frame_of(refused, spec)
 
 
-@pytest.mark.parametrize("number", ["inf", "-inf", "1e400", "-1e309"])
+@pytest.mark.parametrize("number", ["inf", "-inf", "1e400", "-1e309", "1e300", "-3.5e38"])
 def test_a_non_finite_number_is_refused_naming_column_and_line_or_missing_where_declared(
     tmp_path: Path, number: str
 ) -> None:
@@ -74,6 +74,21 @@ def test_a_non_finite_number_is_refused_naming_column_and_line_or_missing_where_
         frame_of(refused)
     declared = write(tmp_path / "b.csv", HEADER + f"1,1,x,{number},1\n2,1,x,0.5,0\n")
     assert frame_of(declared)["ratio"].isna().tolist() == [True, False]
+
+
+def test_a_float_beyond_float32s_range_is_non_finite_as_the_model_reads_it(tmp_path: Path) -> None:
+    refused = write(tmp_path / "a.csv", HEADER + "3.4e38,1,x,1,1\n-3.4e38,1,x,1,1\n1e300,1,x,1,1\n")
+    with pytest.raises(RawDataError) as error:
+        frame_of(refused)
+    assert str(error.value).startswith(f"{refused}: line 4, column 'fare': expected a finite number, got '1e300'")
+    assert "beyond float32's range, |x| <= 3.4028235e+38" in str(error.value)
+    read = frame_of(write(tmp_path / "b.csv", HEADER + "3.4e38,1,x,1e300,1\n-3.4e38,1,x,-3.4e38,0\n"))
+    assert read["fare"].tolist() == [3.4e38, -3.4e38] and read["ratio"].isna().tolist() == [True, False]
+    pd.DataFrame({"fare": [1e300], "hour": [1], "note": ["x"], "ratio": [1.0], "paid": [1]}).to_parquet(
+        tmp_path / "c.parquet"
+    )
+    with pytest.raises(RawDataError, match=r"c.parquet: row 1, column 'fare': .*got 1e\+300 \(beyond float32's range"):
+        frame_of(tmp_path / "c.parquet")
 
 
 def test_whole_numbers_in_an_int_column_and_fractions_refused(tmp_path: Path) -> None:
