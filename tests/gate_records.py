@@ -17,13 +17,18 @@ from components.runs import step_runs
 
 
 def record_gate(
-    tracking_uri: str, pipeline_run_id: str, champion_seen: str | None, blessed: float | None = 1.0, serves: bool = True
+    tracking_uri: str,
+    pipeline_run_id: str,
+    champion_seen: str | None,
+    blessed: float | None = 1.0,
+    serves: bool | None = True,
 ) -> str:
     """A finished evaluate step run under the pipeline's run, as evaluate leaves it: the champion it compared the
     candidate with (`champion_seen`: "none" if there was none, None to record none, so that push moves the alias
     whatever the champion) on both runs, its verdict `blessed` (None: the step logged none) on both, and a
-    metrics.json the model card can show. A blessed model is then infra-validated (`serves`: it passed; push
-    requires it, components/push/blessing.py). Returns the evaluate step run's id."""
+    metrics.json the model card can show. A blessed model is then infra-validated (`serves`: whether it passed;
+    None: no infra-validate run), which push requires (components/push/blessing.py). Returns the evaluate step
+    run's id."""
     if champion_seen is not None:
         tracking.log_pipeline_params(tracking_uri, pipeline_run_id, "evaluate", {"champion_version": champion_seen})
     with step_runs.step_run(tracking_uri, pipeline_run_id, "evaluate") as step:
@@ -34,7 +39,7 @@ def record_gate(
             mlflow.log_metric("blessed", blessed)
     if blessed is not None:
         tracking.client(tracking_uri).log_metric(pipeline_run_id, "blessed", blessed)
-    if blessed == 1.0:
+    if blessed == 1.0 and serves is not None:
         record_infra_validation(tracking_uri, pipeline_run_id, serves)
     return step.info.run_id
 

@@ -98,6 +98,7 @@ class ModelServer:
         return self._process.poll() is None
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])

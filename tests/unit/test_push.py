@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import mlflow
 import pytest
-from gate_records import record_gate
+from gate_records import record_gate, record_infra_validation
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -388,6 +388,7 @@ def test_a_card_that_cannot_be_built_fails_the_push_before_the_registry_is_touch
     with step_runs.step_run(tmp_mlflow_uri, run_id, "evaluate"):
         mlflow.log_metric("blessed", 1.0)
         mlflow.log_text('{"metrics": {"roc_auc": 0.8', "evaluation/metrics.json")  # cut short
+    record_infra_validation(tmp_mlflow_uri, run_id, True)
 
     with pytest.raises(ModelCardError, match="cannot build the model card: evaluation/metrics.json of run"):
         push_model(saved_model, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, run_id)
