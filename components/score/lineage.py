@@ -7,9 +7,15 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from mlflow.entities import DatasetInput, InputTag, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from components.common.specs.base import DatasetSpec
+from components.data.source_tags import source_tags
+from components.data.sources import DataSource
 from components.tasks import task_of
+from components.validate.lineage import data_lineage
 
 QUANTILES = {"p05": 0.05, "p50": 0.5, "p95": 0.95}
 # An output answering a vector per row (class probabilities) is summarised per position, up to this many.
@@ -22,6 +28,24 @@ def output_matrix(values: pd.Series) -> np.ndarray:
     if isinstance(first, (list, tuple, np.ndarray)):
         return np.stack([np.asarray(value, dtype=np.float64) for value in values])
     return values.to_numpy(dtype=np.float64)
+
+
+def record_scored_source(
+    client: MlflowClient, run_ids: Sequence[str], source: DataSource, spec: DatasetSpec, rows: int
+) -> None:
+    """The scored data as each run's dataset input (context `scoring`; a span each, as training records them),
+    and the source's tags naming its spans and files."""
+    inputs = [
+        DatasetInput(
+            found.dataset,
+            tags=[InputTag(tag.key, "scoring") if tag.key == MLFLOW_DATASET_CONTEXT else tag for tag in found.tags],
+        )
+        for found in data_lineage(source, spec, rows)
+    ]
+    tags = [RunTag(key, value) for key, value in source_tags(source).items()]
+    for run_id in run_ids:
+        client.log_inputs(run_id, datasets=inputs)
+        client.log_batch(run_id, tags=tags)
 
 
 def prediction_summary(predictions: pd.DataFrame, outputs: Sequence[str]) -> dict[str, float]:

@@ -27,7 +27,6 @@ from components.score import lineage, output
 from components.score.model import fetch_verified
 from components.score.predict import MODEL_NAME, MODEL_VERSION, SCORED_AT, score_parts
 from components.score.rows import REASON, ROW_NUMBER, stage_input
-from components.validate.lineage import record_source
 from components.validate.raw_file import DataValidationError
 from components.validate.report import ValidationSummary, outcome_of, write_outputs
 from components.validate.suite import build_suite, run_suite_on_chunks
@@ -94,7 +93,9 @@ def run_score_step(
             )
             staged, frames = stage_input(source, spec, work / "input", batch_rows)
             _validate(frames, spec, data_uri, report_path, summary_path)
-            record_source(tracking.client(tracking_uri), [run_id, step.info.run_id], source, spec, staged.rows_read)
+            lineage.record_scored_source(
+                tracking.client(tracking_uri), [run_id, step.info.run_id], source, spec, staged.rows_read
+            )
             rejected = staged.rows_rejected
             mlflow.log_metrics({"rows": staged.rows_read, "rows_rejected": rejected})
             if staged.rows_read and rejected / staged.rows_read > max_reject_fraction:
