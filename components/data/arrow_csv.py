@@ -17,12 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-# A line as the csv module (excel dialect, strict) reads it: fields quoted whole (`""` inside) or not
-# starting with a quote; no `\r` but before the `\n`. Possessive, as the csv module never backtracks.
+# A line with a quote as the csv module (excel dialect, strict) and pyarrow both read it: fields quoted
+# whole (`""` inside) or not starting with a quote. Possessive, as the csv module never backtracks.
 _FIELD = rb'(?>"(?:[^"\r\n]|"")*+"|[^",\r\n][^,\r\n]*+|)'
-_STRICT_LINES = re.compile(rb"(?:" + _FIELD + rb"(?:," + _FIELD + rb")*+\r?\n)*+")
+_QUOTED_LINE = re.compile(_FIELD + rb"(?:," + _FIELD + rb")*+\r?\n")
 _NEWLINE = ord("\n")
-_BLANK = re.compile(rb"\r?\n")
 
 
 class Unsure(Exception):
@@ -32,8 +31,8 @@ class Unsure(Exception):
 class CheckedStream:
     """A byte stream that pyarrow reads, checked line by line; once a line fails, it reads as ended.
 
-    A line passes when it is valid UTF-8, at most `limit` bytes (without its `\\n`), not blank and, if it
-    holds a quote or a `\\r`, splits into fields as `_STRICT_LINES` says.
+    A line passes when it is valid UTF-8, at most `limit` bytes (without its `\\n`), not blank, holds no
+    `\\r` but before its `\\n` and, if it holds a quote, splits into fields as `_QUOTED_LINE` says.
     """
 
     def __init__(self, stream: IO[bytes], limit: int) -> None:
@@ -78,14 +77,24 @@ class CheckedStream:
             lines.decode("utf-8")
         except UnicodeDecodeError:
             return False
-        ends = np.flatnonzero(np.frombuffer(lines, np.uint8) == _NEWLINE)
-        if int(np.diff(ends, prepend=-1).max()) > self.limit + 1:
+        lengths = np.diff(np.flatnonzero(np.frombuffer(lines, np.uint8) == _NEWLINE), prepend=-1)
+        if int(lengths.max()) > self.limit + 1 or int(lengths.min()) == 1:
+            return False  # too long; or blank: no row for the csv module, for pyarrow a row of empty values
+        if b"\r" in lines:  # splits a row for pyarrow, not for the csv module
+            if lines.count(b"\r") != lines.count(b"\r\n") or lines.startswith(b"\r\n") or b"\n\r\n" in lines:
+                return False
+        return b'"' not in lines or _quotes_pass(lines)
+
+
+def _quotes_pass(lines: bytes) -> bool:
+    """Whether every line holding a quote is a `_QUOTED_LINE`; the others are not looked at."""
+    at = lines.find(b'"')
+    while at >= 0:
+        start, end = lines.rfind(b"\n", 0, at) + 1, lines.find(b"\n", at) + 1
+        if not _QUOTED_LINE.fullmatch(lines, start, end):
             return False
-        if _BLANK.match(lines) or b"\n\n" in lines or b"\n\r\n" in lines:
-            return False  # no row for the csv module, for pyarrow a row of empty values
-        if b'"' in lines or lines.count(b"\r") != lines.count(b"\r\n"):
-            return _STRICT_LINES.fullmatch(lines) is not None
-        return True
+        at = lines.find(b'"', end)
+    return True
 
 
 def arrow_tables(checked: CheckedStream, header: list[str], names: list[str], batch_rows: int) -> Iterator[pa.Table]:
