@@ -3,8 +3,9 @@
 CSV (optionally gzip): UTF-8, the header checked against the spec per file, one row per line: rows split
 only on `\\n` or `\\r\\n` (a U+2028, NEL or form feed inside a quoted field stays in the field), a quoted line
 break refused (a row must fit on one line), a line over the spec's `max_line_bytes` refused after reading
-at most that many bytes of it. Parquet: the column types checked against the spec. Values then follow
-components/data/values.py, so every step reads the same value from the same text.
+at most that many bytes of it. pyarrow reads the rows where they are the csv module's (arrow_csv.py), the
+csv module from the first batch it cannot vouch for. Parquet: the column types checked against the spec.
+Values then follow components/data/values.py, so every step reads the same value from the same text.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import gzip
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Generator, Iterator, Sequence
+from typing import IO, Callable, Generator, Iterator, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -194,7 +195,8 @@ def _module_batches(
             _missing_columns(file, header, names)
             positions = [header.index(name) for name in names]
         if rows and index > skip:  # the first item is the header's
-            yield _csv_batch(file, spec, names, positions, rows, numbers)
+            fields = list(zip(*rows))  # one tuple of texts per column of the file, transposed in C
+            yield _typed_batch(file, spec, names, [fields[at] for at in positions], numbers.__getitem__)
 
 
 def _arrow_batches(
@@ -218,21 +220,13 @@ def _arrow_batches(
         first, done = reader.line_num + 1, 0
         try:
             for table in arrow_tables(checked, header, names, batch_rows):
-                yield _arrow_batch(file, spec, names, first + done * batch_rows, table)
+                texts = [table.column(name).combine_chunks() for name in names]
+                # With no blank line and no quoted line break, row i is line `first + i`.
+                yield _typed_batch(file, spec, names, texts, lambda i, at=first + done * batch_rows: at + i)
                 done += 1
         except Unsure:
             return done
     return None
-
-
-def _arrow_batch(file: SourceFile, spec: DatasetSpec, names: list[str], first: int, table: pa.Table) -> RawBatch:
-    """With no blank line and no quoted line break, row i is line `first + i`."""
-
-    def where(index: int) -> str:
-        return f"{file.uri}: line {first + index}"
-
-    arrays = [parse_column(spec, name, table.column(name).combine_chunks(), where) for name in names]
-    return RawBatch(file, first, pa.RecordBatch.from_arrays(arrays, names=names))
 
 
 def _csv_rows(
@@ -275,20 +269,16 @@ def _csv_rows(
             raise RawDataError(f"{file.uri}: not readable: {error}") from None
 
 
-def _csv_batch(
-    file: SourceFile,
-    spec: DatasetSpec,
-    names: list[str],
-    positions: list[int],
-    rows: list[list[str]],
-    numbers: list[int],
+def _typed_batch(
+    file: SourceFile, spec: DatasetSpec, names: list[str], texts: list, line: Callable[[int], int]
 ) -> RawBatch:
-    def where(index: int) -> str:
-        return f"{file.uri}: line {numbers[index]}"
+    """Each named column's texts (a sequence or an Arrow array) spec-typed; row i is on CSV line `line(i)`."""
 
-    fields = list(zip(*rows))  # one tuple of texts per column of the file, transposed in C
-    arrays = [parse_column(spec, name, fields[at], where) for name, at in zip(names, positions)]
-    return RawBatch(file, numbers[0], pa.RecordBatch.from_arrays(arrays, names=names))
+    def where(index: int) -> str:
+        return f"{file.uri}: line {line(index)}"
+
+    arrays = [parse_column(spec, name, column, where) for name, column in zip(names, texts)]
+    return RawBatch(file, line(0), pa.RecordBatch.from_arrays(arrays, names=names))
 
 
 def _parquet(file: SourceFile, path: Path) -> pq.ParquetFile:
