@@ -85,7 +85,7 @@ def test_pyfunc_on_the_champion_answers_raw_rows_as_the_saved_model_does(champio
     assert answered["probability"].between(0, 1).all()
     # The SavedModel's own signatures refuse what training refuses, as the pyfunc does.
     rows.loc[3, "company"] = "NA"
-    with pytest.raises(tf.errors.InvalidArgumentError, match="column 'company': expected a value"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"column \\'company\\': expected a value"):
         saved_model_outputs(champion.export_dir, rows)
 
 
