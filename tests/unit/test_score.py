@@ -176,3 +176,22 @@ def test_scoring_settings_are_refused_when_wrong(env, message):
     with pytest.raises(ValueError, match=message):
         ScoringOptions.from_env(env)
     assert ScoringOptions.from_env({}) == ScoringOptions("", "", 0.01)
+
+
+def test_key_columns_name_each_rejected_row_and_must_be_present(tmp_path):
+    from dataclasses import replace
+
+    keyed = replace(PENGUINS, key_columns=("year",))
+    data = _csv(tmp_path / "new.csv", [GOOD, "Adelie,Torgersen,39.1,18.7,181,3750,unknown,2031"])
+    staged, frames = stage_input(resolve_source(str(data)), keyed, tmp_path / "staging", 10)
+    list(frames)
+    rejects = pd.concat(staged.rejects, ignore_index=True)
+    assert rejects.to_dict("records") == [
+        {ROW_NUMBER: 1, "year": 2031, REASON: "column 'sex': unknown is not one of the allowed values; "
+         "column 'year': 2031 is outside [2007, 2030]"}
+    ]  # fmt: skip
+    unkeyed = _csv(tmp_path / "nokey.csv", [GOOD.removesuffix(",2007")], HEADER.removesuffix(",year"))
+    with pytest.raises(ScoringInputError, match=r"\['year'\] are missing"):
+        stage_input(resolve_source(str(unkeyed)), keyed, tmp_path / "staging2", 10)
+    with pytest.raises(ValueError, match="key_columns"):
+        replace(PENGUINS, key_columns=("customer_id",))
