@@ -169,6 +169,7 @@ def build_training_pipeline(
         allow_missing_spans: bool = False,
         data_as_of: str = "",
         split: str = "hash",
+        warm_start: str = "auto",
     ) -> NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)]):
         validate_task = validate(
             data_uri=data_uri,
@@ -240,6 +241,8 @@ def build_training_pipeline(
             seed=seed,
             model_builder=model_builder,
             train_workers=train_workers,
+            model_name=model_name,
+            warm_start=warm_start,
             worker_gpus=train_gpus,
             gpu_node_label_key=gpu_node_label_key,
             gpu_node_label_value=gpu_node_label_value,

@@ -27,12 +27,15 @@ def train(
     gpu_node_label_value: str,
     s3_endpoint_url: str,
     model: Output[Model],
+    model_name: str = "",
+    warm_start: str = "auto",
 ) -> float:
     """The builder's Keras model on the transformed data (GPUs when present); exports the raw-in SavedModel.
 
     `model_builder` (empty: the spec's) is a built-in name or `package.module:function` in the image.
     With `train_workers` > 1 this task launches the workers (a TFJob of `worker_gpus` GPUs each on the
     labelled node pool; local processes under kfp.local) and hands on the chief's export.
+    `warm_start` "auto" starts from `model_name`'s champion when it was built the same way, "none" from scratch.
     Returns the best value of the validation metric that early stopping watched.
     """
     from pathlib import Path
@@ -70,6 +73,9 @@ def train(
         transform_outputs=dict(transformed_examples.metadata),
         model_builder=model_builder,
         workers=workers,
+        model_name=model_name,
+        warm_start=warm_start,
+        s3_endpoint_url=s3_endpoint_url,
     )
     model.metadata.update(
         {
@@ -80,6 +86,7 @@ def train(
             "early_stopping_metric": result.early_stopping_metric,
             "batch_size": result.batch_size,
             "learning_rate": result.learning_rate,
+            "warm_started_from": result.warm_started_from,
         }
     )
     return result.best_val_metric

@@ -7,7 +7,8 @@ curves and results, and makes the export an MLflow model (components.train.mlflo
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import tempfile
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -20,6 +21,7 @@ from components.tasks import task_of
 from components.train.distributed import WorkerPool, train_on_workers
 from components.train.hyperparameters import CHOSEN_FOR_THE_DATA, Hyperparameters
 from components.train.task import TrainResult, train_model
+from components.train.warm_start import check_mode, start
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ def run_train_step(
     transform_outputs: Mapping[str, object] | None = None,
     model_builder: str = "",
     workers: Workers | None = None,
+    model_name: str = "",
+    warm_start: str = "auto",
+    s3_endpoint_url: str = "",
 ) -> TrainResult:
     """The pipeline step: train inside its MLflow run; log hyperparameters, curves and the model.
 
@@ -76,6 +81,9 @@ def run_train_step(
     this step keeps the chief's export; otherwise in this process.
 
     `model_builder` (empty: the spec's) is a built-in builder's name or `package.module:function`.
+
+    `warm_start` "auto" starts from `model_name`'s champion when it was built the same way
+    (components.train.warm_start), "none" from scratch; the run logs `warm_started_from` and why.
 
     `transform_outputs` (the transform's artifact metadata: rows per split, runner, data digest) is
     recorded first as the pipeline run's `transform` step: transform is cached, so it cannot log itself.
@@ -89,11 +97,21 @@ def run_train_step(
     with step_runs.step_run(tracking_uri, pipeline_run_id, "train"):
         _log_hyperparameters(tracking_uri, pipeline_run_id, given)
         if workers is None:
-            result = train_model(spec, transform_graph_dir, examples_dir, export_dir, hyperparameters, model_builder)
+            with tempfile.TemporaryDirectory(prefix="warm-start-") as scratch:
+                champion = start(warm_start, tracking_uri, model_name, Path(scratch), s3_endpoint_url)
+                result = train_model(
+                    spec, transform_graph_dir, examples_dir, export_dir, hyperparameters, model_builder, None, champion
+                )
         else:
+            check_mode(warm_start)  # checked even where it cannot apply
             result = workers.train(
                 dataset, (transform_graph_dir, examples_dir), export_dir, hyperparameters, model_builder
             )
+            note = "trained from scratch: several workers train, and warm start runs in one process only"
+            result = replace(result, warm_started_from="", warm_start_note=note)
+        started = {"warm_start": warm_start, "warm_started_from": result.warm_started_from or "none"}
+        _log_hyperparameters(tracking_uri, pipeline_run_id, started)
+        mlflow.set_tag("warm_start_note", result.warm_start_note)
         # What the run left at 0, training chose for the data: logged now (a param is written once).
         chosen = {"batch_size": result.batch_size, "learning_rate": result.learning_rate}
         _log_hyperparameters(tracking_uri, pipeline_run_id, {name: chosen[name] for name in chosen_later})
