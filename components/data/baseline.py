@@ -33,9 +33,10 @@ import numpy as np
 import pandas as pd
 
 from components.common import tracking
-from components.common.specs.base import MAX_LINE_BYTES, MISSING_VALUES, Categorical, DatasetSpec, Text
+from components.common.specs.base import MAX_LINE_BYTES, MISSING_VALUES, Categorical, Column, DatasetSpec, Text
 from components.data.reader import read_batches, read_text_frames, to_frame
 from components.data.sources import DataSource, resolve_source
+from components.data.values import FLOAT32_MAX, RawDataError
 
 BASELINE_ARTIFACT = "baseline.json"
 MAX_CDF_POINTS = 1001
@@ -281,15 +282,42 @@ def read_data_batches(data: Path | str | DataSource, spec: DatasetSpec | None = 
         yield numbers_where_all_parse(frame)
 
 
-def numbers_where_all_parse(frame: pd.DataFrame, names: Iterable[str] | None = None) -> pd.DataFrame:
-    """Text columns (of `names`, or all) whose every present value is a number, as float64."""
+def numbers_where_all_parse(
+    frame: pd.DataFrame,
+    names: Iterable[str] | None = None,
+    missing: frozenset[str] = frozenset(MISSING_VALUES),
+    spec: DatasetSpec | None = None,
+) -> pd.DataFrame:
+    """Text columns (of `names`, or all) whose every present value is a number, as float64.
+
+    As the reader reads numbers: spaces around are stripped and a `missing` spelling is then missing.
+    With the `spec`, its number columns' rules hold too: a non-finite number (or one beyond float32's
+    range) is missing where the column declares non_finite="missing" and refused otherwise, as is a
+    fraction in an int column (RawDataError naming the column).
+    """
     for name in frame.columns if names is None else names:
         if frame[name].dtype != object:
             continue
-        numbers = pd.to_numeric(frame[name], errors="coerce")
-        if numbers.notna().sum() == frame[name].notna().sum():
-            frame[name] = numbers.astype("float64")
+        texts = frame[name].map(lambda value: value.strip(" ") if isinstance(value, str) else value)
+        texts = texts.where(texts.notna() & ~texts.isin(missing), None)
+        numbers = pd.to_numeric(texts, errors="coerce")
+        if numbers.notna().sum() == texts.notna().sum():
+            numbers = numbers.astype("float64")
+            frame[name] = _by_rules(numbers, spec.column(name)) if spec and name in spec.column_names else numbers
     return frame
+
+
+def _by_rules(numbers: pd.Series, column: Column) -> pd.Series:
+    present = numbers.notna()
+    beyond = present & ~(np.isfinite(numbers) & (numbers.abs() <= FLOAT32_MAX))
+    if column.dtype == "float" and column.non_finite == "missing":
+        numbers, beyond = numbers.where(~beyond), beyond & False
+    elif column.dtype == "int":
+        beyond = present & ~((numbers % 1 == 0) & (numbers.abs() < 2.0**63))
+    if beyond.any():
+        expected = "a whole number (int)" if column.dtype == "int" else "a finite number"
+        raise RawDataError(f"column {column.name!r}: expected {expected}, got {numbers[beyond].iloc[0]!r}")
+    return numbers
 
 
 def baseline_from_csv(

@@ -20,7 +20,7 @@ from typing import Mapping
 import tensorflow as tf
 
 from components.common.specs.base import Column, DatasetSpec, RawType
-from components.data.values import missing_values, never_missing
+from components.data.values import FLOAT32_MAX, missing_values, never_missing
 
 TRANSFORM_DTYPES: dict[RawType, tf.DType] = {"float": tf.float32, "int": tf.int64, "string": tf.string}
 DENSE_DTYPES: dict[RawType, tf.DType] = {"float": tf.float64, "int": tf.float64, "string": tf.string}
@@ -97,6 +97,8 @@ def checked_numbers(column: Column, values: tf.Tensor, given: tf.Tensor) -> tf.T
     """`values` where `given` by the column's rules: a non-finite one refused (or NaN where the column reads
     it as missing), an int column's value whole and within int64."""
     infinite = given & tf.logical_not(tf.math.is_finite(values))
+    if column.dtype == "float":  # as the reader: beyond float32's range is inf where the model reads it
+        infinite |= given & (tf.abs(values) > FLOAT32_MAX)
     if column.non_finite == "missing":
         values = tf.where(infinite, tf.constant(math.nan, tf.float64), values)
     else:

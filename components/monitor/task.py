@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 
 from components.common import tracking
 from components.common.specs import get_spec
-from components.common.specs.base import MAX_LINE_BYTES, MISSING_VALUES
+from components.common.specs.base import MAX_LINE_BYTES, MISSING_VALUES, DatasetSpec
 from components.data.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv, numbers_where_all_parse
 from components.data.reader import read_text_frames
 from components.data.sources import file_format, resolve_source
@@ -111,12 +111,12 @@ def read_new_data(data: Path | str, baseline: Baseline, origin: str, endpoint_ur
         if json_lines:
             frame = pd.read_json(data, lines=True)
         else:
-            missing, max_line_bytes = _reading_rules(baseline.dataset)
+            missing, max_line_bytes, spec = _reading_rules(baseline.dataset)
             source = resolve_source(str(data), endpoint_url=endpoint_url)
             frames = list(read_text_frames(source, missing, max_line_bytes))
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
             numbers = [column.name for column in baseline.columns if column.read_as == "number"]
-            frame = numbers_where_all_parse(frame, [name for name in numbers if name in frame])
+            frame = numbers_where_all_parse(frame, [name for name in numbers if name in frame], missing, spec)
     except (ValueError, RawDataError) as error:
         kind = (
             "JSON lines"
@@ -129,13 +129,14 @@ def read_new_data(data: Path | str, baseline: Baseline, origin: str, endpoint_ur
     return frame
 
 
-def _reading_rules(dataset: str) -> tuple[frozenset[str], int]:
-    """The missing spellings and line limit of the baseline's spec; the defaults when it names none here."""
+def _reading_rules(dataset: str) -> tuple[frozenset[str], int, DatasetSpec | None]:
+    """The missing spellings, line limit and spec (its number columns' rules) of the baseline's spec; the
+    defaults and no spec when it names none here."""
     try:
         spec = get_spec(dataset)
     except ValueError:  # a baseline built from a file without a spec is named after the file
-        return frozenset(MISSING_VALUES), MAX_LINE_BYTES
-    return frozenset(spec.missing_values), spec.max_line_bytes
+        return frozenset(MISSING_VALUES), MAX_LINE_BYTES, None
+    return frozenset(spec.missing_values), spec.max_line_bytes, spec
 
 
 def mlflow_metrics(report: DriftReport) -> dict[str, float]:
