@@ -243,3 +243,25 @@ def test_a_blank_line_is_left_to_the_csv_module(tmp_path: Path) -> None:
     path.write_text("paid\n1\n\n0\n")  # the blank line is no row for the csv module, for pyarrow empty values
     assert not arrow_whole(path, SPEC, names=["paid"])
     assert reader.read_frame(resolve_source(str(path)), SPEC, ["paid"])["paid"].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(
+    "line, whole",
+    [
+        (b"1,1," + b"x" * 1016 + b",1,1\n", True),  # exactly max_line_bytes
+        (b"1,1," + b"x" * 1015 + b",1,1\r\n", True),  # the \r counts
+        (b"1,1," + b"x" * 1016 + b",1,1", True),  # the last line, without its \n
+        (b"1,1," + b"x" * 1017 + b",1,1\n", False),  # one byte over: the csv module's path refuses it
+    ],
+)
+def test_a_line_up_to_max_line_bytes_is_read_by_pyarrow_and_one_over_is_not(
+    tmp_path: Path, line: bytes, whole: bool
+) -> None:
+    path = tmp_path / "d.csv"
+    rest = b"2,2,y,2,0\n" * 50 if line.endswith(b"\n") else b""
+    path.write_bytes(",".join(NAMES).encode() + b"\n" + b"2,2,y,2,0\n" * 50 + line + rest)
+    assert arrow_whole(path, SPEC, 8) is whole
+    fast, slow = both_ways(path, SPEC, NAMES, 8)
+    assert fast == slow
+    if not whole:
+        assert isinstance(fast, str) and fast.startswith(f"{path}: line 52: longer than 1024 bytes")
