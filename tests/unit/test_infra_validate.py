@@ -53,14 +53,15 @@ def _eval_csv(champion: Champion) -> Path:
 
 
 def _variant(champion: Champion, root: Path, loader: str, scale: float = 1.0, sleep_s: float = 0.0) -> Path:
-    """A copy of the champion's MLflow model whose python_function flavor loads `loader` from code/."""
+    """A copy of the champion's MLflow model whose python_function flavor loads `loader` from code/; a `variant_`
+    loader is written there (each its own name: a process imports a module name once)."""
     model = root / f"model-{loader}"
     shutil.copytree(champion.export_dir, model)
     mlmodel = yaml.safe_load((model / "MLmodel").read_text())
     mlmodel["flavors"]["python_function"]["loader_module"] = loader
     (model / "MLmodel").write_text(yaml.safe_dump(mlmodel))
-    if loader == "variant_model":
-        (model / "code" / "variant_model.py").write_text(VARIANT.format(scale=scale, sleep_s=sleep_s))
+    if loader.startswith("variant_"):
+        (model / "code" / f"{loader}.py").write_text(VARIANT.format(scale=scale, sleep_s=sleep_s))
     return model
 
 
@@ -119,19 +120,24 @@ def test_the_trained_model_serves_and_passes_every_check(champion: Champion) -> 
     assert result.failed_check == "" and result.log_tail == ""
 
 
+def _pipeline_run(champion: Champion, job: str) -> str:
+    """A pipeline run in the champion's store (push checks that the MLflow model's logged model is there)."""
+    return tracking.start_pipeline_run(champion.tracking_uri, "infra-tests", job, {"epochs": 1})
+
+
 def test_a_model_that_cannot_start_is_refused_with_the_log_tail_and_not_pushed(
-    champion: Champion, tmp_mlflow_uri: str, tmp_path: Path
+    champion: Champion, tmp_path: Path
 ) -> None:
     broken = _variant(champion, tmp_path, "no_such_loader_module")
-    run = tracking.start_pipeline_run(tmp_mlflow_uri, "infra-tests", "job-infra", {"epochs": 1})
-    record_gate(tmp_mlflow_uri, run, "none", serves=None)  # blessed by its gate; the real step follows
+    uri, run = champion.tracking_uri, _pipeline_run(champion, "job-infra-broken")
+    record_gate(uri, run, "none", serves=None)  # blessed by its gate; the real step follows
 
-    result = run_infra_validate_step(broken, _eval_csv(champion), DATASET, tmp_mlflow_uri, run, InfraSettings())
+    result = run_infra_validate_step(broken, _eval_csv(champion), DATASET, uri, run, InfraSettings())
 
     assert not result.passed and result.failed_check == "starts"
     assert result.lines[-1].startswith("FAIL starts: the server exited with code")
     assert "No module named 'no_such_loader_module'" in result.log_tail
-    client = tracking.client(tmp_mlflow_uri)
+    client = tracking.client(uri)
     (step,) = client.search_runs(
         [client.get_run(run).info.experiment_id], f"tags.mlflow.parentRunId = '{run}' and tags.step = '{infra.STEP}'"
     )
@@ -141,33 +147,31 @@ def test_a_model_that_cannot_start_is_refused_with_the_log_tail_and_not_pushed(
 
     for force_push in (False, True):  # force never overrides an infra validation that failed
         with pytest.raises(NotBlessedError, match="did not pass infra validation .*failed check: starts"):
-            push_model(broken, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, run, force_push=force_push)
-    assert client.search_registered_models() == [] and not (tmp_path / "store").exists()
-    summary = summarize(tmp_mlflow_uri, run, MODEL_NAME, DATASET).render()
+            push_model(broken, str(tmp_path / "store"), MODEL_NAME, uri, run, force_push=force_push)
+    assert client.search_registered_models(f"name = '{MODEL_NAME}'") == [] and not (tmp_path / "store").exists()
+    summary = summarize(uri, run, MODEL_NAME, DATASET).render()
     assert "serves          no: starts: the server exited with code" in summary
     assert "pushed          no (the model did not pass infra validation; champion unchanged)" in summary
 
 
-def test_a_blessed_model_without_infra_validation_is_refused_unless_forced(
-    champion: Champion, tmp_mlflow_uri: str, tmp_path: Path
-) -> None:
-    run = tracking.start_pipeline_run(tmp_mlflow_uri, "infra-tests", "job-infra", {"epochs": 1})
-    record_gate(tmp_mlflow_uri, run, "none", serves=None)
+def test_a_blessed_model_is_pushed_only_once_infra_validated(champion: Champion, tmp_path: Path) -> None:
+    uri, run = champion.tracking_uri, _pipeline_run(champion, "job-infra-none")
+    record_gate(uri, run, "none", serves=None)
     with pytest.raises(NotBlessedError, match=f"pipeline run {run} has no finished infra-validate step run"):
-        push_model(champion.export_dir, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, run)
+        push_model(champion.export_dir, str(tmp_path / "store"), MODEL_NAME, uri, run)
     assert not (tmp_path / "store").exists()
 
-    run = tracking.start_pipeline_run(tmp_mlflow_uri, "infra-tests", "job-infra-2", {"epochs": 1})
-    record_gate(tmp_mlflow_uri, run, "none")  # ... and infra-validated
-    pushed = push_model(champion.export_dir, str(tmp_path / "store"), MODEL_NAME, tmp_mlflow_uri, run)
-    version = tracking.client(tmp_mlflow_uri).get_model_version(MODEL_NAME, pushed.model_version)
+    run = _pipeline_run(champion, "job-infra-passed")
+    record_gate(uri, run, "none")  # ... and infra-validated
+    pushed = push_model(champion.export_dir, str(tmp_path / "store"), MODEL_NAME, uri, run)
+    version = tracking.client(uri).get_model_version(MODEL_NAME, pushed.model_version)
     assert version.tags[blessing.INFRA_VALIDATED_BY_TAG]
 
 
 def test_a_model_answering_otherwise_than_evaluate_is_refused_naming_the_check(
     champion: Champion, tmp_path: Path
 ) -> None:
-    scaled = _variant(champion, tmp_path, "variant_model", scale=0.99)
+    scaled = _variant(champion, tmp_path, "variant_scaled", scale=0.99)
 
     result = validate_serving(scaled, _eval_csv(champion), SPEC, InfraSettings(sample_rows=50))
 
@@ -177,7 +181,7 @@ def test_a_model_answering_otherwise_than_evaluate_is_refused_naming_the_check(
 
 
 def test_a_model_slower_than_the_bound_is_refused(champion: Champion, tmp_path: Path) -> None:
-    slow = _variant(champion, tmp_path, "variant_model", sleep_s=0.15)
+    slow = _variant(champion, tmp_path, "variant_slow", sleep_s=0.15)
     settings = InfraSettings(latency_p99_ms=100, sample_rows=20, latency_requests=8)
 
     result = validate_serving(slow, _eval_csv(champion), SPEC, settings)
