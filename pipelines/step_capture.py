@@ -62,6 +62,7 @@ class StepFigures:
             "tune": self._tune,
             "train": self._train,
             "evaluate": self._evaluate,
+            "infra-validate": self._infra_validate,
             "push": self._push,
             "monitor": self._monitor,
         }
@@ -115,6 +116,11 @@ class StepFigures:
         verdict = "blessed" if outputs["Output"] else "NOT blessed"
         reasons = [line for line in self._gate_reasons() if line.startswith(("FAIL", "WAIVED"))]
         return f"{metrics}; {verdict}", [f"gate {reason}" for reason in reasons]
+
+    def _infra_validate(self, outputs: Outputs) -> tuple[str, list[str]]:
+        if outputs["Output"]:
+            return "serves: started and answered as evaluate scored, within the latency bound", []
+        return "does NOT serve: not pushed (the step's log names the check and shows the server's log)", []
 
     def _push(self, outputs: Outputs) -> tuple[str, list[str]]:
         version = outputs["model_version"]

@@ -61,7 +61,8 @@ def first_run(workspace, request) -> RunSummary:
 def test_first_run_pushes_and_registers_a_champion(first_run, workspace):
     settings = workspace.settings()
     assert first_run.status == "FINISHED" and first_run.blessed, first_run.gate_reasons
-    assert first_run.steps == dict.fromkeys(["validate", "transform", "train", "evaluate", "push"], "FINISHED")
+    steps = ["validate", "transform", "train", "evaluate", "infra-validate", "push"]
+    assert first_run.steps == dict.fromkeys(steps, "FINISHED") and first_run.infra_validated
     assert first_run.rows_validated == ROWS
     champion = workspace.champion()
     assert champion.version == first_run.model_version
@@ -122,8 +123,8 @@ def test_first_run_pushed_its_metrics_to_the_pushgateway(first_run, pushgateway)
         for sample in family.samples
         if run.items() <= sample.labels.items()
     }
-    steps = ["validate", "transform", "train", "evaluate", "push"]
-    assert [samples[("tabular_mlops_step_success", step, None)] for step in steps] == [1.0] * 5
+    steps = ["validate", "transform", "train", "evaluate", "infra-validate", "push"]
+    assert [samples[("tabular_mlops_step_success", step, None)] for step in steps] == [1.0] * 6
     assert samples[("tabular_mlops_validation_rows", "validate", None)] == ROWS
     assert samples[("tabular_mlops_eval_metric", "evaluate", "roc_auc")] == pytest.approx(first_run.metrics["roc_auc"])
     assert samples[("tabular_mlops_eval_floor", "evaluate", "roc_auc")] == QUICK["thresholds"]["roc_auc"]

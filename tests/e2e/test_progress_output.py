@@ -20,7 +20,7 @@ from components.runs.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
-STEPS = ("validate", "transform", "tune", "train", "evaluate", "push")
+STEPS = ("validate", "transform", "tune", "train", "evaluate", "infra-validate", "push")
 DURATION = r"(\d+\.\d|\d+m\d\d)s"
 LIFTED_GATE = [
     *("--threshold", "roc_auc=off", "--threshold", "accuracy=off", "--threshold", "log_loss=off"),
