@@ -33,6 +33,8 @@ class RunSummary:
     # model served, and the check it failed with why.
     infra_validated: bool | None = None
     infra_failure: str = ""
+    # How train started: from the champion's weights, or from scratch and why (components/train/warm_start.py).
+    started_from: str = ""
 
     def render(self) -> str:
         lines = [f"MLflow run      {self.mlflow_run_id} ({self.status})"]
@@ -42,6 +44,8 @@ class RunSummary:
             lines.append(f"spans read      {len(self.spans)}: {', '.join(self.spans)}")
         if self.missing_spans:
             lines.append(f"spans missing   {', '.join(self.missing_spans)} (ALLOW_MISSING_SPANS=1)")
+        if self.started_from:
+            lines.append(f"train           {self.started_from}")
         lines.append(f"rows validated  {self.rows_validated if self.rows_validated is not None else '-'}")
         if self.metrics:
             lines.append("metrics         " + "  ".join(f"{k}={v:.4f}" for k, v in self.metrics.items()))
@@ -102,6 +106,7 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str, dataset: s
         (child.data.metrics.get("rows") for child in children if child.data.tags.get("step") == "validate"), None
     )
     evaluate = next((child for child in children if child.data.tags.get("step") == "evaluate"), None)
+    trained = next((child for child in children if child.data.tags.get("step") == "train"), None)
     served = next((child for child in children if child.data.tags.get("step") == "infra-validate"), None)
     infra = served.data.metrics.get("infra_validated") if served else None
     blessed_metric = run.data.metrics.get("blessed")
@@ -125,6 +130,7 @@ def summarize(tracking_uri: str, mlflow_run_id: str, model_name: str, dataset: s
         missing_spans=tuple(filter(None, run.data.tags.get(MISSING_SPANS_TAG, "").split(","))),
         infra_validated=None if infra is None else infra == 1.0,
         infra_failure=_infra_failure(served.data.params) if served else "",
+        started_from=trained.data.tags.get("warm_start_note", "") if trained else "",
     )
 
 
