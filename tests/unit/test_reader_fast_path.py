@@ -206,7 +206,7 @@ def test_after_a_line_pyarrow_cannot_vouch_for_the_csv_module_reads_on(tmp_path:
 def bundled_csvs(tmp_path: Path) -> Iterator[tuple[Path, DatasetSpec]]:
     for name in bundled_datasets():
         path = tmp_path / f"{name}.csv"
-        bundled_frame(name).head(20_000).to_csv(path, index=False)  # as materialize_dataset writes it
+        bundled_frame(name).head(10_000).to_csv(path, index=False)  # as materialize_dataset writes it
         yield path, get_spec(name)
     if TAXI_CSV.is_file():
         yield TAXI_CSV, get_spec("chicago_taxi")
