@@ -88,6 +88,7 @@ def run_score_step(
         with step_runs.step_run(tracking_uri, run_id, "validate") as step:
             model = fetch_verified(tracking_uri, model_name, model_version, work, s3_endpoint_url)
             mlflow.log_params({"model_version": model.version, "model_manifest_sha256": model.manifest_sha256})
+            tracking.client(tracking_uri).log_param(run_id, "model_version", model.version)
             source = resolve_source(
                 data_uri, window=window, at=at, allow_missing_spans=allow_missing_spans, endpoint_url=s3_endpoint_url
             )
@@ -138,7 +139,6 @@ def run_score_step(
                 lineage.distribution_figure(predictions, list(predictions.columns)), "scoring/predictions.png"
             )
             mlflow.log_text(json.dumps(figures, indent=2), "scoring/prediction_summary.json")
-            tracking.client(tracking_uri).log_param(run_id, "model_version", model.version)
     step_runs.finish_pipeline_run(tracking_uri, run_id)
     return ScoreResult(prefix, model.version, scored, len(rejects), run_id)
 
