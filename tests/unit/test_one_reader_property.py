@@ -183,11 +183,12 @@ def serving() -> Any:
 @functools.cache
 def baseline() -> Baseline:
     """The drift check's baseline of this spec, from a small clean file."""
-    path = Path(tempfile.mkdtemp()) / "train.csv"
-    path.write_text(f"{HEADER}\n1.5,0.5,3,a,1\n2.5,0.25,4,b,0\n", encoding="utf-8")
     # Named by the spec's file, so that the drift check reads new data by this spec's rules.
     spec_file = Path(__file__).with_name("one_reader_spec.py")
-    return baseline_from_csv(path, dataset=str(spec_file), source=str(path), spec=SPEC)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "train.csv"
+        path.write_text(f"{HEADER}\n1.5,0.5,3,a,1\n2.5,0.25,4,b,0\n", encoding="utf-8")
+        return baseline_from_csv(path, dataset=str(spec_file), source=str(path), spec=SPEC)
 
 
 def same(got: list[list[Any]], expected: list[list[Any]], step: str, float32: bool = False) -> None:
