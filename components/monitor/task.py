@@ -24,7 +24,8 @@ from mlflow.exceptions import MlflowException
 from components.common import tracking
 from components.common.specs import get_spec
 from components.common.specs.base import MAX_LINE_BYTES, MISSING_VALUES, DatasetSpec
-from components.data.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv, numbers_where_all_parse
+from components.data.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv
+from components.data.frames import numbers_where_all_parse
 from components.data.reader import read_text_frames
 from components.data.sources import file_format, resolve_source
 from components.data.values import RawDataError
