@@ -6,11 +6,13 @@ import csv
 import dataclasses
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 from shop_spec import SPEC
 
 from components.common.specs.base import Categorical
@@ -148,3 +150,94 @@ def test_another_builder_or_other_features_fall_back_with_the_reason(champion, t
     assert shapes.warm_started_from == ""
     assert shapes.warm_start_note.startswith("trained from scratch: champion version 7: weight dense")
     assert re.search(r"/kernel: shape \[(\d+), 8\] in the champion, \[\1, 16\] here$", shapes.warm_start_note)
+
+
+def test_the_pipeline_hands_warm_start_and_the_model_name_to_train():
+    from kfp import compiler
+
+    from pipelines.training_pipeline import build_training_pipeline
+
+    path = Path(tempfile.mkdtemp(prefix="warm-start-compile-")) / "pipeline.yaml"
+    compiler.Compiler().compile(build_training_pipeline(), str(path))
+    compiled = next(yaml.safe_load_all(path.read_text()))
+    assert compiled["root"]["inputDefinitions"]["parameters"]["warm_start"]["defaultValue"] == "auto"
+    train = compiled["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
+    assert train["warm_start"] == {"componentInputParameter": "warm_start"}
+    assert train["model_name"] == {"componentInputParameter": "model_name"}
+
+
+def _register_champion(tracking_uri: str, model_dir: Path, store: Path) -> str:
+    """The champion as push leaves it: files under the store with their manifest, a version tagged with
+    where they are and the manifest's digest, the alias on it."""
+    from components.common import storage, tracking
+    from components.common.manifest import manifest_digest
+    from components.train.warm_start import MANIFEST_DIGEST_TAG
+
+    checksums = storage.upload_dir(model_dir, str(store / "v1"))
+    client = tracking.client(tracking_uri)
+    client.create_registered_model("churn")
+    tags = {tracking.STORE_URI_TAG: str(store / "v1"), MANIFEST_DIGEST_TAG: manifest_digest(checksums)}
+    version = client.create_model_version("churn", str(store / "v1"), tags=tags)
+    client.set_registered_model_alias("churn", tracking.CHAMPION_ALIAS, version.version)
+    return str(version.version)
+
+
+def _first_epoch_reaching(curve: list[float], target: float) -> int | None:
+    return next((epoch + 1 for epoch, value in enumerate(curve) if value >= target), None)
+
+
+@pytest.mark.slow
+def test_a_warm_started_run_on_the_next_span_reaches_the_champions_metric_in_fewer_epochs(
+    tmp_path, tmp_mlflow_uri, capsys
+):
+    """mlc_churn's rows as two spans: the champion trained on the first, then the second trained cold and
+    warm. The target is the champion's best validation ROC AUC less the gate's default tolerance (0.01)."""
+    from components.common.specs import get_spec
+    from components.train.warm_start import start
+
+    spec = get_spec("mlc_churn")
+    header, *rows = Path("data/mlc_churn.csv").read_text().splitlines(keepends=True)
+    # Rows whose categorical values both spans hold: the same id counts, so the embeddings keep their widths
+    # (a width grows with the vocabulary; another width falls back, as the test above shows).
+    columns = header.strip().split(",")
+    ids = [columns.index(feature.column) for feature in spec.features if isinstance(feature, Categorical)]
+    halves = (rows[:1500], rows[1500:3000])
+    shared = [set.intersection(*({row.split(",")[i] for row in half} for half in halves)) for i in ids]
+    spans = []
+    for index, half in enumerate(halves):
+        part = [row for row in half if all(row.split(",")[i] in values for i, values in zip(ids, shared))]
+        root = tmp_path / f"span-{index}"
+        root.mkdir()
+        (root / "data.csv").write_text(header + "".join(part))
+        run_transform(str(root / "data.csv"), spec, root / "graph", root / "examples", root / "eval.csv")
+        spans.append(root)
+    hyperparameters = Hyperparameters(epochs=6, early_stopping_patience=6)
+    first, second = spans
+    champion_run = train_model(spec, first / "graph", first / "examples", first / "model", hyperparameters)
+    number = _register_champion(tmp_mlflow_uri, first / "model", tmp_path / "store")
+    target = champion_run.best_val_metric - 0.01
+    cold = train_model(spec, second / "graph", second / "examples", second / "cold", hyperparameters)
+    champion = start("auto", tmp_mlflow_uri, "churn", tmp_path / "scratch")
+    assert isinstance(champion, Champion) and champion.version == number
+    capsys.readouterr()
+    warm = train_model(spec, second / "graph", second / "examples", second / "warm", hyperparameters, champion=champion)
+    out = capsys.readouterr().out
+    assert f"warm-started from version {number}; embedding rows remapped by token: " in out
+    assert re.search(r"state_id \d+ carried, 0 new, 0 dropped", out)
+    assert warm.warm_started_from == number and cold.warm_started_from == ""
+    warm_epochs = _first_epoch_reaching(warm.history["val_auc"], target)
+    cold_epochs = _first_epoch_reaching(cold.history["val_auc"], target)
+    print(f"target val_auc {target:.4f}: warm {warm_epochs} epoch(s) {warm.history['val_auc']}, "
+          f"cold {cold_epochs} epoch(s) {cold.history['val_auc']}")  # fmt: skip
+    assert warm_epochs is not None
+    assert cold_epochs is None or warm_epochs < cold_epochs
+
+
+def test_the_run_summary_says_how_train_started():
+    from pipelines.summary import RunSummary
+
+    fields = dict(mlflow_run_id="r", status="FINISHED", rows_validated=10, metrics={}, blessed=None,
+                  model_version=None, store_uri=None, champion_decision=None, error=None)  # fmt: skip
+    line = "warm-started from version 3; embedding rows remapped by token: colour_id 2 carried, 1 new, 1 dropped"
+    assert f"train           {line}" in RunSummary(**fields, started_from=line).render().splitlines()
+    assert not any(row.startswith("train ") for row in RunSummary(**fields).render().splitlines())
