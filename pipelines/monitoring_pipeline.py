@@ -77,6 +77,7 @@ def build_monitoring_pipeline(
         allow_missing_spans: bool = False,
         data_as_of: str = "",
         split: str = "hash",
+        warm_start: str = "auto",
     ) -> NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)]):
         monitor_task = on_the_network(
             monitor(
@@ -131,6 +132,7 @@ def build_monitoring_pipeline(
                 allow_missing_spans=allow_missing_spans,
                 data_as_of=data_as_of,
                 split=split,
+                warm_start=warm_start,
             )
         MonitoringOutputs = NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)])
         return MonitoringOutputs(
