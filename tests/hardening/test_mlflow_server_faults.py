@@ -45,9 +45,10 @@ def test_server_lost_after_registration_fails_clearly_and_a_rerun_cleans_up(
     run = new_pipeline_run(uri, champion_seen_by_gate=first.model_version)
     real_create = MlflowClient.create_model_version
 
-    def create_then_lose_the_server(self: MlflowClient, *args: Any, **kwargs: Any) -> Any:
-        version = real_create(self, *args, **kwargs)
-        mlflow_cable.unplug()  # the worst moment: a version exists, the alias has not moved
+    def create_then_lose_the_server(self: MlflowClient, name: str, *args: Any, **kwargs: Any) -> Any:
+        version = real_create(self, name, *args, **kwargs)
+        if name == model:  # not the champion lock's claim, itself a version (of push.lock.LOCKS_MODEL)
+            mlflow_cable.unplug()  # the worst moment: a version exists, the alias has not moved
         return version
 
     monkeypatch.setattr(MlflowClient, "create_model_version", create_then_lose_the_server)
