@@ -17,6 +17,7 @@ from markdown_it import MarkdownIt
 
 from components.common import tracking
 from components.common.specs import get_spec, spec_fingerprint
+from components.data.sources import resolve_source
 from components.evaluate.task import GateSettings, run_evaluate_step
 from components.push.model_card import MAX_DESCRIPTION, METRICS_ARTIFACT, ModelCard, ModelCardError, build_card
 from components.runs import step_runs
@@ -91,7 +92,9 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory, bundled_dataset: Path, _
 
 def test_the_card_names_the_data_its_digest_and_its_lineage(evaluated: Evaluated) -> None:
     markdown, page = evaluated.card.markdown("7"), evaluated.card.html("7")
-    sha256 = hashlib.sha256(evaluated.data.read_bytes()).hexdigest()
+    source = resolve_source(str(evaluated.data))
+    sha256 = source.digest().sha256  # the digest of the manifest of files read, which names this file's own
+    assert hashlib.sha256(evaluated.data.read_bytes()).hexdigest() in "\n".join(source.manifest_lines())
 
     assert markdown.startswith("# Model card: taxi-classifier version 7\n")
     assert "<title>Model card: taxi-classifier version 7</title>" in page

@@ -17,6 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
+from components.data.sources import resolve_source
 from components.push import leftovers, task
 from components.push.model_card import ModelCardError
 from components.push.task import NotBlessedError, PushResult, push_model
@@ -371,7 +372,9 @@ def test_the_version_carries_its_lineage_and_its_model_card(
     version = client.get_model_version(MODEL_NAME, result.model_version)
     params = client.get_run(validated.mlflow_run_id).data.params
     assert {key: version.tags[key] for key in LINEAGE} == {key: params[key] for key in LINEAGE}
-    assert version.tags["data_sha256"] == hashlib.sha256(bundled_dataset.read_bytes()).hexdigest()
+    source = resolve_source(str(bundled_dataset))
+    assert version.tags["data_sha256"] == source.digest().sha256  # the manifest's, which names the file's own
+    assert hashlib.sha256(bundled_dataset.read_bytes()).hexdigest() in "\n".join(source.manifest_lines())
     assert version.description.startswith(f"# Model card: {MODEL_NAME} version 1\n")
     assert validated.data_sha256 in version.description
     assert "No evaluate step on record: pushed without a gate." in version.description
