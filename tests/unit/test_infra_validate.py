@@ -107,6 +107,7 @@ def test_a_bound_that_is_no_bound_is_refused_naming_it(field: str, value: float)
 def test_the_trained_model_serves_and_passes_every_check(champion: Champion) -> None:
     result = validate_serving(champion.export_dir, _eval_csv(champion), SPEC, InfraSettings(sample_rows=100))
 
+    print("\n".join(result.lines))  # shown with the test's report (pytest -rP)
     assert result.passed, result.lines
     assert [line.split(":")[0] for line in result.lines] == [
         "PASS starts",
