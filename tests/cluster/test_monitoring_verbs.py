@@ -187,7 +187,9 @@ def test_a_runs_uri_baseline_is_accepted(both_deployed, cluster_env):
 
 def test_an_unknown_pipeline_is_named(cluster_env, fake_kfp, capsys):
     assert main(["unschedule", "--pipeline", "monitor"]) == 2
-    assert "--pipeline (PIPELINE) must be one of training, monitoring, got 'monitor'" in capsys.readouterr().err
+    assert (
+        "--pipeline (PIPELINE) must be one of training, monitoring, scoring, got 'monitor'" in capsys.readouterr().err
+    )
     assert fake_kfp.requests == []
 
 

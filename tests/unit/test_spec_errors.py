@@ -105,7 +105,7 @@ def test_gate_thresholds_still_builds_and_says_in_one_line_what_replaced_it(tmp_
             ("", "slice_colums=('churn',),"),
             "slice_colums",
             "not a field of DatasetSpec; expected one of ['name', 'description', 'columns', 'label', 'features', "
-            "'min_rows', 'slice_columns', 'thresholds',",
+            "'min_rows', 'slice_columns', 'key_columns', 'thresholds',",
         ),
         (("min_rows=100", "min_rows='100'"), "min_rows", "expected an integer, got '100'"),
         (
