@@ -29,6 +29,7 @@ class Overrides:
     allow_unscored_champion: bool | None = None
     seed: int | None = None
     model_builder: str | None = None
+    warm_start: str | None = None  # auto (the pipeline's default) or none
 
 
 def gate_thresholds(dataset: str, overrides: Mapping[str, float | None]) -> dict[str, float]:

@@ -161,8 +161,9 @@ def test_a_rerun_on_the_same_data_gives_the_same_model(first_run, workspace):
 
     To six significant digits, not bit for bit: tf.Transform's means and variances are summed in the order
     Beam's bundles arrive, so their last float32 bit may differ between runs (training itself is exact).
+    From scratch: a warm start (the default) would begin from the first run's champion instead.
     """
-    again = run_locally(workspace.settings(), Overrides(**QUICK))
+    again = run_locally(workspace.settings(), Overrides(**QUICK, warm_start="none"))
     assert again.metrics.keys() == first_run.metrics.keys()
     assert again.metrics == pytest.approx(first_run.metrics, rel=1e-6, abs=0)
     assert again.blessed and int(again.model_version) == int(first_run.model_version) + 1
