@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from pathlib import Path
 from typing import Iterator
@@ -10,31 +11,18 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from test_reader import SPEC as READER_SPEC
 
 from components.common.specs import get_spec
-from components.common.specs.base import Binary, Column, DatasetSpec, Label, Numeric
+from components.common.specs.base import DatasetSpec
 from components.data import reader
 from components.data.reader import RawBatch, read_batches
 from components.data.sources import resolve_source
 from components.data.values import RawDataError
 from pipelines.datasets import bundled_datasets, bundled_frame
 
-SPEC = DatasetSpec(
-    name="fast_path",
-    description="each type, a float reading non-finite numbers as missing, a label; 1 KiB lines",
-    columns=(
-        Column("fare", "float", max_null_fraction=1.0),
-        Column("hour", "int", max_null_fraction=1.0),
-        Column("note", "string", max_null_fraction=1.0),
-        Column("ratio", "float", max_null_fraction=1.0, non_finite="missing"),
-        Column("paid", "int", allowed_values=("0", "1")),
-    ),
-    label=Label("paid", ("paid",), ("paid",), derive=lambda raw: raw["paid"], description="paid"),
-    features=(Numeric("fare"),),
-    min_rows=1,
-    task=Binary(),
-    max_line_bytes=1024,  # pyarrow's blocks are then 1 KiB: a small file spans many
-)
+# test_reader's spec with 1 KiB lines: pyarrow's blocks are then 1 KiB, so a small file spans many.
+SPEC = dataclasses.replace(READER_SPEC, name="fast_path", max_line_bytes=1024)
 NAMES = SPEC.column_names
 TAXI_CSV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "chicago_taxi" / "data.csv"
 
