@@ -194,9 +194,11 @@ def test_a_warm_started_run_on_the_next_span_reaches_the_champions_metric_in_few
     warm. The target is the champion's best validation ROC AUC less the gate's default tolerance (0.01)."""
     from components.common.specs import get_spec
     from components.train.warm_start import start
+    from pipelines.datasets import materialize_dataset
 
     spec = get_spec("mlc_churn")
-    header, *rows = Path("data/mlc_churn.csv").read_text().splitlines(keepends=True)
+    source = materialize_dataset("mlc_churn", tmp_path / "mlc_churn.csv")
+    header, *rows = Path(source).read_text().splitlines(keepends=True)
     # Rows whose categorical values both spans hold: the same id counts, so the embeddings keep their widths
     # (a width grows with the vocabulary; another width falls back, as the test above shows).
     columns = header.strip().split(",")
