@@ -22,8 +22,9 @@ from components.common.specs.base import Column, DatasetSpec, Label, Text
 from components.data.raw_tensors import dense_to_sparse
 from components.train.builders.layers import MaskedMean
 from components.train.task import Hyperparameters, train_model
-from components.transform.features import tokens, transformed_features
+from components.transform.features import transformed_features
 from components.transform.layout import EVAL, TRAIN
+from components.transform.roles.text import tokens
 from components.transform.rows import split_of
 from components.transform.task import run_transform
 from components.validate.task import DataValidationError, validate_data

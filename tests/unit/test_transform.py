@@ -22,8 +22,9 @@ from components.common.specs.base import (
 )
 from components.data.values import RawDataError
 from components.transform.direct import PARALLEL_FROM_BYTES, direct_worker_flags
-from components.transform.features import _time_parts, categorical_cardinalities
+from components.transform.features import categorical_cardinalities
 from components.transform.layout import EVAL, TRAIN, VALIDATION
+from components.transform.roles.time_parts import time_parts
 from components.transform.rows import split_of
 from components.transform.task import OutputLocations, beam_flags, run_transform
 
@@ -184,7 +185,7 @@ def test_eval_rows_written_raw_in_spec_order(transformed):
 
 def test_time_parts_agree_with_the_calendar():
     seconds = np.array([0, 951782400, 1400269500, 1483228799, 1709251200, 4102444800], dtype=np.int64)
-    parts = {name: value.numpy() for name, value in _time_parts(tf.constant(seconds)).items()}
+    parts = {name: value.numpy() for name, value in time_parts(tf.constant(seconds)).items()}
     for i, second in enumerate(seconds):
         moment = dt.datetime.fromtimestamp(int(second), tz=dt.UTC)
         assert parts["hour"][i] == moment.hour
