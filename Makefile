@@ -69,7 +69,7 @@ run: $(STAMP) ## Run the training pipeline locally (kfp.local, MLflow on SQLite)
 	$(PY) -m pipelines run
 
 test: $(STAMP) ## Run every test (units, data, compile, end-to-end), on two processes (a file stays on one)
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --durations=25
 
 test-fast: $(STAMP) ## Run the tests that take seconds (skips e2e and slow)
 	$(PY) -m pytest -m "not e2e and not slow"
