@@ -59,7 +59,7 @@ $(CHECKOV_STAMP): requirements-checkov.lock | $(STAMP)
 lock: ## Re-resolve requirements.lock from pyproject.toml (after changing a pin)
 	$(VENV)/bin/uv pip compile --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
 
-data: $(STAMP) ## Write the bundled DATASET (default mlc_churn; also modeldata_taxi, penguins, ames, nycflights) into data/; SPANS=7: its newest 7 days (UNTIL=day) as daily Parquet
+data: $(STAMP) ## Write the bundled DATASET (default mlc_churn; also modeldata_taxi, penguins, ames, nycflights; digits: PNG files plus a CSV index) into data/; SPANS=7: its newest 7 days (UNTIL=day) as daily Parquet
 	$(PY) -m pipelines data $(if $(SPANS),--spans $(SPANS)) $(if $(UNTIL),--until $(UNTIL))
 
 compile: $(STAMP) ## Write the compiled pipeline spec to build/training_pipeline.yaml

