@@ -38,6 +38,7 @@ from components.common.specs.vocabulary.features import (
     read_columns,
 )
 from components.common.specs.vocabulary.gate import GateThresholds, SliceGate
+from components.common.specs.vocabulary.privacy import Drop, Generalize, Keep, Pseudonymize, Treatment
 from components.common.specs.vocabulary.tasks import Binary, Multiclass, Regression, TaskKind
 
 __all__ = [
@@ -46,9 +47,12 @@ __all__ = [
     "Categorical",
     "Column",
     "DatasetSpec",
+    "Drop",
     "Feature",
     "GateThresholds",
+    "Generalize",
     "Image",
+    "Keep",
     "Label",
     "LabelFn",
     "LatLongCross",
@@ -57,6 +61,7 @@ __all__ = [
     "Multiclass",
     "NonFinite",
     "Numeric",
+    "Pseudonymize",
     "RawType",
     "Regression",
     "Severity",
@@ -65,6 +70,7 @@ __all__ = [
     "TaskKind",
     "Text",
     "TimestampParts",
+    "Treatment",
 ]
 
 
@@ -106,6 +112,9 @@ class DatasetSpec:
     missing_values: tuple[str, ...] = MISSING_VALUES
     # The longest raw line (bytes) any step reads; a longer one is refused before it is read whole.
     max_line_bytes: int = MAX_LINE_BYTES
+    # Column name -> what is done with its personal data (vocabulary/privacy.py, docs/privacy.md). A feature
+    # that names such a column reads the treated value, in training and at serving alike.
+    sensitive: Mapping[str, Treatment] = field(default_factory=dict)
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -149,6 +158,7 @@ class DatasetSpec:
             self._check_slice_gate(self.slice_gate)
         self._check_reading()
         self._check_task()
+        self._check_sensitive()
 
     def _check_reading(self) -> None:
         """Missing spellings distinct, none an allowed value (it could never be read); a positive line limit."""
@@ -205,6 +215,40 @@ class DatasetSpec:
             raise SpecError("slice_gate", "sets neither bound nor max_gap; expected at least one")
         if slice_gate.max_gap is not None and slice_gate.max_gap < 0:
             raise SpecError("slice_gate", f"max_gap must be >= 0, got {slice_gate.max_gap}")
+
+    def _check_sensitive(self) -> None:
+        """Each name a column; a Drop'd one read by nothing; a treated one read only where its treatment fits."""
+        for name, treatment in self.sensitive.items():
+            if name not in self._by_name:
+                raise SpecError("sensitive", f"{name!r} names no column; expected one of {self.column_names}")
+            if isinstance(treatment, Keep):
+                continue
+            where = f"sensitive[{name!r}]"
+            # A generalised value may name a slice; a token or a dropped column may not (nor be a label or key).
+            readers = {"the label": self.label.source_columns, "a key column": self.key_columns}
+            if not isinstance(treatment, Generalize):
+                readers["a slice column"] = self.slice_columns
+            for role, names in readers.items():
+                if name in names:
+                    raise SpecError(where, f"{type(treatment).__name__} column is {role}; expected Keep(reason=...)")
+            numeric = self.column(name).dtype != "string"
+            if isinstance(treatment, Generalize) and treatment.numeric != numeric:
+                wanted = "bins" if numeric else "to or prefix"
+                raise SpecError(where, f"a {self.column(name).dtype} column is generalised by {wanted}")
+            for feature in self.features:
+                if name not in read_columns(feature):
+                    continue
+                if isinstance(treatment, Drop):
+                    raise SpecError(where, f"Drop'd column is read by {type(feature).__name__}; expected no feature")
+                if isinstance(treatment, Pseudonymize) and not isinstance(feature, Categorical):
+                    raise SpecError(where, f"a Pseudonymize'd column is a Categorical feature, not {feature}")
+                if isinstance(treatment, Generalize) and not numeric and not isinstance(feature, (Categorical, Text)):
+                    raise SpecError(where, f"a generalised text is a Categorical or Text feature, not {feature}")
+
+    @property
+    def sensitive_columns(self) -> list[str]:
+        """Columns declared sensitive (whatever their treatment), in file order."""
+        return [name for name in self.column_names if name in self.sensitive]
 
     @property
     def column_names(self) -> list[str]:
