@@ -48,7 +48,9 @@ TINY_SPEC = DatasetSpec(
     ),
     label=Label("card", ("payment",), ("payment",), paid_by_card, 'payment == "card"'),
     features=(
-        Numeric("amount"),
+        Numeric("amount", encoding="z"),
+        Numeric("amount", encoding="piecewise_linear", bins=4),
+        Numeric("amount", encoding="quantile_bins", bins=4),
         Categorical("color"),
         TimestampParts("started"),
         LatLongCross("cell", "lat", "lon", num_buckets=2),
@@ -133,6 +135,8 @@ def test_transformed_schema(transformed):
     feature_spec = tft.TFTransformOutput(str(root / "graph")).transformed_feature_spec()
     assert set(feature_spec) == {
         "amount_z",
+        "amount_ple",
+        "amount_bin",
         "color_id",
         "started_hour",
         "started_weekday",
@@ -141,7 +145,8 @@ def test_transformed_schema(transformed):
         "card",
     }
     assert feature_spec["amount_z"].dtype == tf.float32
-    for name in ("color_id", "started_hour", "started_weekday", "started_month", "cell", "card"):
+    assert feature_spec["amount_ple"].dtype == tf.float32 and list(feature_spec["amount_ple"].shape) == [4]
+    for name in ("amount_bin", "color_id", "started_hour", "started_weekday", "started_month", "cell", "card"):
         assert feature_spec[name].dtype == tf.int64, name
 
 
@@ -163,6 +168,53 @@ def test_values_match_known_answers(transformed):
     assert np.count_nonzero(train["started_hour"] == 19) >= 1
     assert set(train["started_weekday"].tolist()) <= {4, 5}
     assert set(train["started_month"].tolist()) == {4}
+
+
+def test_numeric_encodings_take_their_edges_from_the_train_split_and_serve_as_trained(transformed):
+    root, _, splits = transformed
+    train_amounts = np.array([float(row[0] or 0) for row, split in zip(ROWS, splits) if split == TRAIN])
+    train = _read(root, TRAIN)
+    order = np.argsort(train["amount_z"], kind="stable")  # the z-score orders the train rows by amount
+    amounts, ple, bins = np.sort(train_amounts), train["amount_ple"][order], train["amount_bin"][order]
+    # Piecewise-linear: the train split's smallest amount is all 0, its largest all 1; in between, each row
+    # is 1s, then its place within its own bin, then 0s; more amount, never less encoding.
+    assert ple.shape == (len(amounts), 4) and ((ple >= 0) & (ple <= 1)).all()
+    np.testing.assert_array_equal(ple[0], np.zeros(4))
+    np.testing.assert_array_equal(ple[-1], np.ones(4))
+    for encoded in ple:
+        partial = np.flatnonzero((encoded > 0) & (encoded < 1))
+        assert len(partial) <= 1 and (encoded[: partial[0] if len(partial) else 0] == 1).all(), encoded
+    assert (np.diff(ple.sum(axis=1)) >= 0).all() and (np.diff(bins) >= 0).all()
+    # Quantile bins: ids in [0, bins), the smallest train amount in the first, the largest in the last used.
+    assert bins.min() == 0 and bins.max() <= 3 and len(set(bins.tolist())) > 1
+    # Edges are train amounts: an amount beyond the train split's range encodes as its edge does.
+    tft_output = tft.TFTransformOutput(str(root / "graph"))
+    beyond = np.array([amounts.min() - 100.0, amounts.max() + 100.0], dtype=np.float32)
+    served = _serve(tft_output, np.concatenate([train_amounts, beyond]).astype(np.float32))
+    np.testing.assert_array_equal(served["amount_ple"][-2:], [np.zeros(4), np.ones(4)])
+    # Served values equal training values on the same rows (the same graph, outside Beam).
+    served_order = np.argsort(served["amount_z"][:-2], kind="stable")
+    for name in ("amount_z", "amount_ple", "amount_bin"):
+        np.testing.assert_allclose(served[name][:-2][served_order], train[name][order], rtol=1e-6, atol=1e-6)
+
+
+def _serve(tft_output: tft.TFTransformOutput, amounts: np.ndarray) -> dict[str, np.ndarray]:
+    """The transform graph applied to raw amounts, the other columns as one fixed row."""
+    rows = len(amounts)
+    indices = tf.constant([[i, 0] for i in range(rows)], tf.int64)
+
+    def column(values, dtype):
+        return tf.SparseTensor(indices, tf.constant(values, dtype), [rows, 1])
+
+    raw = {
+        "amount": column(amounts, tf.float32),
+        "payment": column(["card"] * rows, tf.string),
+        "started": column([FRIDAY_EVENING] * rows, tf.int64),
+        "lat": column([41.8] * rows, tf.float32),
+        "lon": column([-87.6] * rows, tf.float32),
+        "color": column(["red"] * rows, tf.string),
+    }
+    return {name: value.numpy() for name, value in tft_output.transform_raw_features(raw).items()}
 
 
 def test_missing_coordinates_get_their_own_cell(transformed):

@@ -29,7 +29,7 @@ def dense_parts(
     for feature in features:
         value = inputs[feature.name]
         if feature.kind == "numeric":
-            parts.append(keras.layers.Reshape((1,))(value))
+            parts.append(keras.layers.Reshape((feature.length or 1,))(value))
             continue
         size = int(feature.vocabulary_size or 0)
         width = embedding_width(size)

@@ -10,15 +10,29 @@ from components.common.specs.vocabulary.checks import Checked, SpecError, check_
 
 @dataclass(frozen=True)
 class Numeric(Checked):
-    """Z-score scaled number; missing values become the default before scaling.
+    """A number; missing values become the default, then `log` (log1p) applies, then the encoding.
 
-    `log` applies log1p first, for long-tailed amounts such as fares or distances.
+    `encoding` (edges and statistics from the training split, inside the transform graph):
+    - `z`: the z-score, one float.
+    - `quantile_bins`: the id of its quantile bin, one of `bins` (a categorical id).
+    - `piecewise_linear`: `bins` floats in [0, 1] over the quantile bins: 1 for each bin wholly below
+      the value, the value's position within its own bin, 0 above (heavy tails and several modes
+      keep their shape, which one z-score flattens).
+    - `auto` (the default): `z` and `piecewise_linear` both, whatever the column; the model weighs them
+      (measured against `z` alone in docs/models.md).
     """
 
     column: str
     default: float = 0.0
     log: bool = False
+    encoding: Literal["auto", "z", "quantile_bins", "piecewise_linear"] = "auto"
+    bins: int = 16
     kind: Literal["numeric"] = "numeric"
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.bins < 2:
+            raise SpecError(owner(self), f"bins must be at least 2, not {self.bins}")
 
 
 @dataclass(frozen=True)
