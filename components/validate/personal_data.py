@@ -100,7 +100,7 @@ class Finding:
 
     def describe(self) -> str:
         return (
-            f"column '{self.column}': {self.kind}s in {self.share:.0%} of {self.values} sampled non-empty values "
+            f"column '{self.column}': {self.kind} in {self.share:.0%} of {self.values} sampled non-empty values "
             f"(e.g. {self.example}), and the spec does not declare it; declare it in the spec's `sensitive` "
             "(Drop, Pseudonymize, Generalize or Keep with a reason) or remove the column"
         )

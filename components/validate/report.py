@@ -6,10 +6,13 @@ import html
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 from great_expectations.expectations.metadata_types import FailureSeverity
+
+# The parts of a GX result that quote the data's values (observed_value: a type's name, or a row count).
+QUOTED_VALUES = frozenset({"partial_unexpected_list", "partial_unexpected_counts", "partial_unexpected_index_list"})
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,14 @@ class ValidationSummary:
     error: str | None = None
 
 
-def outcome_of(result: ExpectationValidationResult) -> ExpectationOutcome:
+def outcome_of(result: ExpectationValidationResult, hidden: Collection[str] = ()) -> ExpectationOutcome:
+    """The outcome in words; for a column in `hidden` (declared sensitive) no value of it is quoted."""
     config = result.expectation_config
     kwargs = config.kwargs
-    expected, observed = _describe(config.type, kwargs, result.result, bool(result.success))
+    details = result.result
+    if kwargs.get("column") in hidden:
+        details = {key: value for key, value in details.items() if key not in QUOTED_VALUES}
+    expected, observed = _describe(config.type, kwargs, details, bool(result.success))
     error = _exception_message(result)
     if error:
         observed = f"could not be evaluated: {error}"

@@ -6,7 +6,9 @@ step may read, naming the file, line and column: bytes that are not UTF-8, a mal
 spec's limit, a value not of its column's type, a non-finite number, a null label. The spec-typed rows then
 go through a GX suite built from the spec, in batches of `CHUNK_ROWS` so that memory stays flat however
 large the data is: counts add up across batches and each `mostly` is judged on the whole of it.
-The HTML report and JSON summary are always written, failure or not; critical
+A sample of the rows is scanned for personal data in columns the spec does not declare sensitive
+(components/validate/personal_data.py); a finding is a critical failure. The report never shows a
+sensitive column's values. The HTML report and JSON summary are always written, failure or not; critical
 failures raise `DataValidationError`, warnings are only reported.
 """
 
@@ -30,7 +32,9 @@ from components.data.reader import empty_frame, file_columns, read_batches, to_f
 from components.data.sources import DataSource, resolve_source
 from components.data.values import RawDataError
 from components.runs import step_runs
+from components.validate.images import check_images
 from components.validate.lineage import record_source
+from components.validate.personal_data import Sample, scan_frame
 from components.validate.raw_file import DataValidationError, check_bytes
 from components.validate.report import ExpectationOutcome, ValidationSummary, outcome_of, write_outputs
 from components.validate.suite import build_suite, run_suite_on_chunks
@@ -59,7 +63,7 @@ def read_raw_chunks(
 
     def frames() -> Iterator[pd.DataFrame]:
         empty = True
-        for batch in read_batches(source, spec, columns, batch_rows=chunk_rows):
+        for batch in read_batches(source, spec, columns, batch_rows=chunk_rows, image_bytes=False):
             empty = False
             yield to_frame(batch)
         if empty:
@@ -76,7 +80,8 @@ def validate_data(
     try:
         source = data if isinstance(data, DataSource) else resolve_source(data_path)
         held, frames = read_raw_chunks(source, spec)
-        run = run_suite_on_chunks(frames, build_suite(spec))
+        sample = Sample()
+        run = run_suite_on_chunks(sample.through(frames), build_suite(spec))
     except (DataValidationError, RawDataError) as error:
         summary = ValidationSummary(
             data_path=data_path, dataset=spec.name, success=False, row_count=0, column_count=0,
@@ -85,10 +90,12 @@ def validate_data(
         )  # fmt: skip
         write_outputs(summary, report_html, summary_json)
         raise DataValidationError(str(error), summary) from None
-    outcomes = [outcome_of(result) for result in run.results]
+    outcomes = [outcome_of(result, hidden=spec.sensitive_columns) for result in run.results]
     failed = [outcome for outcome in outcomes if not outcome.success]
     problems = _root_causes(failed)
     critical = [outcome.describe() for outcome in problems if outcome.severity == "critical"]
+    critical += [finding.describe() for finding in scan_frame(sample.frame, spec, spec.sensitive_columns)]
+    critical += [check.failure() for check in check_images(source, spec) if not check.passed]
     extra = [name for name in held if name not in spec.column_names]
     warnings = [outcome.describe() for outcome in problems if outcome.severity != "critical"]
     warnings += [f"column '{name}' is not in the spec" for name in extra]
