@@ -25,7 +25,7 @@ from components.common.specs.base import DatasetSpec
 from components.common.specs.vocabulary.checks import SpecError, describe
 from components.common.specs.vocabulary.gate import RENAMED
 
-_NOT_SPECS = {"base"}
+_NOT_SPECS = {"base", "privacy_values"}
 # The dataset of a fresh clone's `make run`: bundled, and learnable enough that the first run ends in a champion.
 DEFAULT_DATASET = "mlc_churn"
 _MISSING = re.compile(r"(\w+)\.__init__\(\) missing \d+ required (?:positional|keyword-only) arguments?: '(\w+)'")
