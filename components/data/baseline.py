@@ -45,7 +45,8 @@ MAX_CATEGORIES = 1000
 MAX_INFERRED_CATEGORIES = 20
 
 Kind = Literal["numeric", "categorical", "text"]
-Role = Literal["feature", "label", "other"]
+# "prediction": a model's answer (components/data/prediction_baseline.py), compared like a feature.
+Role = Literal["feature", "label", "other", "prediction"]
 ReadAs = Literal["number", "text"]
 
 

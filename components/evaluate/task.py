@@ -23,6 +23,7 @@ from mlflow.entities import Metric
 
 from components.common import tracking
 from components.common.specs import get_spec
+from components.data.prediction_baseline import log_prediction_baseline
 from components.evaluate.eval_rows import read_eval_columns
 from components.evaluate.gate import GateDecision, gate
 from components.evaluate.importance import (
@@ -140,6 +141,7 @@ def run_evaluate_step(
         targets = task.targets(spec.label.derive(dense))
         score = load_scorer(Path(model_dir), task)
         predictions = score(dense)
+        log_prediction_baseline(task, predictions, spec.name, str(eval_data_path), tracking_uri, pipeline_run_id)
         metrics = task.metrics(targets, predictions)
         slices, skipped = slice_metrics(task, targets, predictions, slice_values(dense, spec.slice_columns))
         started = time.perf_counter()

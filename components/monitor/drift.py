@@ -135,8 +135,10 @@ def compare(baseline: Baseline, data: pd.DataFrame, data_source: str, thresholds
         if column.role == "other":
             continue
         if column.name not in data.columns:
-            breaking = column.role == "feature"
-            detail = "a feature the model reads" if breaking else "the label's column, not read by the model"
+            breaking = column.role in ("feature", "prediction")
+            detail = {"feature": "a feature the model reads", "prediction": "one of the model's answers"}.get(
+                column.role, "the label's column, not read by the model"
+            )
             changes.append(SchemaChange(column.name, "missing", detail, breaking))
             continue
         values = data[column.name]

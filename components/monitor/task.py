@@ -27,11 +27,13 @@ from components.common.specs.base import MAX_LINE_BYTES, MISSING_VALUES, Dataset
 from components.data.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv
 from components.data.frames import numbers_where_all_parse
 from components.data.reader import read_text_frames
-from components.data.sources import file_format, resolve_source
+from components.data.sources import DataSource, file_format, resolve_source
 from components.data.values import RawDataError
 from components.monitor.drift import DriftReport, DriftThresholds, compare
 from components.monitor.report import write_report
+from components.monitor.scores import read_scoring_output, run_baseline, scoring_report
 from components.runs import run_metrics, step_runs
+from components.score.output import is_output
 
 MONITORING_PIPELINE = "monitoring"
 STEP = "monitor"
@@ -67,15 +69,7 @@ def champion_baseline(tracking_uri: str, model_name: str, scratch: Path) -> Base
             f"to take it from ({error.message}); set BASELINE_URI"
         ) from None
     where = f"{model_name} version {version.version} (MLflow run {version.run_id})"
-    try:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=version.run_id, artifact_path=BASELINE_ARTIFACT, dst_path=str(scratch), tracking_uri=tracking_uri
-        )
-    except (MlflowException, OSError) as error:
-        raise ValueError(
-            f"champion {where} has no {BASELINE_ARTIFACT} (trained before baselines were saved?): {error}"
-        ) from None
-    baseline = Baseline.from_json(Path(path).read_text(encoding="utf-8"), f"{where}: {BASELINE_ARTIFACT}")
+    baseline = run_baseline(tracking_uri, version.run_id, BASELINE_ARTIFACT, f"champion {where}", scratch)
     return dataclasses.replace(baseline, source=f"champion {where}, trained on {baseline.source}")
 
 
@@ -99,35 +93,38 @@ def load_baseline(
     return Baseline.from_json(path.read_text(encoding="utf-8"), baseline_uri)
 
 
-def read_new_data(data: Path | str, baseline: Baseline, origin: str, endpoint_url: str = "") -> pd.DataFrame:
-    """Raw data (a CSV or Parquet file, folder or glob, local or s3://) read by the one reader, or a local
-    file of JSON lines (one request's raw values per line) for logged serving requests; `origin` names it.
+def read_new_data(
+    data: Path | str | DataSource, baseline: Baseline, origin: str, endpoint_url: str = ""
+) -> pd.DataFrame:
+    """Raw data (a CSV or Parquet file, folder or glob, local or s3://, or the files of a DataSource) read by
+    the one reader, or a local file of JSON lines (one request's raw values per line) for logged serving
+    requests; `origin` names it.
 
     Raw data is read by the rules of the baseline's spec (its missing spellings and line limit; the defaults
     when the baseline names no spec); every column as found, so that the drift check reports a missing
     column or text in a numeric one instead of refusing them; what the baseline reads as numbers as numbers.
     """
-    json_lines = str(data).lower().endswith(JSON_LINES_SUFFIXES)
+    json_lines = not isinstance(data, DataSource) and str(data).lower().endswith(JSON_LINES_SUFFIXES)
     try:
         if json_lines:
             frame = pd.read_json(data, lines=True)
         else:
             missing, max_line_bytes, spec = _reading_rules(baseline.dataset)
-            source = resolve_source(str(data), endpoint_url=endpoint_url)
+            source = data if isinstance(data, DataSource) else resolve_source(str(data), endpoint_url=endpoint_url)
             frames = list(read_text_frames(source, missing, max_line_bytes))
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
             numbers = [column.name for column in baseline.columns if column.read_as == "number"]
             frame = numbers_where_all_parse(frame, [name for name in numbers if name in frame], missing, spec)
     except (ValueError, RawDataError) as error:
-        kind = (
-            "JSON lines"
-            if json_lines
-            else {"csv": "CSV", "parquet": "Parquet"}.get(file_format(str(data)) or "", "raw data")
-        )
+        kind = "JSON lines" if json_lines else {"csv": "CSV", "parquet": "Parquet"}.get(_format(data) or "", "raw data")
         raise ValueError(f"{origin}: not readable as {kind}: {error}") from None
     if frame.empty:
         raise ValueError(f"{origin}: no rows to check")
     return frame
+
+
+def _format(data: Path | str | DataSource) -> str | None:
+    return data.format if isinstance(data, DataSource) else file_format(str(data))
 
 
 def _reading_rules(dataset: str) -> tuple[frozenset[str], int, DatasetSpec | None]:
@@ -194,11 +191,19 @@ def run_monitor_step(
 ) -> MonitorResult:
     """Check `data_uri` against the baseline; `trigger_training` is drift found and `retrain_on_drift`.
 
+    `data_uri` may be a scoring output (components/monitor/scores.py): its input and its predictions are
+    checked, against the baselines of the version that scored it unless `baseline_uri` names the input's.
     An empty `s3_endpoint_url` means AWS itself, for the data and the baseline alike.
     """
     thresholds = thresholds or DriftThresholds()
     with tempfile.TemporaryDirectory(prefix="monitor-") as scratch:
-        baseline = load_baseline(baseline_uri, tracking_uri, model_name, Path(scratch), s3_endpoint_url)
+        scored = None
+        if is_output(data_uri, s3_endpoint_url):
+            scored = read_scoring_output(data_uri, tracking_uri, Path(scratch), s3_endpoint_url)
+        if scored is not None and not baseline_uri:
+            baseline = scored.baseline
+        else:
+            baseline = load_baseline(baseline_uri, tracking_uri, model_name, Path(scratch), s3_endpoint_url)
         run_id = tracking.start_pipeline_run(
             tracking_uri,
             experiment or f"{baseline.dataset}-monitoring",
@@ -207,10 +212,14 @@ def run_monitor_step(
             tags={tracking.DATASET_TAG: baseline.dataset, run_metrics.PIPELINE_TAG: MONITORING_PIPELINE},
         )
         with step_runs.step_run(tracking_uri, run_id, STEP):
-            json_lines = data_uri.lower().endswith(JSON_LINES_SUFFIXES)
-            where = local_copy(data_uri, Path(scratch), s3_endpoint_url) if json_lines else data_uri
-            data = read_new_data(where, baseline, data_uri, s3_endpoint_url)
-            report = compare(baseline, data, data_uri, thresholds)
+            if scored is not None:
+                data = read_new_data(scored.source, baseline, f"{data_uri}'s input", s3_endpoint_url)
+                report = scoring_report(baseline, data, scored, thresholds)
+            else:
+                json_lines = data_uri.lower().endswith(JSON_LINES_SUFFIXES)
+                where = local_copy(data_uri, Path(scratch), s3_endpoint_url) if json_lines else data_uri
+                data = read_new_data(where, baseline, data_uri, s3_endpoint_url)
+                report = compare(baseline, data, data_uri, thresholds)
             write_report(report, report_path, summary_path)
             mlflow.log_params(dataclasses.asdict(thresholds))
             logged = mlflow_metrics(report)

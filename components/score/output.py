@@ -10,6 +10,7 @@ first, then the rest of the old output, then writes its own: the same prefix is 
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -45,8 +46,20 @@ def publish(staging: Path, prefix: str, endpoint_url: str = "") -> dict[str, str
     return storage.upload_dir(staging, prefix, endpoint_url or None)
 
 
+def is_output(uri: str, endpoint_url: str = "") -> bool:
+    """Whether `uri` holds a scoring output, finished or not: its `predictions/` folder is written first."""
+    return PREDICTIONS in storage.list_prefixes(uri, endpoint_url or None)
+
+
 def read_scores(prefix: str, endpoint_url: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
     """(predictions, rejects) of a finished output, every file checked against its manifest."""
+    predictions, rejects, _ = read_output(prefix, endpoint_url)
+    return predictions, rejects
+
+
+def read_output(prefix: str, endpoint_url: str = "") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(predictions, rejects, summary) of a finished output, every file checked against its manifest; the
+    summary is {} where the output has none."""
     location = parse(prefix)
     with tempfile.TemporaryDirectory(prefix="scores-") as scratch:
         if isinstance(location, Path):
@@ -62,6 +75,7 @@ def read_scores(prefix: str, endpoint_url: str = "") -> tuple[pd.DataFrame, pd.D
         parts = sorted((local / PREDICTIONS).glob("part-*.parquet"))
         predictions = pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True) if parts else None
         rejects = pd.read_parquet(local / REJECTS)
+        summary = json.loads((local / SUMMARY).read_text(encoding="utf-8")) if (local / SUMMARY).is_file() else {}
     if predictions is None:
         predictions = pd.DataFrame()
-    return predictions, rejects
+    return predictions, rejects, summary

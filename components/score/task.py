@@ -128,7 +128,16 @@ def run_score_step(
                 logged |= _prefixed("label.", lineage.label_metrics(spec, _label_rows(staged.parts), predictions))
             prefix = output.output_prefix(output_uri, model.name, model.version, source.digest().sha256)
             (publish_dir / output.SUMMARY).write_text(
-                json.dumps({"data_uri": data_uri, "model_uri": model.model_uri, "output": prefix, **logged}, indent=2)
+                json.dumps(
+                    {
+                        "data_uri": data_uri,
+                        "input_files": [file.uri for file in source.files],
+                        "model_uri": model.model_uri,
+                        "output": prefix,
+                        **logged,
+                    },
+                    indent=2,
+                )
                 + "\n",
                 encoding="utf-8",
             )

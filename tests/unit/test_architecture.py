@@ -27,6 +27,7 @@ STEP_USES = {
     "train": {"transform"},  # train reads transform's output: its file layout and the transformed features
     # score resolves a published version as serve does, validates with validate's suite, runs Beam as transform
     "score": {"serve", "transform", "validate"},
+    "monitor": {"score"},  # monitor checks a scoring output: read as score publishes it, its answers as score writes
 }
 
 Graph = Mapping[str, set[str]]
