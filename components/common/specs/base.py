@@ -115,6 +115,8 @@ class DatasetSpec:
     # Column name -> what is done with its personal data (vocabulary/privacy.py, docs/privacy.md). A feature
     # that names such a column reads the treated value, in training and at serving alike.
     sensitive: Mapping[str, Treatment] = field(default_factory=dict)
+    # The model card shows no slice of fewer eval rows than this (a small slice could single a person out).
+    min_slice_rows: int = 20
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -171,6 +173,8 @@ class DatasetSpec:
                     f"Column({column.name!r}).allowed_values",
                     f"{clash} would be read as missing (missing_values); expected values that are not",
                 )
+        if self.min_slice_rows < 1:
+            raise SpecError("min_slice_rows", f"expected at least 1 row, got {self.min_slice_rows}")
         if self.max_line_bytes < 1024:
             raise SpecError("max_line_bytes", f"expected at least 1024 bytes, got {self.max_line_bytes}")
 
