@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FeatureKind = Literal["numeric", "categorical", "sequence"]
+FeatureKind = Literal["numeric", "categorical", "sequence", "image"]
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,12 @@ class TransformedFeature:
     dtype: Literal["float32", "int64"]
     vocabulary_size: int | None = None
     length: int | None = None
+    # An `image`'s (height, width, channels): float32 pixels in [0, 1] (components/transform/roles/image.py).
+    dims: tuple[int, ...] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
         """The per-example shape, as `keras.Input(shape=...)` takes it."""
+        if self.dims is not None:
+            return self.dims
         return (self.length,) if self.length is not None else ()

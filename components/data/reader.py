@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from components.common.specs.base import DatasetSpec
 from components.data.arrow_csv import CheckedStream, Unsure, arrow_tables
+from components.data.images import image_features, with_image_bytes
 from components.data.sources import DataSource, SourceFile, local_path, open_bytes
 from components.data.values import ARROW_TYPES, RawDataError, accepts, conform_column, parse_column
 
@@ -40,18 +41,40 @@ class RawBatch:
 
 
 def read_batches(
-    source: DataSource, spec: DatasetSpec, columns: Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+    source: DataSource,
+    spec: DatasetSpec,
+    columns: Sequence[str] | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    image_bytes: bool = True,
 ) -> Iterator[RawBatch]:
-    """Every file's rows in order, `batch_rows` at a time, spec-typed; RawDataError names file, line, column."""
+    """Every file's rows in order, `batch_rows` at a time, spec-typed; RawDataError names file, line, column.
+
+    An image column holds the images' bytes (components/data/images.py), or with `image_bytes=False` the
+    references as written (validation checks them one by one).
+    """
     names = list(columns) if columns is not None else spec.column_names
     unknown = [name for name in names if name not in spec.column_names]
     if unknown:
         raise ValueError(f"columns {unknown} are not in spec {spec.name}: {spec.column_names}")
+    load = image_bytes and any(name in image_features(spec) for name in names)
     for file in source.files:
         if source.format == "parquet":
-            yield from _parquet_batches(file, spec, names, batch_rows, source.endpoint_url)
+            batches = _parquet_batches(file, spec, names, batch_rows, source.endpoint_url)
         else:
-            yield from _csv_batches(file, spec, names, batch_rows, source.endpoint_url)
+            batches = _csv_batches(file, spec, names, batch_rows, source.endpoint_url)
+        for batch in batches:
+            yield _with_images(batch, spec, source.endpoint_url) if load else batch
+
+
+def _with_images(batch: RawBatch, spec: DatasetSpec, endpoint_url: str) -> RawBatch:
+    kind = "row" if batch.file.uri.lower().endswith(".parquet") else "line"
+
+    def where(index: int) -> str:
+        return f"{batch.file.uri}: {kind} {batch.first_line + index}"
+
+    names = batch.table.schema.names
+    arrays = with_image_bytes(spec, names, batch.table.columns, batch.file.uri, where, endpoint_url)
+    return RawBatch(batch.file, batch.first_line, pa.RecordBatch.from_arrays(arrays, names=names))
 
 
 def read_frame(source: DataSource, spec: DatasetSpec, columns: Sequence[str] | None = None) -> pd.DataFrame:

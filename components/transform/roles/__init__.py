@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.common.specs.base import Bucketized, Categorical, Feature, LatLongCross, Numeric, Text, TimestampParts
+from components.common.specs.base import (
+    Bucketized,
+    Categorical,
+    Feature,
+    Image,
+    LatLongCross,
+    Numeric,
+    Text,
+    TimestampParts,
+)
 from components.transform.roles.base import RoleTransform
 from components.transform.roles.categorical import CategoricalTransform
 from components.transform.roles.grid import LatLongCrossTransform
+from components.transform.roles.image import ImageTransform
 from components.transform.roles.numeric import BucketizedTransform, NumericTransform
 from components.transform.roles.text import TextTransform
 from components.transform.roles.time_parts import TimestampPartsTransform
@@ -23,6 +33,7 @@ ROLE_TRANSFORMS: dict[type, RoleTransform[Any]] = {
     TimestampParts: TimestampPartsTransform(),
     LatLongCross: LatLongCrossTransform(),
     Text: TextTransform(),
+    Image: ImageTransform(),
 }
 
 

@@ -1,0 +1,116 @@
+"""Image references to encoded bytes: how the one reader hands an `Image` feature's column on.
+
+The raw column holds a reference to a PNG or JPEG file: a path relative to the data file that names it,
+an absolute path, or an s3:// URI (read through Beam's file systems, so any runner reads it the same
+way). The reader replaces each reference by the file's bytes; decoding, resizing and scaling happen in
+the transform graph (components/transform/roles/image.py), so the served model takes the same bytes.
+A reference that cannot be read is refused naming the data file's line and the reference, unless the
+spec tolerates bad images (`Image.max_bad_fraction` > 0): then it is a missing value (a blank image),
+and validation (components/validate/images.py) counts it against that share.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+from typing import Callable, Sequence
+
+import pyarrow as pa
+
+from components.common.specs.base import DatasetSpec, Image
+from components.data.values import RawDataError
+
+# An image larger than this is refused before it is read whole (a 4096x4096 RGB PNG is about 50 MB raw).
+MAX_IMAGE_BYTES = 32 << 20
+
+
+def image_features(spec: DatasetSpec) -> dict[str, Image]:
+    """Column name -> the Image feature that reads it."""
+    return {feature.column: feature for feature in spec.features if isinstance(feature, Image)}
+
+
+def resolve_reference(reference: str, data_uri: str) -> str:
+    """The image's absolute path or URI: as it is when absolute or s3://, else relative to the data file's folder."""
+    if "://" in reference or reference.startswith("/"):
+        return reference.removeprefix("file://")
+    if "://" in data_uri and not data_uri.startswith("file://"):
+        scheme, _, rest = data_uri.partition("://")
+        folder = PurePosixPath(rest).parent
+        return f"{scheme}://{PurePosixPath(os.path.normpath(folder / reference))}"
+    return str(Path(os.path.normpath(Path(data_uri.removeprefix("file://")).parent / reference)))
+
+
+def read_image_bytes(uri: str, endpoint_url: str = "") -> bytes:
+    """The file's bytes; OSError (FileNotFoundError for a missing one) when it cannot be read."""
+    if uri.startswith("s3://"):
+        return _read_s3(uri, endpoint_url)
+    with open(uri, "rb") as handle:
+        data = handle.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise OSError(f"larger than {MAX_IMAGE_BYTES} bytes")
+    return data
+
+
+def _read_s3(uri: str, endpoint_url: str) -> bytes:
+    from apache_beam.io.aws.s3filesystem import S3FileSystem
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    endpoint = endpoint_url or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    options = PipelineOptions([f"--s3_endpoint_url={endpoint}"] if endpoint else [])
+    try:
+        with S3FileSystem(options).open(uri) as handle:
+            data = handle.read(MAX_IMAGE_BYTES + 1)
+    except Exception as error:  # Beam wraps S3's errors in its own types; any of them means unreadable
+        raise OSError(str(error).splitlines()[0] if str(error) else type(error).__name__) from error
+    if len(data) > MAX_IMAGE_BYTES:
+        raise OSError(f"larger than {MAX_IMAGE_BYTES} bytes")
+    return data
+
+
+def load_column(
+    feature: Image, references: pa.Array, data_uri: str, where: Callable[[int], str], endpoint_url: str = ""
+) -> pa.Array:
+    """A column of references (null where missing) as the images' bytes (large_binary)."""
+    loaded: list[bytes | None] = []
+    for index, reference in enumerate(references.to_pylist()):
+        if reference is None:
+            loaded.append(None)
+            continue
+        uri = resolve_reference(reference, data_uri)
+        try:
+            loaded.append(read_image_bytes(uri, endpoint_url))
+        except OSError as error:
+            if feature.max_bad_fraction > 0:
+                loaded.append(None)  # validation counts it against max_bad_fraction
+                continue
+            raise RawDataError(
+                f"{where(index)}: column {feature.column!r}: image {reference!r} ({uri}) cannot be read: "
+                f"{error.strerror or error}"
+            ) from None
+    return pa.array(loaded, pa.large_binary())
+
+
+def with_image_bytes(
+    spec: DatasetSpec,
+    names: Sequence[str],
+    arrays: list[pa.Array],
+    data_uri: str,
+    where: Callable[[int], str],
+    endpoint_url: str = "",
+) -> list[pa.Array]:
+    """The batch's columns with every image column's references replaced by the images' bytes."""
+    images = image_features(spec)
+    return [
+        load_column(images[name], array, data_uri, where, endpoint_url) if name in images else array
+        for name, array in zip(names, arrays)
+    ]
+
+
+def absolute_references(spec: DatasetSpec, fields: Sequence[str], data_uri: str) -> list[str]:
+    """One raw row's fields (the spec's column order) with image references made absolute, for a copy of
+    the row written elsewhere (evaluation's raw eval rows) that must still name the same files."""
+    images = image_features(spec)
+    return [
+        resolve_reference(value, data_uri) if name in images and value else value
+        for name, value in zip(spec.column_names, fields)
+    ]

@@ -1,0 +1,144 @@
+"""Images (issue 27): references read by the one reader, the role's graph, and validation of the images."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as Pillow
+
+from components.common.specs import get_spec
+from components.common.specs.base import DatasetSpec, Image, SpecError
+from components.data.images import resolve_reference
+from components.data.reader import read_frame
+from components.data.sources import resolve_source
+from components.data.values import RawDataError
+from components.validate.images import check_images
+from components.validate.task import DataValidationError, validate_data
+from pipelines.images import png_bytes
+
+DIGITS = get_spec("digits")
+GREY = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4  # 0..252, every pixel different
+
+
+def _spec(**image: object) -> DatasetSpec:
+    return replace(DIGITS, min_rows=1, features=(replace(DIGITS.features[0], **image),))
+
+
+def _index(folder: Path, rows: list[tuple[str, str]], name: str = "index.csv") -> Path:
+    path = folder / name
+    path.write_text("image,digit\n" + "".join(f"{image},{digit}\n" for image, digit in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three 8x8 grey PNGs: two named relative to the index, one by its absolute path."""
+    folder = tmp_path_factory.mktemp("good")
+    (folder / "img").mkdir()
+    for number in range(3):
+        (folder / "img" / f"{number}.png").write_bytes(png_bytes(np.roll(GREY, number)))
+    return _index(folder, [("img/0.png", "0"), ("img/1.png", "1"), (str(folder / "img" / "2.png"), "2")])
+
+
+def test_image_role_refuses_impossible_fields() -> None:
+    with pytest.raises(SpecError, match=r"Image\('image'\).*height and width must be at least 1"):
+        Image("image", height=0, width=8)
+    with pytest.raises(SpecError, match=r"Image\('image'\).channels: expected one of 1, 3, got 2"):
+        Image("image", height=8, width=8, channels=2)
+    with pytest.raises(SpecError, match="max_bad_fraction must be in"):
+        Image("image", height=8, width=8, max_bad_fraction=1.0)
+
+
+def test_references_resolve_relative_to_the_data_file() -> None:
+    assert resolve_reference("img/a.png", "/data/x/index.csv") == "/data/x/img/a.png"
+    assert resolve_reference("../a.png", "file:///data/x/index.csv") == "/data/a.png"
+    assert resolve_reference("/abs/a.png", "s3://bucket/x/index.csv") == "/abs/a.png"
+    assert resolve_reference("img/a.png", "s3://bucket/x/index.csv") == "s3://bucket/x/img/a.png"
+    assert resolve_reference("s3://other/a.png", "/data/index.csv") == "s3://other/a.png"
+
+
+def test_the_reader_hands_on_the_encoded_bytes(good: Path) -> None:
+    frame = read_frame(resolve_source(str(good)), DIGITS)
+    assert [bytes(data) for data in frame["image"]] == [
+        (good.parent / "img" / f"{number}.png").read_bytes() for number in range(3)
+    ]
+    references = read_frame(resolve_source(str(good)), DIGITS)  # the same read twice: the same bytes
+    assert frame["image"].tolist() == references["image"].tolist()
+
+
+def test_the_reader_refuses_a_missing_image_naming_line_and_reference(tmp_path: Path) -> None:
+    index = _index(tmp_path, [("a.png", "1"), ("gone.png", "2")])
+    (tmp_path / "a.png").write_bytes(png_bytes(GREY))
+    with pytest.raises(RawDataError, match=r"index.csv: line 3: column 'image': image 'gone.png' .*cannot be read"):
+        read_frame(resolve_source(str(index)), DIGITS)
+
+
+def test_with_a_tolerated_share_an_unreadable_image_is_missing(tmp_path: Path) -> None:
+    index = _index(tmp_path, [("a.png", "1"), ("gone.png", "2")])
+    (tmp_path / "a.png").write_bytes(png_bytes(GREY))
+    frame = read_frame(resolve_source(str(index)), _spec(max_bad_fraction=0.5))
+    assert frame["image"].iloc[0] == png_bytes(GREY) and frame["image"].iloc[1] is None
+
+
+def test_s3_references_are_read_through_beams_file_systems(s3_endpoint: str, tmp_path: Path) -> None:
+    from components.common.s3_client import s3_client
+
+    client = s3_client(s3_endpoint)
+    client.create_bucket(Bucket="images")
+    client.put_object(Bucket="images", Key="d/img/0.png", Body=png_bytes(GREY))
+    client.put_object(Bucket="images", Key="d/index.csv", Body=b"image,digit\nimg/0.png,0\ns3://images/d/img/0.png,1\n")
+    source = resolve_source("s3://images/d/index.csv", endpoint_url=s3_endpoint)
+    frame = read_frame(source, DIGITS)
+    assert frame["image"].tolist() == [png_bytes(GREY)] * 2
+
+
+def _bad_images(folder: Path) -> Path:
+    """Row by row (lines 2-6): a good image, a missing file, a truncated PNG, text named .png, a 16x16 image."""
+    (folder / "good.png").write_bytes(png_bytes(GREY))
+    (folder / "cut.png").write_bytes(png_bytes(GREY)[:40])
+    (folder / "text.png").write_text("not an image\n")
+    (folder / "big.png").write_bytes(png_bytes(np.zeros((16, 16), np.uint8)))
+    rows = [("good.png", "0"), ("missing.png", "1"), ("cut.png", "2"), ("text.png", "3"), ("big.png", "4")]
+    return _index(folder, rows)
+
+
+def test_validation_names_each_bad_image_by_line_and_file(tmp_path: Path) -> None:
+    index = _bad_images(tmp_path)
+    (check,) = check_images(resolve_source(str(index)), _spec(max_bad_fraction=0.9))
+    assert check.checked == 5 and check.passed and len(check.bad) == 4
+    missing, cut, text, big = check.bad
+    assert missing.startswith(f"{index}: line 3: image 'missing.png' not found ({tmp_path / 'missing.png'})")
+    assert cut.startswith(f"{index}: line 4: image 'cut.png' ({tmp_path / 'cut.png'}) does not decode")
+    assert text.startswith(f"{index}: line 5: image 'text.png' ({tmp_path / 'text.png'}) does not decode")
+    assert big == (
+        f"{index}: line 6: image 'big.png' ({tmp_path / 'big.png'}) is 16x16 (height x width); expected 8..8 x 8..8 "
+        "(the spec's height and width times min_scale..max_scale)"
+    )
+    assert dict(check.sizes) == {(8, 8): 1}
+    (wider,) = check_images(resolve_source(str(index)), _spec(max_scale=2.0, max_bad_fraction=0.9))
+    assert len(wider.bad) == 3 and dict(wider.sizes) == {(8, 8): 1, (16, 16): 1}
+
+
+def test_validation_refuses_wrong_channels(tmp_path: Path) -> None:
+    rgb = io.BytesIO()
+    Pillow.fromarray(np.zeros((8, 8, 3), np.uint8)).save(rgb, format="JPEG")
+    (tmp_path / "rgb.jpg").write_bytes(rgb.getvalue())
+    (check,) = check_images(resolve_source(str(_index(tmp_path, [("rgb.jpg", "0")]))), DIGITS)
+    assert not check.passed and check.bad[0].endswith("has 3 channel(s); expected 1")
+    (colour,) = check_images(resolve_source(str(tmp_path / "index.csv")), _spec(channels=3))
+    assert colour.passed and colour.bad == []
+
+
+def test_validate_refuses_bad_images_beyond_the_tolerated_share(tmp_path: Path) -> None:
+    index = _bad_images(tmp_path)
+    with pytest.raises(DataValidationError) as refused:
+        validate_data(index, _spec(max_bad_fraction=0.5), tmp_path / "report.html", tmp_path / "summary.json")
+    message = str(refused.value)
+    assert "column 'image': 4 of 5 images are bad (max_bad_fraction 0.5)" in message
+    assert f"{index}: line 3: image 'missing.png' not found ({tmp_path / 'missing.png'})" in message
+    summary = validate_data(index, _spec(max_bad_fraction=0.8), tmp_path / "report.html", tmp_path / "summary.json")
+    assert summary.success
