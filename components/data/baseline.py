@@ -36,6 +36,7 @@ from components.common import tracking
 from components.common.specs.base import Categorical, DatasetSpec, Text
 from components.data.frames import read_data_batches
 from components.data.sources import DataSource
+from components.data.treated_frames import treated_frames
 
 BASELINE_ARTIFACT = "baseline.json"
 MAX_CDF_POINTS = 1001
@@ -269,9 +270,11 @@ def build_baseline(
 def baseline_from_csv(
     data: Path | str | DataSource, dataset: str, source: str, spec: DatasetSpec | None = None
 ) -> Baseline:
-    """The baseline of raw data (CSV or Parquet). With a spec, its columns' kinds and roles; without one,
-    kinds inferred and every column a feature."""
-    return build_baseline(read_data_batches(data, spec), dataset, source, spec_kinds(spec) if spec else None)
+    """The baseline of raw data (CSV or Parquet). With a spec, its columns' kinds and roles, its sensitive
+    columns treated (components/data/treated_frames.py); without one, kinds inferred and every column a feature."""
+    if spec is None:
+        return build_baseline(read_data_batches(data), dataset, source)
+    return build_baseline(treated_frames(read_data_batches(data, spec), spec), dataset, source, spec_kinds(spec))
 
 
 def log_training_baseline(

@@ -9,7 +9,17 @@ import html
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from components.common.specs.base import Bucketized, Categorical, Feature, LatLongCross, Numeric, Text, TimestampParts
+from components.common.specs.base import (
+    Bucketized,
+    Categorical,
+    DatasetSpec,
+    Feature,
+    LatLongCross,
+    Numeric,
+    Text,
+    TimestampParts,
+)
+from components.common.specs.vocabulary.privacy import describe_treatment
 
 NONE = "—"
 # Shown in the metric table's bound column for a metric the gate does not bound.
@@ -93,6 +103,27 @@ def metric_rows(
 def slice_rows(slices: Mapping[str, Mapping[str, Any]], metrics: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     """One row per measured slice: its examples and the task's table metrics (a dash where undefined)."""
     return tuple((key, cell(m["example_count"]), *(cell(m[name]) for name in metrics)) for key, m in slices.items())
+
+
+def small_slices(evaluation: Mapping[str, Any], min_rows: int) -> list[str]:
+    """Keys of the slices, measured or only counted, with fewer than `min_rows` eval rows, longest first."""
+    counts = {key: m["example_count"] for key, m in evaluation["slices"].items()}
+    counts.update(evaluation.get("skipped_slices") or {})
+    return sorted((key for key, count in counts.items() if count < min_rows), key=lambda key: (-len(key), key))
+
+
+def unnamed(text: str, hidden: list[str], min_rows: int) -> str:
+    """`text` with each hidden slice's key (its column and value) replaced by words that name neither."""
+    for key in hidden:
+        text = text.replace(key, f"(a slice of under {min_rows} rows)")
+    return text
+
+
+def sensitive_section(spec: DatasetSpec) -> Section:
+    """Each column the spec declares sensitive and what the pipeline does with it (docs/privacy.md)."""
+    rows = tuple((name, describe_treatment(spec.sensitive[name])) for name in spec.sensitive_columns)
+    lines = () if rows else ("None declared in the dataset spec.",)
+    return Section("Sensitive columns", lines=lines, header=("column", "treatment"), rows=rows)
 
 
 def feature_role(feature: Feature) -> str:

@@ -24,8 +24,19 @@ from mlflow.tracking import MlflowClient
 
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec, LatLongCross
+from components.common.specs.vocabulary.privacy import describe_treatment
 from components.data.source_tags import FILES_TAG, MISSING_SPANS_TAG, SOURCE_TAGS, SPANS_TAG
-from components.push.card_sections import Section, cell, feature_role, markdown_text, metric_rows, slice_rows
+from components.push.card_sections import (
+    Section,
+    cell,
+    feature_role,
+    markdown_text,
+    metric_rows,
+    sensitive_section,
+    slice_rows,
+    small_slices,
+    unnamed,
+)
 from components.tasks import task_of
 
 METRICS_ARTIFACT = "evaluation/metrics.json"
@@ -35,6 +46,8 @@ NOT_RECORDED = "not recorded"
 # The model version's description column is VARCHAR(5000) in MLflow's SQL schema.
 MAX_DESCRIPTION = 5000
 MARKDOWN_ROWS = (12, 5)
+# The version tag naming a sensitive column's treatment: `sensitive.<column>`.
+SENSITIVE_TAG_PREFIX = "sensitive."
 
 
 class ModelCardError(RuntimeError):
@@ -155,11 +168,13 @@ def _card(model_name: str, run: Run, spec: DatasetSpec | None, evaluation: dict[
     lead = f"Dataset {lineage['dataset']} (SHA-256 {lineage['data_sha256'][:12]}), {verdict}."
     sections = [_dataset_section(run, spec, lineage), Section("Task", lines=(task,))]
     if evaluation is not None:
-        sections += _evaluation_sections(evaluation)
+        min_rows = spec.min_slice_rows if spec else DatasetSpec.__dataclass_fields__["min_slice_rows"].default
+        sections += _evaluation_sections(evaluation, min_rows)
     else:
         sections.append(Section("Evaluation", lines=("No evaluate step on record: pushed without a gate.",)))
     if spec is not None:
         sections.append(Section("Features", header=("role in the transform", "raw columns"), rows=_features(spec)))
+        sections.append(sensitive_section(spec))
     training = tuple(
         (key.removeprefix("train."), value) for key, value in sorted(params.items()) if key.startswith("train.")
     )
@@ -168,7 +183,10 @@ def _card(model_name: str, run: Run, spec: DatasetSpec | None, evaluation: dict[
     sections.append(Section("Known limits", bullets=limits))
     # The spans and files validate read (components/data/source_tags.py) go onto the version too.
     read = {name: run.data.tags[name] for name in SOURCE_TAGS if name in run.data.tags}
-    return ModelCard(model_name, lead, tuple(sections), {**lineage, **read})
+    treatments = {
+        f"{SENSITIVE_TAG_PREFIX}{name}": describe_treatment(t) for name, t in (spec.sensitive if spec else {}).items()
+    }
+    return ModelCard(model_name, lead, tuple(sections), {**lineage, **read, **treatments})
 
 
 def _dataset_section(run: Run, spec: DatasetSpec | None, lineage: Mapping[str, str]) -> Section:
@@ -195,11 +213,13 @@ def _dataset_section(run: Run, spec: DatasetSpec | None, lineage: Mapping[str, s
     return Section("Dataset and lineage", header=("record", "value"), rows=tuple(rows))
 
 
-def _evaluation_sections(evaluation: dict[str, Any]) -> list[Section]:
+def _evaluation_sections(evaluation: dict[str, Any], min_rows: int) -> list[Section]:
     """Metrics with the gate's bounds, the champion and the prior; slices, gaps, importance; the decision.
 
-    What the task's metrics are, and which way each is better, is what the evaluate step wrote.
+    What the task's metrics are, and which way each is better, is what the evaluate step wrote. A slice of
+    fewer than `min_rows` eval rows (the spec's min_slice_rows) is neither shown nor named anywhere.
     """
+    hidden = small_slices(evaluation, min_rows)
     gate, champion = evaluation["gate"], evaluation["champion"]
     compared = (
         f"Previous champion: version {champion['version']}, scored on the same rows."
@@ -223,19 +243,29 @@ def _evaluation_sections(evaluation: dict[str, Any]) -> list[Section]:
         ),
         Section(
             "Metrics per slice",
-            lines=_skipped(evaluation.get("skipped_slices") or {}),
+            lines=_skipped(evaluation.get("skipped_slices") or {}, hidden, min_rows),
             header=("slice", "examples", *table_metrics),
-            rows=slice_rows(evaluation["slices"], table_metrics),
+            rows=slice_rows({k: m for k, m in evaluation["slices"].items() if k not in hidden}, table_metrics),
         ),
     ]
     if gaps := evaluation.get("slice_gaps"):
-        gap_rows = tuple((column, g["metric"], cell(g["gap"]), g["best"], g["worst"]) for column, g in gaps.items())
+        gap_rows = tuple(
+            (
+                column,
+                g["metric"],
+                cell(g["gap"]),
+                unnamed(g["best"], hidden, min_rows),
+                unnamed(g["worst"], hidden, min_rows),
+            )
+            for column, g in gaps.items()
+        )
         sections.append(Section("Slice gaps", header=("column", "metric", "gap", "best", "worst"), rows=gap_rows))
     if importance := evaluation.get("importance"):
         sections.append(_importance_section(importance, evaluation.get("importance_method") or {}))
     decision = "BLESSED" if evaluation["blessed"] else "NOT BLESSED"
     lines = (f"Gate: {decision}.", "Whether it became champion is the version's tag champion_decision.")
-    sections.append(Section("Decision", lines=lines, bullets=tuple(evaluation["reasons"])))
+    reasons = tuple(unnamed(reason, hidden, min_rows) for reason in evaluation["reasons"])
+    sections.append(Section("Decision", lines=lines, bullets=reasons))
     return sections
 
 
@@ -252,10 +282,18 @@ def _importance_section(importance: Mapping[str, Mapping[str, Any]], method: Map
     return Section("Feature importance (permutation)", lines=lines, header=header, rows=rows)
 
 
-def _skipped(skipped: Mapping[str, int]) -> tuple[str, ...]:
-    if not skipped:
-        return ()
-    return ("Too few examples to measure: " + ", ".join(f"{key} ({count})" for key, count in skipped.items()) + ".",)
+def _skipped(skipped: Mapping[str, int], hidden: list[str], min_rows: int) -> tuple[str, ...]:
+    named = {key: count for key, count in skipped.items() if key not in hidden}
+    lines = []
+    if named:
+        lines.append(
+            "Too few examples to measure: " + ", ".join(f"{key} ({count})" for key, count in named.items()) + "."
+        )
+    if hidden:
+        lines.append(
+            f"{len(hidden)} slice(s) of fewer than {min_rows} eval rows not shown (the spec's min_slice_rows)."
+        )
+    return tuple(lines)
 
 
 def _features(spec: DatasetSpec) -> tuple[tuple[str, str], ...]:

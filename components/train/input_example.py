@@ -1,4 +1,6 @@
-"""The MLflow model's input example: raw rows of the training data, as a client would send them.
+"""The MLflow model's input example: rows of the training data, as a client would send them.
+
+A sensitive column's value is its treated one, as the baseline holds it (a token, a generalised value).
 
 Made at train time from the baseline validate saved on the pipeline's run (components/data/baseline.py);
 MLflow keeps it beside the model as the request body `make serve` prints.

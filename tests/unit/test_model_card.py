@@ -229,3 +229,50 @@ def test_the_card_says_what_the_transform_makes_of_a_text_column():
     )
     sequence = Text("review", mode="sequence", sequence_length=32, vocab_size=500)
     assert feature_role(sequence).startswith("text: the first 32 tokens in order; vocabulary: the 500 most frequent")
+
+
+PRIVATE_SPEC = """
+import dataclasses
+
+from components.common.specs import get_spec
+from components.common.specs.base import Generalize, Keep
+
+SPEC = dataclasses.replace(
+    get_spec("modeldata_taxi"),
+    name="taxi_private",
+    sensitive={"company": Keep(reason="a business, not a person"), "hour": Generalize(bins=(0, 6, 12, 18))},
+    min_slice_rows=40,
+)
+"""
+
+
+def test_the_card_lists_sensitive_columns_tags_them_and_names_no_slice_under_min_slice_rows(
+    evaluated: Evaluated, tmp_path: Path
+) -> None:
+    spec_file = tmp_path / "taxi_private.py"
+    spec_file.write_text(PRIVATE_SPEC)
+    evaluation = json.loads(json.dumps(evaluated.evaluation))
+    shown, measured = next(iter(evaluation["slices"].items()))
+    evaluation["slices"]["company=Tiny Cab"] = {**measured, "example_count": 31}
+    evaluation["skipped_slices"] = {"company=Rare Cab": 5, "company=Middling Cab": 45}
+    evaluation["slice_gaps"] = {
+        "company": {"metric": "roc_auc", "gap": 0.2, "best": shown, "worst": "company=Tiny Cab"}
+    }
+    evaluation["reasons"] = [*evaluation["reasons"], "INFO: company=Rare Cab (5 rows) is under 30 rows: not gated"]
+    run_id = tracking.start_pipeline_run(evaluated.uri, "card-tests", "job-private", {"dataset": str(spec_file)})
+    log_evaluation(evaluated.uri, run_id, json.dumps(evaluation))
+
+    card = build_card(tracking.client(evaluated.uri), run_id, MODEL_NAME)
+
+    markdown, page = card.markdown("3"), html.unescape(card.html("3"))
+    for text in (markdown, page):
+        assert "Tiny Cab" not in text and "Rare Cab" not in text
+        assert "Middling Cab (45)" in text and shown in text
+        assert "2 slice(s) of fewer than 40 eval rows not shown" in text
+        assert "(a slice of under 40 rows) (5 rows) is under 30 rows" in text
+    assert "<td>company</td><td>keep(reason=a business, not a person)</td>" in page
+    assert "<td>hour</td><td>generalize(bins=[0, 6, 12, 18])</td>" in page
+    assert card.lineage_tags["sensitive.company"] == "keep(reason=a business, not a person)"
+    assert card.lineage_tags["sensitive.hour"] == "generalize(bins=[0, 6, 12, 18])"
+    assert "None declared in the dataset spec." in evaluated.card.markdown("1").split("## Sensitive columns")[1]
+    assert not [tag for tag in evaluated.card.lineage_tags if tag.startswith("sensitive.")]
