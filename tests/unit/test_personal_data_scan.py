@@ -162,6 +162,20 @@ def test_an_undeclared_column_still_has_its_values_quoted(tmp_path: Path, people
     assert "(e.g. '" in postcode.observed
 
 
+def test_a_refused_value_of_a_declared_column_is_not_quoted(tmp_path: Path, people_csv: Path) -> None:
+    rows = pd.read_csv(people_csv, dtype=str)
+    rows.loc[7, "spend"] = "jane.doe@example.com"
+    data = tmp_path / "people.csv"
+    rows.to_csv(data, index=False)
+    declared = dataclasses.replace(PEOPLE, sensitive={"email": Pseudonymize(), "spend": Generalize(bins=(0, 100))})
+    for spec, quoted in ((PEOPLE, True), (declared, False)):
+        with pytest.raises(DataValidationError) as refused:
+            validate_data(data, spec, tmp_path / "report.html", tmp_path / "summary.json")
+        assert "line 9, column 'spend': expected" in str(refused.value)
+        written = str(refused.value) + (tmp_path / "report.html").read_text() + (tmp_path / "summary.json").read_text()
+        assert ("jane.doe@example.com" in written) is quoted
+
+
 @pytest.mark.parametrize("dataset", bundled_datasets())
 def test_no_bundled_dataset_is_refused(dataset: str) -> None:
     spec = get_spec(dataset)
