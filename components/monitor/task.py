@@ -28,6 +28,7 @@ from components.data.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_
 from components.data.frames import numbers_where_all_parse
 from components.data.reader import read_text_frames
 from components.data.sources import DataSource, file_format, resolve_source
+from components.data.treated_frames import treated_frames
 from components.data.values import RawDataError
 from components.monitor.drift import DriftReport, DriftThresholds, compare
 from components.monitor.report import write_report
@@ -120,7 +121,9 @@ def read_new_data(
         raise ValueError(f"{origin}: not readable as {kind}: {error}") from None
     if frame.empty:
         raise ValueError(f"{origin}: no rows to check")
-    return frame
+    # The baseline holds the spec's sensitive columns treated; so must what it is compared with (and reported).
+    spec = _reading_rules(baseline.dataset)[2]
+    return frame if spec is None else next(treated_frames([frame], spec))
 
 
 def _format(data: Path | str | DataSource) -> str | None:

@@ -3,10 +3,14 @@ a Drop'd one is absent, a Pseudonymize'd one holds tokens, a Generalize'd one co
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from faker import Faker
 
+from components.common.specs import get_spec
 from components.common.specs.base import (
     Categorical,
     Column,
@@ -21,6 +25,8 @@ from components.common.specs.base import (
 from components.common.specs.privacy_values import PSEUDONYM_PREFIX
 from components.common.specs.vocabulary.privacy import PSEUDONYMIZE_KEY_VARIABLE
 from components.data.baseline import Baseline, baseline_from_csv
+from components.monitor.drift import DriftThresholds, compare
+from components.monitor.task import read_new_data
 from components.train.input_example import example_rows
 
 ROWS = 300
@@ -99,3 +105,38 @@ def test_the_input_example_holds_treated_values_only(baseline: tuple[Baseline, p
     assert set(given["spend"]) <= {0.0, 100.0, 1000.0}
     written = example.to_json()
     assert not [value for value in raw_values(rows) if f'"{value}"' in written]
+
+
+MONITORED_SPEC = """
+from components.common.specs.base import Categorical, Column, DatasetSpec, Label, Pseudonymize
+
+SPEC = DatasetSpec(
+    name="monitored",
+    description="An email as a feature, pseudonymised.",
+    columns=(Column("email", "string"), Column("bought", "int", min_value=0, max_value=1)),
+    label=Label("bought", ("bought",), ("bought",), derive=lambda raw: raw["bought"], description="unused"),
+    features=(Categorical("email"),),
+    min_rows=5,
+    thresholds={"roc_auc": 0.5},
+    sensitive={"email": Pseudonymize(buckets=8)},
+)
+"""
+
+
+def test_monitor_compares_and_reports_new_data_treated_as_the_baseline(tmp_path: Path) -> None:
+    spec_file = tmp_path / "monitored.py"
+    spec_file.write_text(MONITORED_SPEC)
+    fake = Faker()
+    Faker.seed(7)
+    for name in ("train", "new"):
+        rows = pd.DataFrame({"email": [fake.unique.email() for _ in range(100)], "bought": [1, 0] * 50})
+        rows.to_csv(tmp_path / f"{name}.csv", index=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(PSEUDONYMIZE_KEY_VARIABLE, "a test key of enough characters")
+        spec = get_spec(str(spec_file))
+        profile = baseline_from_csv(tmp_path / "train.csv", str(spec_file), "train.csv", spec)
+        new = read_new_data(tmp_path / "new.csv", profile, "new.csv")
+        report = json.dumps(compare(profile, new, "new.csv", DriftThresholds()).to_dict())
+    assert new["email"].str.startswith(PSEUDONYM_PREFIX).all()
+    assert not [email for email in pd.read_csv(tmp_path / "new.csv")["email"] if email in report]
+    assert '"unseen_share": 0.0' in report  # eight buckets, every one seen in training
