@@ -179,6 +179,16 @@ def run_compare(args: argparse.Namespace) -> None:
     )
 
 
+def run_scoring(args: argparse.Namespace) -> None:
+    """Batch scoring's rows/s against the HTTP server's, and its peak memory at two sizes (bench/scoring.py)."""
+    result = RESULTS / "scoring.json"
+    work = WORK / "scoring"
+    argv = python_module(
+        "bench.scoring", "measure", "--scale", args.scale, "--work", str(work), "--result", str(result)
+    )
+    measure_command(argv, result_file=result, log=WORK / "scoring.log", env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
 def run_report(args: argparse.Namespace) -> None:
     from bench.report import write_report
 
@@ -191,7 +201,7 @@ def run_all(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     failed = []
     # Scaling before input: it writes the flights transform output the input benchmark reads.
-    for step in (run_compare, run_scaling, run_input, run_pipeline, run_serving, run_formats):
+    for step in (run_compare, run_scaling, run_input, run_pipeline, run_serving, run_formats, run_scoring):
         try:
             step(args)
         except (CommandFailed, OSError) as error:
@@ -212,6 +222,7 @@ COMMANDS = {
     "serving": run_serving,
     "formats": run_formats,
     "gpu": run_gpu,
+    "scoring": run_scoring,
     "report": run_report,
     "all": run_all,
 }

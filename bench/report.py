@@ -16,6 +16,7 @@ from bench.report_input import input_section, serving_section
 from bench.report_pipeline import pipeline_section
 from bench.report_scaling import scaling_section
 from bench.report_targets import targets_section
+from bench.scoring import scoring_section
 
 
 def _load(results: Path, name: str, defaults: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -42,6 +43,8 @@ def write_report(results: Path, destination: Path) -> Path:
         sections.append(serving_section(data))
     if (data := _load(results, "formats", scale)) is not None:
         sections.append(formats_section(data))
+    if (data := _load(results, "scoring", scale)) is not None:
+        sections.append(scoring_section(data))
     if (compared := load_compare(results)) is not None:
         sections.insert(0, compared)
     header = (
