@@ -168,6 +168,7 @@ bench-gpu: $(STAMP) ## On a GPU machine: input pipeline on the GPU with and with
 
 # Monitoring (issue 5): the drift check against the training baseline, and the monitoring/ manifests.
 # BASELINE_URI: baseline.json (path, s3://, runs:/...) or a CSV; unset = the champion's training baseline.
+# DATA_URI may be an output of `make score`: its input and its predictions are checked (docs/scoring.md).
 # PUSHGATEWAY_URL (host:port): every step, and the drift check, push their metrics there when set.
 export BASELINE_URI PUSHGATEWAY_URL
 .PHONY: monitor compile-monitoring monitoring-rules test-monitoring
