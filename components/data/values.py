@@ -38,10 +38,14 @@ def never_missing(spec: DatasetSpec) -> frozenset[str]:
     """Columns in which a missing value is refused, not counted.
 
     A binary task's label columns (a missing label would silently be class 0), and every critical column
-    whose spec allows no missing values (`max_null_fraction` 0).
+    whose spec allows no missing values (`max_null_fraction` 0), but a Drop'd one: the eval copy writes it
+    empty (validate's null check still holds it to its spec).
     """
     label = set(spec.label.source_columns) if isinstance(spec.task, Binary) else set()
-    strict = {c.name for c in spec.columns if c.max_null_fraction == 0 and c.severity == "critical"}
+    dropped = {name for name, treatment in spec.sensitive.items() if treatment.kind == "drop"}
+    strict = {
+        c.name for c in spec.columns if c.max_null_fraction == 0 and c.severity == "critical" and c.name not in dropped
+    }
     return frozenset(label | strict)
 
 

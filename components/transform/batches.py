@@ -2,8 +2,9 @@
 
 CSV: `SplitLines` checks a line's field count and picks its split (`rows`); on the analysis's read it
 passes the train rows only, on the transform's it counts every row and writes eval rows again in the
-spec's column order. `ToRecordBatch` turns a batch of parsed rows into one record batch, every value
-decided by `components.data.values.parse_column`, the rule validate reads by.
+spec's column order, sensitive columns treated (`treated_rows`). `ToRecordBatch` turns a batch of
+parsed rows into one record batch, every value decided by `components.data.values.parse_column`,
+the rule validate reads by.
 Parquet: `ReadParquet` reads a file's record batches through the one reader (`components.data.reader`,
 the same type checks) and splits each batch column-wise by a hash of its rows' values.
 Either way `transform_batch` makes the columns tf.Transform reads: a list per row, empty where the value
@@ -25,6 +26,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from components.common.specs.base import DatasetSpec
+from components.data.images import absolute_fields, image_positions, with_image_bytes
 from components.data.reader import read_batches
 from components.data.sources import DataSource, SourceFile
 from components.data.values import parse_column
@@ -38,6 +40,7 @@ from components.transform.rows import (
     to_csv_line,
     value_buckets,
 )
+from components.transform.treated_rows import EvalTreatment
 
 EVAL_RAW = "eval_raw"
 BATCH_ROWS = 1024
@@ -101,9 +104,11 @@ class SplitLines(_Counted):
         self._for_analysis, self._all_eval = for_analysis, all_eval
         self._header_length = len(header)
         self._order = [list(header).index(name) for name in spec.column_names]
+        self._treat = EvalTreatment(spec)
         self._split_text = SplitText(spec, header)
         self._fractions = fractions
         self._file_uri = file_uri
+        self._images, self._missing = image_positions(spec, header), frozenset(spec.missing_values)
 
     def process(self, line: str) -> Iterable[beam.pvalue.TaggedOutput]:
         if not line.strip() or (self._for_analysis and self._all_eval):
@@ -126,7 +131,7 @@ class SplitLines(_Counted):
         self._counters[split].inc()
         yield beam.pvalue.TaggedOutput(split, fields)
         if split == EVAL:
-            yield beam.pvalue.TaggedOutput(EVAL_RAW, to_csv_line([fields[i] for i in self._order]))
+            yield beam.pvalue.TaggedOutput(EVAL_RAW, to_csv_line(self._treat.fields([fields[i] for i in self._order])))
 
     def _fields(self, line: str) -> list[str]:
         fields = next(csv.reader([line]))
@@ -135,7 +140,7 @@ class SplitLines(_Counted):
                 f"{self._file_uri}: row has {len(fields)} fields, expected {self._header_length} (the header's): "
                 f"{line[:200]!r}"
             )
-        return fields
+        return absolute_fields(self._images, fields, self._file_uri, self._missing)
 
 
 class ToRecordBatch(beam.DoFn):
@@ -155,7 +160,9 @@ class ToRecordBatch(beam.DoFn):
             name: parse_column(self._spec, name, [row[position] for row in rows], where)
             for name, position in self._columns
         }
-        yield transform_batch(columns, self._schema)
+        names = list(columns)
+        loaded = with_image_bytes(self._spec, names, list(columns.values()), self._file_uri, where)
+        yield transform_batch(dict(zip(names, loaded)), self._schema)
 
 
 class ReadParquet(_Counted):
@@ -176,6 +183,7 @@ class ReadParquet(_Counted):
         self._spec, self._fractions, self._for_analysis = spec, fractions, for_analysis
         self._newest_span, self._endpoint_url = newest_span, endpoint_url
         self._schema = tensor_adapter_config(spec).arrow_schema
+        self._treat = EvalTreatment(spec)
 
     def process(self, file: SourceFile) -> Iterable[beam.pvalue.TaggedOutput]:
         all_eval = self._newest_span is not None and file.span == self._newest_span
@@ -199,7 +207,7 @@ class ReadParquet(_Counted):
                     self._counters[split].inc(count)
                 yield beam.pvalue.TaggedOutput(split, transform_batch(_columns(rows), self._schema))
                 if split == EVAL and not self._for_analysis:
-                    yield beam.pvalue.TaggedOutput(EVAL_RAW, csv_text(rows, self._spec))
+                    yield beam.pvalue.TaggedOutput(EVAL_RAW, csv_text(self._treat.batch(rows), self._spec))
 
 
 def _columns(batch: pa.RecordBatch) -> dict[str, pa.Array]:

@@ -19,6 +19,7 @@ from components.common.specs.base import DatasetSpec, Feature
 from components.tasks import task_of
 from components.transform.roles import role_transform
 from components.transform.roles.tensors import dense_raw
+from components.transform.roles.treatments import graph_key, treat_inputs
 
 
 def transformed_names(feature: Feature) -> list[str]:
@@ -43,10 +44,16 @@ def categorical_cardinalities(spec: DatasetSpec, tft_output: tft.TFTransformOutp
 
 
 def make_preprocessing_fn(spec: DatasetSpec) -> Callable[[dict[str, tf.SparseTensor]], dict[str, tf.Tensor]]:
-    """Every spec feature's transformed features, and the label as the task encodes it."""
+    """Every spec feature's transformed features, and the label as the task encodes it.
+
+    Features read sensitive columns treated (`roles.treatments`); the key is read here, so a spec that
+    pseudonymises without PSEUDONYMIZE_KEY is refused before any row is read.
+    """
     task = task_of(spec)
+    key = graph_key(spec)
 
     def preprocessing_fn(inputs: dict[str, tf.SparseTensor]) -> dict[str, tf.Tensor]:
+        inputs = treat_inputs(spec.sensitive, inputs, key)
         outputs: dict[str, tf.Tensor] = {}
         for feature in spec.features:
             outputs.update(role_transform(feature).apply(feature, inputs))

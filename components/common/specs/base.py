@@ -235,10 +235,14 @@ class DatasetSpec:
             for role, names in readers.items():
                 if name in names:
                     raise SpecError(where, f"{type(treatment).__name__} column is {role}; expected Keep(reason=...)")
-            numeric = self.column(name).dtype != "string"
+            dtype = self.column(name).dtype
+            numeric = dtype != "string"
+            if isinstance(treatment, Pseudonymize) and numeric:
+                raise SpecError(where, f"Pseudonymize takes a string column, not {dtype} (declare it a string)")
             if isinstance(treatment, Generalize) and treatment.numeric != numeric:
-                wanted = "bins" if numeric else "to or prefix"
-                raise SpecError(where, f"a {self.column(name).dtype} column is generalised by {wanted}")
+                raise SpecError(where, f"a {dtype} column is generalised by {'bins' if numeric else 'to or prefix'}")
+            if isinstance(treatment, Generalize) and dtype == "int" and any(b % 1 for b in treatment.bins or ()):
+                raise SpecError(where, f"an int column's bins are whole numbers, got {treatment.bins}")
             for feature in self.features:
                 if name not in read_columns(feature):
                     continue

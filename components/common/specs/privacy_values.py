@@ -25,7 +25,11 @@ from components.common.specs.vocabulary.privacy import (
 
 MIN_KEY_CHARACTERS = 16
 _MASK = (1 << 64) - 1
-_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-\d{2}.*", re.DOTALL)
+# An ISO date, or one generalised already (to its month or year): treating a treated value changes nothing.
+_ISO_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-\d{2}.*)?)?", re.DOTALL)
+# How a pseudonym is written where text is expected: this prefix and the bucket ("pseudonym-17").
+PSEUDONYM_PREFIX = "pseudonym-"
+_TOKEN = re.compile(PSEUDONYM_PREFIX + r"[0-9]{1,18}")
 # What a dropped value becomes where a row must still have the column: nothing.
 DROPPED = None
 
@@ -89,7 +93,9 @@ def _rotate(value: int, bits: int) -> int:
 
 
 def pseudonym(value: str, buckets: int, key: tuple[int, int]) -> int:
-    """The bucket (token) of a text value: keyed SipHash modulo `buckets`, as in the graph."""
+    """The bucket (token) of a text value: keyed SipHash modulo `buckets`, as in the graph; a token keeps its own."""
+    if _TOKEN.fullmatch(value):
+        return int(value[len(PSEUDONYM_PREFIX) :]) % buckets
     return siphash24(key, value.encode("utf-8")) % buckets
 
 
@@ -109,7 +115,7 @@ def generalize(treatment: Generalize, value: object) -> object:
     if treatment.prefix is not None:
         return text[: treatment.prefix]
     match = _ISO_DATE.fullmatch(text)
-    if match is None:
+    if match is None or (treatment.to == "month" and match.group(2) is None):
         return None
     return match.group(1) if treatment.to == "year" else f"{match.group(1)}-{match.group(2)}"
 
@@ -117,7 +123,7 @@ def generalize(treatment: Generalize, value: object) -> object:
 def treat_value(treatment: Treatment, value: object, key: tuple[int, int] | None = None) -> object:
     """The treated form of one raw value (None stays None): what every later step may see of it.
 
-    A Pseudonymize'd value becomes its token as text ("p" and the bucket), Drop'd becomes None.
+    A Pseudonymize'd value becomes its token as text ("pseudonym-" and the bucket), Drop'd becomes None.
     """
     if value is None or isinstance(treatment, Keep):
         return value
@@ -132,7 +138,7 @@ def treat_value(treatment: Treatment, value: object, key: tuple[int, int] | None
 
 def token_text(bucket: int) -> str:
     """How a pseudonym is written where text is expected (the eval copy, an input example)."""
-    return f"p{bucket}"
+    return f"{PSEUDONYM_PREFIX}{bucket}"
 
 
 def treat_row(
