@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -97,6 +98,16 @@ def test_the_example_is_masked() -> None:
     assert finding is not None and finding.example == "j***@e***.com"
     finding = scan_column("paid_with", ["4111 1111 1111 1111"] * 3)
     assert finding is not None and finding.example == "**** **** **** 1111"
+
+
+def test_the_scan_runs_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the scan reached for the network")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    finding = scan_column("who", ["ann@mail.co.uk", "bo@example.org", "cy@host.notatld"])
+    assert finding is not None and finding.hits == 2  # the domain checked against the bundled suffix list
 
 
 def test_the_sample_is_bounded_and_drawn_from_every_batch() -> None:
