@@ -23,7 +23,7 @@ import numpy as np
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec
 from components.evaluate.eval_rows import read_eval_columns
-from components.evaluate.scoring import load_scorer
+from components.evaluate.scoring import Scorer, load_scorer
 from components.infra_validate import checks
 from components.infra_validate.checks import CheckFailed
 from components.infra_validate.server import ModelServer
@@ -104,9 +104,16 @@ def _predictions(task: Task, check: str) -> Callable[[Mapping[str, Any], int], n
 
 
 def validate_serving(
-    model_dir: Path, eval_data_path: Path, spec: DatasetSpec, settings: InfraSettings
+    model_dir: Path,
+    eval_data_path: Path,
+    spec: DatasetSpec,
+    settings: InfraSettings,
+    scorer: Scorer | None = None,
 ) -> InfraValidation:
-    """Start the MLflow model at `model_dir` in the serving runtime and run every check against it."""
+    """Start the MLflow model at `model_dir` in the serving runtime and run every check against it.
+
+    The served answers are compared with `scorer`'s (default: evaluate's scoring of its SavedModel; a
+    compressed variant, which is no such SavedModel, passes its own pyfunc's)."""
     task = task_of(spec)
     dense = read_eval_columns(eval_data_path, spec)
     rows = min(settings.sample_rows, int(next(iter(dense.values())).shape[0]))
@@ -122,7 +129,7 @@ def validate_serving(
     with tempfile.TemporaryDirectory(prefix="infra-validate-") as workdir:
         with ModelServer(model_dir, Path(workdir) / "server.log") as server:
             try:
-                reference = load_scorer(model_dir, task)(sample)  # evaluate's scoring, while the server starts
+                reference = (scorer or load_scorer(model_dir, task))(sample)  # while the server starts
                 problem = server.wait_ready(settings.start_timeout_s)
                 if problem:
                     raise CheckFailed("starts", problem)

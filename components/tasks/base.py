@@ -57,6 +57,11 @@ class Task(ABC):
     directions: Mapping[str, bool]
     # The metrics compared with the champion's, each within an absolute tolerance (see champion_checks).
     champion_metrics: tuple[str, ...] = ()
+    # A compressed variant's metric, and how far it may fall behind the full model's on it: absolute, or a
+    # fraction of the full model's value where `variant_tolerance_relative` (see variant_check).
+    variant_metric: str
+    variant_tolerance: float
+    variant_tolerance_relative: bool = False
     # Keras metric that early stopping watches on the validation split, and whether to maximise it.
     early_stopping_monitor: str
     early_stopping_maximise: bool
@@ -151,6 +156,28 @@ class Task(ABC):
                 )
             )
         return checks
+
+    def variant_check(self, variant: TaskMetrics, full: TaskMetrics, tolerance: float | None = None) -> Check:
+        """The variant's `variant_metric` within `tolerance` (default: the task's) of the full model's."""
+        tolerance = self.variant_tolerance if tolerance is None else tolerance
+        name, higher_is_better = self.variant_metric, self.directions[self.variant_metric]
+        best = full.headline().get(name)
+        allowed = None if best is None else abs(best) * tolerance if self.variant_tolerance_relative else tolerance
+        bound = None if best is None or allowed is None else best - allowed if higher_is_better else best + allowed
+        what = f"{tolerance:.2%}" if self.variant_tolerance_relative else f"{tolerance:g}"
+        sign = "-" if higher_is_better else "+"
+        return compare(
+            name, variant.headline().get(name), higher_is_better, bound, f"full model {fmt(best)} {sign} {what}"
+        )
+
+    def soft_targets(self, labels: np.ndarray) -> np.ndarray:
+        """The true labels in the head's space, [rows, output_width] float32: what a distilled student learns
+        from beside its teacher's outputs."""
+        return np.asarray(labels, dtype=np.float32).reshape(-1, self.output_width)
+
+    def distillation_loss(self) -> keras.losses.Loss:
+        """The loss on soft targets (blends of the teacher's outputs and `soft_targets`)."""
+        return self.loss()
 
     def headline_value(self, metrics: TaskMetrics) -> float | None:
         return metrics.headline().get(self.headline_metric)

@@ -20,6 +20,7 @@ class BinaryTask(Task):
     headline_metric = "roc_auc"
     directions = {"roc_auc": True, "accuracy": True, "precision": True, "recall": True, "log_loss": False}
     champion_metrics = ("roc_auc", "log_loss")
+    variant_metric, variant_tolerance = "roc_auc", 0.005
     early_stopping_monitor = "val_auc"
     early_stopping_maximise = True
     label_dtype = "int64"

@@ -25,6 +25,7 @@ class MulticlassTask(Task):
     headline_metric = "log_loss"
     directions = {"log_loss": False, "accuracy": True, "macro_f1": True, "weighted_f1": True}
     champion_metrics = ("log_loss", "accuracy")
+    variant_metric, variant_tolerance = "accuracy", 0.005
     early_stopping_monitor = "val_loss"
     early_stopping_maximise = False
     label_dtype = "int64"
@@ -58,6 +59,14 @@ class MulticlassTask(Task):
         import keras
 
         return keras.losses.SparseCategoricalCrossentropy()
+
+    def soft_targets(self, labels: np.ndarray) -> np.ndarray:
+        return np.eye(len(self.classes), dtype=np.float32)[np.asarray(labels, dtype=np.int64).reshape(-1)]
+
+    def distillation_loss(self):
+        import keras
+
+        return keras.losses.CategoricalCrossentropy()
 
     def keras_metrics(self):
         import keras

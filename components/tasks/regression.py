@@ -22,6 +22,7 @@ class RegressionTask(Task):
     kind = "regression"
     model_noun = "regressor"
     headline_metric = "rmse"
+    variant_metric, variant_tolerance, variant_tolerance_relative = "rmse", 0.01, True
     directions = {"rmse": False, "mae": False, "r2": True}
     early_stopping_monitor = "val_loss"
     early_stopping_maximise = False

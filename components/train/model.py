@@ -17,6 +17,9 @@ from components.common.specs.base import DatasetSpec
 from components.data.raw_tensors import DENSE_DTYPES, dense_to_sparse, parse_csv_rows
 from components.tasks import Task
 
+# The signature of the model alone: transformed features in, the head's [batch, width] `output` out.
+MODEL_SIGNATURE = "model_default"
+
 
 class OutputScale(keras.layers.Layer):
     """A fixed affine map, `value * scale + shift`: puts a builder's near-zero output on the label's scale."""
@@ -36,6 +39,21 @@ def scaled(model: keras.Model, shift: float, scale: float) -> keras.Model:
     """`model` followed by `OutputScale(shift, scale)`, over the same named inputs."""
     output = OutputScale(shift, scale, dtype="float32", name="output_scale")(model.outputs[0])
     return keras.Model(model.inputs, output, name=f"{model.name}_scaled")
+
+
+def transform_raw(
+    transform_layer: object, spec: DatasetSpec, model_inputs: Sequence[str], dense: dict[str, tf.Tensor]
+) -> dict[str, tf.Tensor]:
+    """Raw feature tensors to the model's transformed inputs, through the tf.Transform graph."""
+    batch = tf.shape(next(iter(dense.values())))[0]
+    complete = dict(dense)
+    # Label source columns are transform inputs but not serving inputs: feed them as missing.
+    for name in spec.label.source_columns:
+        if name not in complete:
+            dtype = DENSE_DTYPES[spec.column(name).dtype]
+            complete[name] = tf.fill([batch], tf.constant("" if dtype == tf.string else math.nan, dtype))
+    transformed = transform_layer(dense_to_sparse(complete, spec))
+    return {name: transformed[name] for name in model_inputs}
 
 
 class ServingModule(tf.Module):
@@ -68,17 +86,15 @@ class ServingModule(tf.Module):
         self.predict_csv = tf.function(
             self._predict_csv, input_signature=[tf.TensorSpec([None], tf.string, name="csv_rows")]
         )
+        # The model alone on transformed features (compressed variants convert and distil from it).
+        transformed_signature = {t.name: tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in model.inputs}
+        self.model_default = tf.function(self._predict_transformed, input_signature=[transformed_signature])
+
+    def _predict_transformed(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return {"output": self.model(features, training=False)}
 
     def _predict_dense(self, dense: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        batch = tf.shape(next(iter(dense.values())))[0]
-        complete = dict(dense)
-        # Label source columns are transform inputs but not serving inputs: feed them as missing.
-        for name in self._spec.label.source_columns:
-            if name not in complete:
-                dtype = DENSE_DTYPES[self._spec.column(name).dtype]
-                complete[name] = tf.fill([batch], tf.constant("" if dtype == tf.string else math.nan, dtype))
-        transformed = self.transform_layer(dense_to_sparse(complete, self._spec))
-        features = {name: transformed[name] for name in self._model_inputs}
+        features = transform_raw(self.transform_layer, self._spec, self._model_inputs, dense)
         return self._task.serving_outputs(self.model(features, training=False))
 
     def _predict_csv(self, csv_rows: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -88,5 +104,9 @@ class ServingModule(tf.Module):
         tf.saved_model.save(
             self,
             export_dir,
-            signatures={"serving_default": self.serving_default, "predict_csv": self.predict_csv},
+            signatures={
+                "serving_default": self.serving_default,
+                "predict_csv": self.predict_csv,
+                MODEL_SIGNATURE: self.model_default,
+            },
         )
