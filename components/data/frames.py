@@ -29,7 +29,7 @@ def read_data_batches(data: Path | str | DataSource, spec: DatasetSpec | None = 
     """
     source = data if isinstance(data, DataSource) else resolve_source(str(data))
     if spec is not None:
-        for batch in read_batches(source, spec, batch_rows=CSV_CHUNK_ROWS):
+        for batch in read_batches(source, spec, batch_rows=CSV_CHUNK_ROWS, image_bytes=False):
             yield to_frame(batch)
         return
     for frame in read_text_frames(source, frozenset(MISSING_VALUES), MAX_LINE_BYTES, CSV_CHUNK_ROWS):

@@ -106,11 +106,16 @@ def with_image_bytes(
     ]
 
 
-def absolute_references(spec: DatasetSpec, fields: Sequence[str], data_uri: str) -> list[str]:
-    """One raw row's fields (the spec's column order) with image references made absolute, for a copy of
-    the row written elsewhere (evaluation's raw eval rows) that must still name the same files."""
+def image_positions(spec: DatasetSpec, header: Sequence[str]) -> list[int]:
+    """Where a file's image columns are among its fields (by its header)."""
     images = image_features(spec)
-    return [
-        resolve_reference(value, data_uri) if name in images and value else value
-        for name, value in zip(spec.column_names, fields)
-    ]
+    return [position for position, name in enumerate(header) if name in images]
+
+
+def absolute_fields(positions: Sequence[int], fields: list[str], data_uri: str, missing: frozenset[str]) -> list[str]:
+    """A CSV row's fields with the references at `positions` made absolute (a missing spelling kept): the
+    transform's copy of the eval rows, written elsewhere, must still name the same files."""
+    for position in positions:
+        if fields[position] and fields[position] not in missing:
+            fields[position] = resolve_reference(fields[position], data_uri)
+    return fields

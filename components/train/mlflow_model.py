@@ -118,7 +118,8 @@ def _tensor(name: str, values: pd.Series, dtype: Any, spellings: frozenset[str])
 
     missing = values.isna().to_numpy()
     if dtype == tf.string:
-        wrong = [value for value, gap in zip(values, missing) if not gap and not isinstance(value, str)]
+        # An image column's values are its encoded bytes (the scoring server decodes them from base64).
+        wrong = [value for value, gap in zip(values, missing) if not gap and not isinstance(value, (str, bytes))]
         if wrong:
             raise InputError(f"column {name!r} holds {wrong[0]!r} ({type(wrong[0]).__name__}); expected text")
         return tf.constant(["" if gap else value for value, gap in zip(values, missing)], tf.string)
@@ -146,7 +147,9 @@ def spec_inputs(spec: DatasetSpec) -> list[tuple[str, str]]:
     from components.data.values import never_missing
 
     required = never_missing(spec)
+    images = {feature.column for feature in spec.features if feature.kind == "image"}
     return [
+        (name, "binary") if name in images else
         (name, NEVER_MISSING_TYPES[spec.column(name).dtype] if name in required or spec.column(name).dtype == "string"
          else ANY)
         for name in spec.feature_columns

@@ -142,3 +142,41 @@ def test_validate_refuses_bad_images_beyond_the_tolerated_share(tmp_path: Path) 
     assert f"{index}: line 3: image 'missing.png' not found ({tmp_path / 'missing.png'})" in message
     summary = validate_data(index, _spec(max_bad_fraction=0.8), tmp_path / "report.html", tmp_path / "summary.json")
     assert summary.success
+
+
+def test_the_role_graph_decodes_resizes_and_scales(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from components.transform.roles.image import decode_images
+
+    feature = DIGITS.features[0]
+    jpeg = io.BytesIO()
+    Pillow.fromarray(np.full((8, 8), 255, np.uint8)).save(jpeg, format="JPEG", quality=100)
+    big = png_bytes(np.kron(GREY, np.ones((2, 2), np.uint8)))  # 16x16, each pixel of GREY as a 2x2 square
+    rgb = png_bytes(np.stack([GREY] * 3, axis=-1))
+    pixels = decode_images(tf.constant([png_bytes(GREY), b"", jpeg.getvalue(), big, rgb]), feature).numpy()
+    assert pixels.shape == (5, 8, 8, 1) and pixels.dtype == np.float32
+    np.testing.assert_allclose(pixels[0, :, :, 0], GREY / 255.0, atol=1e-6)
+    assert not pixels[1].any()  # a missing image is blank
+    np.testing.assert_allclose(pixels[2], 1.0, atol=2 / 255)
+    np.testing.assert_allclose(pixels[3, :, :, 0], GREY / 255.0, atol=1e-5)  # resized back to 8x8
+    np.testing.assert_allclose(pixels[4, :, :, 0], GREY / 255.0, atol=1 / 255)  # RGB to grey
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        decode_images(tf.constant([b"not an image"]), feature)
+
+
+def test_the_cnn_builder_takes_image_features_and_refuses_without() -> None:
+    from components.common.feature_info import TransformedFeature
+    from components.tasks import task_of
+    from components.train.builders import BuilderError, build_checked
+    from components.train.hyperparameters import Hyperparameters
+
+    task, hyperparameters = task_of(DIGITS), Hyperparameters(hidden_units=(16,))
+    image = TransformedFeature("image_pixels", "image", "float32", dims=(8, 8, 1))
+    assert image.shape == (8, 8, 1)
+    for builder in ("cnn", "mlp", "wide_and_deep"):  # every built-in puts an image through the conv tower
+        model = build_checked(builder, [image], task, hyperparameters)
+        assert any(layer.name.startswith("image_pixels_conv") for layer in model.layers), builder
+    number = TransformedFeature("x_z", "numeric", "float32")
+    with pytest.raises(BuilderError, match=r"'cnn' needs an image feature; the features are \['x_z \(numeric\)'\]"):
+        build_checked("cnn", [number], task, hyperparameters)

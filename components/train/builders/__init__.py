@@ -31,6 +31,7 @@ ModelBuilder = Callable[[Sequence[TransformedFeature], Task, Hyperparameters], k
 BUILT_IN = {
     "wide_and_deep": "components.train.builders.wide_and_deep:build",
     "mlp": "components.train.builders.mlp:build",
+    "cnn": "components.train.builders.cnn:build",
 }
 # Examples in the batch the model is tried on before training.
 _PROBE_ROWS = 2

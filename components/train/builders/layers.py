@@ -8,6 +8,7 @@ from typing import Sequence
 import keras
 
 from components.common.feature_info import TransformedFeature
+from components.train.builders.convolution import conv_tower
 
 
 def embedding_width(cardinality: int) -> int:
@@ -30,6 +31,9 @@ def dense_parts(
         value = inputs[feature.name]
         if feature.kind == "numeric":
             parts.append(keras.layers.Reshape((feature.length or 1,))(value))
+            continue
+        if feature.kind == "image":  # pixels through a small convolutional tower
+            parts.append(conv_tower(value, feature.name))
             continue
         size = int(feature.vocabulary_size or 0)
         width = embedding_width(size)

@@ -51,5 +51,5 @@ def decode_images(encoded: tf.Tensor, feature: Image) -> tf.Tensor:
 def _decoded(data: tf.Tensor, feature: Image) -> tf.Tensor:
     pixels = tf.io.decode_image(data, channels=feature.channels, dtype=tf.uint8, expand_animations=False)
     pixels = tf.ensure_shape(pixels, [None, None, feature.channels])
-    resized = tf.image.resize(tf.cast(pixels, tf.float32), [feature.height, feature.width], antialias=True)
+    resized = tf.image.resize(tf.cast(pixels, tf.float32), [feature.height, feature.width], method="area")
     return tf.reshape(tf.clip_by_value(resized / 255.0, 0.0, 1.0), image_shape(feature))
