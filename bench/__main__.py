@@ -189,6 +189,13 @@ def run_scoring(args: argparse.Namespace) -> None:
     measure_command(argv, result_file=result, log=WORK / "scoring.log", env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
+def run_quality(args: argparse.Namespace) -> None:
+    """The pipeline's model against a gradient-boosted tree on every bundled dataset (bench/quality.py)."""
+    result = RESULTS / "quality.json"
+    argv = python_module("bench.quality", "--result", str(result))
+    measure_command(argv, result_file=result, log=WORK / "quality.log", env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
 def run_report(args: argparse.Namespace) -> None:
     from bench.report import write_report
 
@@ -201,7 +208,16 @@ def run_all(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     failed = []
     # Scaling before input: it writes the flights transform output the input benchmark reads.
-    for step in (run_compare, run_scaling, run_input, run_pipeline, run_serving, run_formats, run_scoring):
+    for step in (
+        run_compare,
+        run_scaling,
+        run_input,
+        run_pipeline,
+        run_serving,
+        run_formats,
+        run_scoring,
+        run_quality,
+    ):
         try:
             step(args)
         except (CommandFailed, OSError) as error:
@@ -223,6 +239,7 @@ COMMANDS = {
     "formats": run_formats,
     "gpu": run_gpu,
     "scoring": run_scoring,
+    "quality": run_quality,
     "report": run_report,
     "all": run_all,
 }

@@ -14,6 +14,7 @@ from bench.compare_report import load_compare
 from bench.report_formats import formats_section
 from bench.report_input import input_section, serving_section
 from bench.report_pipeline import pipeline_section
+from bench.report_quality import quality_section
 from bench.report_scaling import scaling_section
 from bench.report_targets import targets_section
 from bench.scoring import scoring_section
@@ -43,6 +44,8 @@ def write_report(results: Path, destination: Path) -> Path:
         sections.append(serving_section(data))
     if (data := _load(results, "formats", scale)) is not None:
         sections.append(formats_section(data))
+    if (data := _load(results, "quality")) is not None:
+        sections.append(quality_section(data))
     if (data := _load(results, "scoring", scale)) is not None:
         sections.append(scoring_section(data))
     if (compared := load_compare(results)) is not None:
