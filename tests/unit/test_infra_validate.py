@@ -14,7 +14,7 @@ import mlflow
 import pytest
 import yaml
 from gate_records import record_gate
-from test_serving_support import DATASET, SPEC, Champion, champion_fixture  # noqa: F401
+from test_serving_support import DATASET, SPEC, Champion
 
 from components.common import tracking
 from components.infra_validate import task as infra

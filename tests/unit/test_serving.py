@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from gate_records import record_gate
 from mlflow.exceptions import MlflowException
-from test_serving_support import MODEL_NAME, SPEC, Champion, champion_fixture, saved_model_outputs  # noqa: F401
+from test_serving_support import MODEL_NAME, SPEC, Champion, saved_model_outputs
 
 from components.common import storage, tracking
 from components.common.specs import get_spec

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 import pytest
-from test_serving_support import DATASET, MODEL_NAME, SPEC, Champion, champion_fixture, saved_model_outputs  # noqa: F401
+from test_serving_support import DATASET, MODEL_NAME, SPEC, Champion, saved_model_outputs
 
 from components.common import tracking
 from components.monitor.drift import DriftThresholds, compare
