@@ -16,6 +16,7 @@ never cached: it is the check that the data at DATA_URI is still what it was, an
 MLflow run. Train, evaluate (which must see the current champion) and push are per run.
 """
 
+from functools import partial
 from typing import Dict, List, NamedTuple
 
 from kfp import dsl, kubernetes
@@ -45,6 +46,8 @@ from components.train.component import train
 from components.transform.component import transform
 from components.tune.component import tune
 from components.validate.component import validate
+from components.variants.base import DEFAULT_VARIANTS
+from pipelines.variants_wiring import add_variants
 
 PIPELINE_NAME = "tabular-training"
 
@@ -170,6 +173,9 @@ def build_training_pipeline(
         data_as_of: str = "",
         split: str = "hash",
         warm_start: str = "auto",
+        variants: str = DEFAULT_VARIANTS,
+        distill_builder: str = "mlp",
+        variant_tolerance: float = -1.0,
     ) -> NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)]):
         validate_task = validate(
             data_uri=data_uri,
@@ -292,6 +298,10 @@ def build_training_pipeline(
                     force_push=force_push,
                 )
                 on_the_network(push_task, retries).set_caching_options(enable_caching=False)
+                with dsl.If(variants != "", name="variants"):
+                    add_variants(
+                        partial(on_the_network, retries=retries), train_task, transform_task, push_task, locals()
+                    )
                 # Serve the new champion on KServe; not Ready in time: roll the alias back and fail.
                 with dsl.If(deploy_on_push == True, name="deploy-on-push"):  # noqa: E712 (a KFP condition)
                     deploy_task = deploy(
