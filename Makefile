@@ -21,6 +21,8 @@ export DATA_URI MLFLOW_TRACKING_URI MODEL_STORE_URI MODEL_NAME EPOCHS
 # ALLOW_MISSING_SPANS=1 trains past a missing one; DATA_AS_OF=YYYY-MM-DD ends the window on that day; SPLIT=time
 # evaluates on the newest span.
 export TRAIN_WINDOW ALLOW_MISSING_SPANS DATA_AS_OF SPLIT
+# WARM_START=none: train from scratch; auto (the default) starts from the champion's weights when they fit.
+export WARM_START
 # VERBOSE=1: `make run` and `make monitor` stream every step's output instead of a line per step.
 export VERBOSE
 # TensorFlow's C++ start-up chatter hides the step logs; errors still show.

@@ -81,6 +81,7 @@ def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -
         "epochs": settings.epochs,
         "thresholds": gate_thresholds(settings.dataset, overrides.thresholds),
         "baseline_margin": spec.baseline_margin,
+        "warm_start": settings.warm_start,
         **span_arguments(settings),
         **spec_hyperparameters(settings.dataset),
     }

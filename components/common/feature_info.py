@@ -3,7 +3,9 @@
 Kinds: `numeric` is a float32 scalar per example (a z-score), or a vector of `length` floats when
 `length` is set (a piecewise-linear encoding); `categorical` an int64 id in
 [0, vocabulary_size); `sequence` an int64 vector of `length` ids in [0, vocabulary_size) where 0 is
-padding (a text column's tokens, in order, or its bag of n-grams). Nothing here imports TensorFlow.
+padding (a text column's tokens, in order, or its bag of n-grams). `embedding_width`, when set, is the
+width to embed the ids with (a warm start carries the champion's; components.train.warm_start); None
+leaves it to the builder. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class TransformedFeature:
     dtype: Literal["float32", "int64"]
     vocabulary_size: int | None = None
     length: int | None = None
+    embedding_width: int | None = None
     # An `image`'s (height, width, channels): float32 pixels in [0, 1] (components/transform/roles/image.py).
     dims: tuple[int, ...] | None = None
 

@@ -16,6 +16,8 @@ from components.tasks import task_of
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # How the transform holds out eval rows: by a hash of each row, or the newest span (a span DATA_URI only).
 SPLITS = ("hash", "time")
+# Where train starts (components.train.warm_start.MODES): the champion's weights when they fit, or scratch.
+WARM_STARTS = ("auto", "none")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class Settings:
     allow_missing_spans: bool = False
     data_as_of: str = ""
     split: str = "hash"
+    # WARM_START=none trains from scratch; auto (default) starts from the champion when it was built the same way.
+    warm_start: str = "auto"
 
     def __post_init__(self) -> None:
         check_model_name(self.model_name)
@@ -83,6 +87,9 @@ class Settings:
         split = env.get("SPLIT", "hash")
         if split not in SPLITS:
             raise ValueError(f"SPLIT must be one of {list(SPLITS)}, got {split!r}")
+        warm_start = env.get("WARM_START", "auto")
+        if warm_start not in WARM_STARTS:
+            raise ValueError(f"WARM_START must be one of {list(WARM_STARTS)}, got {warm_start!r}")
         return cls(
             dataset=dataset,
             data_uri=_absolute_unless_remote(data_uri),
@@ -102,6 +109,7 @@ class Settings:
             allow_missing_spans=allow_missing_spans == "1",
             data_as_of=data_as_of,
             split=split,
+            warm_start=warm_start,
         )
 
 

@@ -122,6 +122,18 @@ def id_blocks(model: keras.Model, features: Mapping[str, int]) -> dict[int, list
     return blocks
 
 
+def embedding_widths(model: keras.Model) -> dict[str, int]:
+    """The width of each `Embedding` over a model input, by that input's name."""
+    widths: dict[str, int] = {}
+    for layer in _layers(model):
+        if isinstance(layer, keras.layers.Embedding) and layer._inbound_nodes:
+            inputs = layer._inbound_nodes[0].input_tensors
+            name = _input_name(inputs[0]) if len(inputs) == 1 else None
+            if name is not None:
+                widths[name] = int(layer.output_dim)
+    return widths
+
+
 def _layers(model: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in model._flatten_layers(include_self=False, recursive=True)]
 

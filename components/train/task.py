@@ -33,7 +33,14 @@ from components.train.input import Split
 from components.train.model import ServingModule, scaled
 from components.train.multiworker import fit_among_workers
 from components.train.roles import WorkerRole, worker_role
-from components.train.warm_start import Champion, build_record, initialise, write_build_record
+from components.train.warm_start import (
+    Champion,
+    build_record,
+    carried_widths,
+    initialise,
+    with_widths,
+    write_build_record,
+)
 from components.transform.features import transformed_features
 from components.transform.layout import TRAIN, VALIDATION
 
@@ -164,8 +171,9 @@ def train_model(
     with strategy.scope():
         train_labels = _all_labels(strategy, train_split.labels, role)
         hyperparameters = hyperparameters.for_rows(len(train_labels))
-        model = _build_model(builder, task, features, hyperparameters, train_labels)
         record = build_record(builder, task, features, spec)
+        model = _build_model(builder, task, carried_widths(champion, record, features), hyperparameters, train_labels)
+        record = with_widths(record, model)
         started_from = initialise(model, champion, record, tft_output)
     print(started_from.line, flush=True)
     train = train_split.shuffled_batches(model_inputs, hyperparameters.batch_size, hyperparameters.seed)

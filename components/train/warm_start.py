@@ -1,19 +1,23 @@
 """Warm start: train from the registry champion's weights when it was built the same way (`warm_start=auto`).
 
-Every export carries its build record, `model_build.json`: the builder, the task's head and the
+Every export carries its build record, `model_build.json`: the builder, the task's head, the
 transformed features (name, kind, dtype, shape, id count) with the tf.Transform vocabulary each id
-feature reads, whose file is among the SavedModel's assets. Push uploads it with the model, under
-the version's manifest. A new run starts from the champion only when the builder, the head and the
-features (all but their id counts) are the same and every weight has the same shape here, apart
-from id rows; those are moved by token (components.train.remap). Otherwise, or when there is no
-champion, it trains from scratch and says why. The gate does not care how training started.
+feature reads, whose file is among the SavedModel's assets, and the width each id feature is
+embedded at. Push uploads it with the model, under the version's manifest. A new run starts from the
+champion only when the builder, the head and the features (all but their id counts) are the same and
+every weight has the same shape here, apart from id rows; those are moved by token
+(components.train.remap). An embedding's width follows its id count (components.train.builders.layers),
+so a run starting from a champion builds its embeddings at the champion's widths
+(`TransformedFeature.embedding_width`); a builder that does not honour them gets other shapes and falls
+back. Otherwise, or when there is no champion, it trains from scratch and says why. The gate does not
+care how training started.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -25,7 +29,15 @@ from components.common import storage, tracking
 from components.common.feature_info import TransformedFeature
 from components.common.specs.base import Categorical, DatasetSpec, Text
 from components.tasks import Task
-from components.train.remap import IdRows, WarmStartError, id_blocks, remap_rows, row_map, variables_by_path
+from components.train.remap import (
+    IdRows,
+    WarmStartError,
+    embedding_widths,
+    id_blocks,
+    remap_rows,
+    row_map,
+    variables_by_path,
+)
 from components.transform.features import transformed_names
 
 BUILD_RECORD = "model_build.json"
@@ -79,15 +91,33 @@ def vocabulary_names(spec: DatasetSpec) -> dict[str, tuple[str, int]]:
 
 
 def build_record(builder: str, task: Task, features: Sequence[TransformedFeature], spec: DatasetSpec) -> dict:
-    """What identifies how a model was built, written beside its export."""
+    """What identifies how a model was built, written beside its export (`with_widths` adds the model's widths)."""
     vocabularies = vocabulary_names(spec)
     return {
         "model_builder": builder,
         "task": task.kind,
         "output_width": task.output_width,
-        "features": [asdict(feature) for feature in features],
+        "features": [
+            {key: value for key, value in asdict(feature).items() if key != "embedding_width"} for feature in features
+        ],
         "vocabularies": {name: {"asset": asset, "offset": offset} for name, (asset, offset) in vocabularies.items()},
     }
+
+
+def with_widths(record: dict, model: keras.Model) -> dict:
+    """`record` with the width each id input of `model` is embedded at."""
+    return {**record, "embedding_widths": embedding_widths(model)}
+
+
+def carried_widths(
+    champion: Champion | str, record: dict, features: Sequence[TransformedFeature]
+) -> list[TransformedFeature]:
+    """`features` to build this run's model from: at the champion's embedding widths when its build fits this
+    run's (`record`, made before the model), so that a vocabulary that grew or shrank keeps its width."""
+    if isinstance(champion, str) or incompatibility(champion, record) is not None:
+        return list(features)
+    widths = json.loads((champion.model_dir / BUILD_RECORD).read_text()).get("embedding_widths", {})
+    return [replace(feature, embedding_width=widths.get(feature.name)) for feature in features]
 
 
 def write_build_record(export_dir: Path, record: dict) -> None:

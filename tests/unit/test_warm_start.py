@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from components.train.warm_start import BUILD_RECORD, Champion, check_mode
 from components.transform.task import run_transform
 
 HYPERPARAMETERS = Hyperparameters(epochs=3, batch_size=64, hidden_units=(8,), early_stopping_patience=3)
+# The next-span test: rows a span, and epochs each of its three runs trains (no early stopping).
+SPAN_ROWS, SPAN_EPOCHS = 1000, 4
 
 
 def test_rows_follow_their_tokens_new_ones_start_fresh_dropped_ones_go():
@@ -106,6 +109,12 @@ def champion(tmp_path_factory) -> Champion:
     return Champion("7", root / "model")
 
 
+@pytest.fixture(scope="module")
+def two_colours(tmp_path_factory) -> Path:
+    """A span with only red and blue: green (the champion's) dropped, one id fewer than the champion's."""
+    return _transformed(tmp_path_factory.mktemp("two-colours"), _shop_rows(300, 3, ["red", "blue"]))
+
+
 @pytest.mark.slow
 def test_a_warm_start_carries_each_embedding_row_to_its_token(champion, tmp_path):
     # Another span: purple is new, green gone, and blue now the most frequent (so its id changes).
@@ -121,13 +130,26 @@ def test_a_warm_start_carries_each_embedding_row_to_its_token(champion, tmp_path
         np.testing.assert_allclose(after[token], before[token], atol=1e-6)
     record = json.loads((root / "model" / BUILD_RECORD).read_text())
     assert record["model_builder"] == "wide_and_deep" and record["vocabularies"]["colour_id"]["asset"] == "colour"
+    assert record["embedding_widths"] == {"colour_id": 4}
 
 
 @pytest.mark.slow
-def test_another_builder_or_other_features_fall_back_with_the_reason(champion, tmp_path):
-    root = _transformed(tmp_path, _shop_rows(300, 3, ["red", "blue"]))
+def test_a_smaller_vocabulary_keeps_the_champions_embedding_width(champion, two_colours, tmp_path):
+    """Two colours and an OOV bucket would get width 3 (components.train.builders.layers); the champion's 4 carries."""
     one_epoch = dataclasses.replace(HYPERPARAMETERS, epochs=1)
-    mlp = train_model(SPEC, root / "graph", root / "examples", root / "mlp", one_epoch, "mlp", champion=champion)
+    root, model = two_colours, tmp_path / "model"
+    result = train_model(SPEC, root / "graph", root / "examples", model, one_epoch, champion=champion)
+    assert result.warm_started_from == "7"
+    assert "colour_id 2 carried, 0 new, 1 dropped" in result.warm_start_note
+    assert _colour_table(tf.saved_model.load(str(model))).shape == (3, 4)
+    assert json.loads((model / BUILD_RECORD).read_text())["embedding_widths"] == {"colour_id": 4}
+
+
+@pytest.mark.slow
+def test_another_builder_or_other_features_fall_back_with_the_reason(champion, two_colours, tmp_path):
+    root = two_colours
+    one_epoch = dataclasses.replace(HYPERPARAMETERS, epochs=1)
+    mlp = train_model(SPEC, root / "graph", root / "examples", tmp_path / "mlp", one_epoch, "mlp", champion=champion)
     assert mlp.warm_started_from == ""
     assert mlp.warm_start_note == (
         "trained from scratch: champion version 7 was built with builder 'wide_and_deep', this run uses 'mlp'"
@@ -138,8 +160,15 @@ def test_another_builder_or_other_features_fall_back_with_the_reason(champion, t
     assert fewer.warm_started_from == ""
     assert fewer.warm_start_note.startswith("trained from scratch: champion version 7 was built on other features")
     assert "basket_z" in fewer.warm_start_note
-    # Other vocabulary sizes can change an embedding's width (components.train.builders.layers): no fit.
-    narrower = train_model(SPEC, root / "graph", root / "examples", root / "model", one_epoch, champion=champion)
+    # A champion that recorded no embedding widths (pushed before they were): the width follows the smaller
+    # vocabulary here (components.train.builders.layers), and that cannot be carried.
+    unrecorded = tmp_path / "unrecorded"
+    shutil.copytree(champion.model_dir, unrecorded)
+    built = json.loads((unrecorded / BUILD_RECORD).read_text())
+    (unrecorded / BUILD_RECORD).write_text(json.dumps({k: v for k, v in built.items() if k != "embedding_widths"}))
+    narrower = train_model(
+        SPEC, root / "graph", root / "examples", tmp_path / "model", one_epoch, champion=Champion("7", unrecorded)
+    )
     assert narrower.warm_start_note == (
         "trained from scratch: champion version 7: weight colour_id_embedding/embeddings: "
         "shape [4, 4] in the champion, [3, 3] here"
@@ -150,6 +179,21 @@ def test_another_builder_or_other_features_fall_back_with_the_reason(champion, t
     assert shapes.warm_started_from == ""
     assert shapes.warm_start_note.startswith("trained from scratch: champion version 7: weight dense")
     assert re.search(r"/kernel: shape \[(\d+), 8\] in the champion, \[\1, 16\] here$", shapes.warm_start_note)
+
+
+def test_make_runs_warm_start_reaches_the_pipeline_argument():
+    from components.runs.settings import WARM_STARTS, Settings
+    from components.train.warm_start import MODES
+    from pipelines.arguments import Overrides, pipeline_arguments
+
+    assert WARM_STARTS == MODES
+    env = {"DATASET": "mlc_churn"}
+    assert pipeline_arguments(Settings.from_env(env))["warm_start"] == "auto"
+    scratch = Settings.from_env({**env, "WARM_START": "none"})
+    assert pipeline_arguments(scratch)["warm_start"] == "none"
+    assert pipeline_arguments(scratch, Overrides(warm_start="auto"))["warm_start"] == "auto"
+    with pytest.raises(ValueError, match=r"WARM_START must be one of \['auto', 'none'\], got 'sometimes'"):
+        Settings.from_env({**env, "WARM_START": "sometimes"})
 
 
 def test_the_pipeline_hands_warm_start_and_the_model_name_to_train():
@@ -191,7 +235,8 @@ def test_a_warm_started_run_on_the_next_span_reaches_the_champions_metric_in_few
     tmp_path, tmp_mlflow_uri, capsys
 ):
     """mlc_churn's rows as two spans: the champion trained on the first, then the second trained cold and
-    warm. The target is the champion's best validation ROC AUC less the gate's default tolerance (0.01)."""
+    warm. The target is the champion's best validation ROC AUC less the gate's default tolerance (0.01).
+    One state is only in the first span and another only in the second: their rows are dropped and new."""
     from components.common.specs import get_spec
     from components.train.warm_start import start
     from pipelines.datasets import materialize_dataset
@@ -199,21 +244,16 @@ def test_a_warm_started_run_on_the_next_span_reaches_the_champions_metric_in_few
     spec = get_spec("mlc_churn")
     source = materialize_dataset("mlc_churn", tmp_path / "mlc_churn.csv")
     header, *rows = Path(source).read_text().splitlines(keepends=True)
-    # Rows whose categorical values both spans hold: the same id counts, so the embeddings keep their widths
-    # (a width grows with the vocabulary; another width falls back, as the test above shows).
-    columns = header.strip().split(",")
-    ids = [columns.index(feature.column) for feature in spec.features if isinstance(feature, Categorical)]
-    halves = (rows[:1500], rows[1500:3000])
-    shared = [set.intersection(*({row.split(",")[i] for row in half} for half in halves)) for i in ids]
+    state = header.strip().split(",").index("state")
+    halves = ((rows[:SPAN_ROWS], "WY"), (rows[SPAN_ROWS : 2 * SPAN_ROWS], "CA"))  # without that state
     spans = []
-    for index, half in enumerate(halves):
-        part = [row for row in half if all(row.split(",")[i] in values for i, values in zip(ids, shared))]
+    for index, (half, left_out) in enumerate(halves):
         root = tmp_path / f"span-{index}"
         root.mkdir()
-        (root / "data.csv").write_text(header + "".join(part))
+        (root / "data.csv").write_text(header + "".join(row for row in half if row.split(",")[state] != left_out))
         run_transform(str(root / "data.csv"), spec, root / "graph", root / "examples", root / "eval.csv")
         spans.append(root)
-    hyperparameters = Hyperparameters(epochs=6, early_stopping_patience=6)
+    hyperparameters = Hyperparameters(epochs=SPAN_EPOCHS, early_stopping_patience=SPAN_EPOCHS)
     first, second = spans
     champion_run = train_model(spec, first / "graph", first / "examples", first / "model", hyperparameters)
     number = _register_champion(tmp_mlflow_uri, first / "model", tmp_path / "store")
@@ -225,7 +265,7 @@ def test_a_warm_started_run_on_the_next_span_reaches_the_champions_metric_in_few
     warm = train_model(spec, second / "graph", second / "examples", second / "warm", hyperparameters, champion=champion)
     out = capsys.readouterr().out
     assert f"warm-started from version {number}; embedding rows remapped by token: " in out
-    assert re.search(r"state_id \d+ carried, 0 new, 0 dropped", out)
+    assert re.search(r"state_id \d+ carried, 1 new, 1 dropped", out), out
     assert warm.warm_started_from == number and cold.warm_started_from == ""
     warm_epochs = _first_epoch_reaching(warm.history["val_auc"], target)
     cold_epochs = _first_epoch_reaching(cold.history["val_auc"], target)

@@ -5,8 +5,9 @@ The contract is one function signature:
     def build(features: Sequence[TransformedFeature], task: Task, hyperparameters: Hyperparameters) -> keras.Model
 
 `features` describes the transformed features (components.common.feature_info: name, kind, dtype,
-per-example shape, id count); `task` (components.tasks) gives the head: `task.output_layer()` or
-`task.output_width` units with `task.output_activation`, float32; `hyperparameters` are the run's.
+per-example shape, id count, and the embedding width to use when a warm start carries one); `task`
+(components.tasks) gives the head: `task.output_layer()` or `task.output_width` units with
+`task.output_activation`, float32; `hyperparameters` are the run's.
 The model takes a dict of the named features and returns [batch, task.output_width] float32. It is
 returned uncompiled: train compiles it with the task's loss and metrics and Adam at the run's
 learning rate, and exports it behind the transform graph, so serving takes raw values.

@@ -24,8 +24,9 @@ def model_inputs(features: Sequence[TransformedFeature]) -> dict[str, keras.Kera
 def dense_parts(
     features: Sequence[TransformedFeature], inputs: dict[str, keras.KerasTensor]
 ) -> list[keras.KerasTensor]:
-    """One [batch, width] tensor per feature: numbers as they are, ids embedded, sequences' embeddings
-    averaged over their non-padding ids (id 0 is padding)."""
+    """One [batch, width] tensor per feature: numbers as they are, ids embedded (at the feature's
+    `embedding_width` when set, else by `embedding_width`), sequences' embeddings averaged over their
+    non-padding ids (id 0 is padding)."""
     parts = []
     for feature in features:
         value = inputs[feature.name]
@@ -36,7 +37,7 @@ def dense_parts(
             parts.append(conv_tower(value, feature.name))
             continue
         size = int(feature.vocabulary_size or 0)
-        width = embedding_width(size)
+        width = feature.embedding_width or embedding_width(size)
         if feature.kind == "categorical":
             parts.append(keras.layers.Embedding(size, width, name=f"{feature.name}_embedding")(value))
         else:
