@@ -104,14 +104,14 @@ override REASON := $(value REASON)
 override FROM := $(value FROM)
 export REASON FROM
 export SERVING_PLATFORM SERVING_RUNTIME KSERVE_DEPLOYMENT_MODE SERVING_ROLE_ARN
-SERVE_VERSION = $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
+SERVE_VERSION = $(if $(MODEL_VERSION),--version $(MODEL_VERSION))$(if $(VARIANT), --variant $(VARIANT))
 
 .PHONY: serve deploy-model promote-model rollback-model
 
-serve: $(STAMP) ## Serve the champion (or MODEL_VERSION) on 127.0.0.1:SERVE_PORT; REQUEST_LOG=path logs requests
+serve: $(STAMP) ## Serve the champion (or MODEL_VERSION; VARIANT=int8 its variant) on 127.0.0.1:SERVE_PORT; REQUEST_LOG=path logs requests
 	$(PY) -m components.serve serve --port $(SERVE_PORT) $(SERVE_VERSION) $(if $(REQUEST_LOG),--request-log "$(REQUEST_LOG)")
 
-deploy-model: $(STAMP) ## Serve the champion (or MODEL_VERSION) on KServe; CANARY=10 gives it 10% of the traffic
+deploy-model: $(STAMP) ## Serve the champion (or MODEL_VERSION; VARIANT=int8 its variant) on KServe; CANARY=10 gives it 10% of the traffic
 	$(PY) -m components.serve deploy $(SERVE_VERSION) $(if $(CANARY),--canary $(CANARY))
 
 promote-model: $(STAMP) ## Give the KServe canary all the traffic

@@ -42,9 +42,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     else:
         served = registry.resolve(settings.mlflow_tracking_uri, settings.model_name, args.version or "")
         model_uri, what = served.model_uri, f"{served.name} version {served.version}"
+        if args.variant:
+            served = registry.variant_of(settings.mlflow_tracking_uri, served, args.variant)
+            model_uri, what = served.source, f"{served.name} (version {served.version}'s variant)"
     # With the request log on standard output, everything else goes to standard error.
     say = sys.stderr if args.request_log == "-" else sys.stdout
     with tempfile.TemporaryDirectory(prefix="serve-") as workdir:
+        if args.variant and not Path(model_uri).is_dir():
+            from components.common import storage
+
+            endpoint = settings.s3_endpoint_url or None
+            model_uri = str(storage.download_dir(model_uri, Path(workdir) / "variant", endpoint))
         model, example = local.load(model_uri, Path(workdir))
         url = f"http://{args.host}:{args.port}"
         print(f"serving {what} on {url} (POST {local.INVOCATIONS}; Ctrl-C stops it)", file=say)
@@ -57,7 +65,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _render(settings: Settings, args: argparse.Namespace) -> int:
-    served = registry.resolve(settings.mlflow_tracking_uri, settings.model_name, args.version or "")
+    served = verbs.resolve_served(_deployment(settings), args.version or "", args.variant)
     objects = kserve.render(served, _deployment(settings).target, args.canary)
     print(yaml.safe_dump_all(objects, sort_keys=False), end="")
     return 0
@@ -65,7 +73,7 @@ def _render(settings: Settings, args: argparse.Namespace) -> int:
 
 def _deploy(settings: Settings, args: argparse.Namespace) -> int:
     deployment = _deployment(settings)
-    for line in verbs.deploy(deployment, args.version or "", args.canary):
+    for line in verbs.deploy(deployment, args.version or "", args.canary, variant=args.variant):
         print(line)
     return 0
 
@@ -101,6 +109,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="a local inference server on the champion (or --version)")
     serve.add_argument("--version", type=_version, default="")
+    serve.add_argument("--variant", default="", help="serve the version's compressed variant of this name")
     serve.add_argument("--model-uri", default="", help="serve this MLflow model instead (a folder, models:/...)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5001)
@@ -113,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--version", type=_version, default="")
         command.add_argument("--canary", type=int, default=None)
+        command.add_argument("--variant", default="", help="the version's compressed variant of this name")
         command.set_defaults(run=run)
     commands.add_parser("promote", help="give the canary all the traffic").set_defaults(run=_promote)
     rollback = commands.add_parser("rollback", help="back to the previous champion, in the registry and on KServe")

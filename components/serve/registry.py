@@ -78,6 +78,18 @@ def resolve(tracking_uri: str, model_name: str, version: str = "") -> ServedVers
     return _served(found)
 
 
+def variant_of(tracking_uri: str, served: ServedVersion, variant: str) -> ServedVersion:
+    """Variant `variant` of a served version (issue 26): its own MLflow model beside the version's files,
+    served under the name `<model>-<variant>`; refused, naming the version's variants, when it has none such."""
+    tags = tracking.client(tracking_uri).get_model_version(served.name, served.version).tags
+    uri = tags.get(f"variant.{variant}.uri")
+    if not uri:
+        refused = tags.get(f"variant.{variant}.refused")
+        why = f"it was refused: {refused}" if refused else f"its variants: {tags.get('variants') or 'none'}"
+        raise ServingError(f"{served.name} version {served.version} has no variant {variant!r} ({why})")
+    return ServedVersion(f"{served.name}-{variant}", served.version, uri, served.run_id)
+
+
 def previous_champion(tracking_uri: str, champion: ServedVersion) -> ServedVersion:
     """The champion before `champion`: the newest older version that was promoted and not rolled back."""
     client = tracking.client(tracking_uri)

@@ -51,6 +51,16 @@ def _apply_all(cluster: Cluster, objects: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def resolve_served(deployment: Deployment, version: str, variant: str) -> registry.ServedVersion:
+    """The version, or its variant (an MLflow model: the mlflow runtime serves it, TensorFlow Serving cannot)."""
+    served = registry.resolve(deployment.tracking_uri, deployment.model_name, version)
+    if not variant:
+        return served
+    if deployment.target.runtime != "mlflow":
+        raise ServingError(f"VARIANT={variant}: a variant is an MLflow model; serve it with SERVING_RUNTIME=mlflow")
+    return registry.variant_of(deployment.tracking_uri, served, variant)
+
+
 def _connected(cluster: Cluster | None) -> Cluster:
     cluster = cluster or Cluster()
     cluster.require_kserve()
@@ -58,10 +68,15 @@ def _connected(cluster: Cluster | None) -> Cluster:
 
 
 def deploy(
-    deployment: Deployment, version: str = "", canary: int | None = None, cluster: Cluster | None = None
+    deployment: Deployment,
+    version: str = "",
+    canary: int | None = None,
+    cluster: Cluster | None = None,
+    variant: str = "",
 ) -> list[str]:
-    """Serve `version` (empty: the champion); with `canary`, as a canary beside what is served now."""
-    served = registry.resolve(deployment.tracking_uri, deployment.model_name, version)
+    """Serve `version` (empty: the champion), or its `variant` as an InferenceService of its own; with
+    `canary`, as a canary beside what is served now."""
+    served = resolve_served(deployment, version, variant)
     objects = kserve.render(served, deployment.target, canary, deployment.image)
     cluster = _connected(cluster)
     if canary is not None:
