@@ -18,7 +18,7 @@ from components.common.specs import get_spec
 from components.common.specs.base import Column, DatasetSpec, Generalize, Label, Numeric, Pseudonymize
 from components.validate.personal_data import SAMPLE_ROWS, Sample, scan_column, scan_frame
 from components.validate.task import DataValidationError, validate_data
-from pipelines.datasets import bundled_datasets, bundled_frame
+from pipelines.datasets import bundled_datasets, bundled_frame, materialize_dataset
 
 ROWS = 200
 # International numbers in the regions the recogniser knows (the 555-01xx range is for fiction).
@@ -193,3 +193,25 @@ def test_no_bundled_dataset_is_refused(dataset: str) -> None:
     sample = Sample()
     sample.add(bundled_frame(dataset))
     assert scan_frame(sample.frame, spec, spec.sensitive_columns) == []
+
+
+@pytest.fixture(scope="module")
+def planted_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The privacy example's first 600 rows (its spec asks for 200), enough for the scan's share."""
+    full = materialize_dataset("mlc_churn_pii", tmp_path_factory.mktemp("planted") / "mlc_churn_pii.csv")
+    lines = full.read_text().splitlines(keepends=True)[:601]
+    full.write_text("".join(lines))
+    return full
+
+
+def test_the_privacy_example_passes_and_its_spec_that_forgets_the_phone_is_refused(
+    tmp_path: Path, planted_csv: Path
+) -> None:
+    declared = validate_data(planted_csv, get_spec("mlc_churn_pii"), tmp_path / "ok.html", tmp_path / "ok.json")
+    assert declared.success
+    with pytest.raises(DataValidationError) as refused:
+        validate_data(planted_csv, get_spec("mlc_churn_pii_undeclared"), tmp_path / "r.html", tmp_path / "r.json")
+    assert "column 'phone': phone number in " in str(refused.value)
+    phones = set(pd.read_csv(planted_csv, dtype=str)["phone"])
+    written = str(refused.value) + (tmp_path / "r.html").read_text() + (tmp_path / "r.json").read_text()
+    assert not [phone for phone in phones if phone in written]
