@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from components.common.specs import get_spec
 from components.runs.settings import Settings
 from components.serve import kserve, registry, verbs
 from components.serve.registry import ServingError
@@ -60,7 +61,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"request log: {args.request_log}", file=say)
         if example:
             print(local.curl_example(url, example), file=say, flush=True)
-        local.run(local.build_app(model, args.request_log), args.host, args.port)
+        sensitive = get_spec(settings.dataset).sensitive if args.request_log else None
+        local.run(local.build_app(model, args.request_log, sensitive), args.host, args.port)
     return 0
 
 

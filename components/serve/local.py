@@ -22,45 +22,60 @@ import sys
 import threading
 import uuid
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Mapping
 
 import mlflow
 import pandas as pd
 from mlflow.pyfunc import PyFuncModel
 from mlflow.pyfunc.scoring_server import infer_and_parse_data, init
 
+from components.common.specs.base import Drop, Treatment
+from components.common.specs.privacy_values import needs_key, pseudonymize_key, treat_value
+
 REQUEST_ID = "request_id"
 INVOCATIONS = "/invocations"
 
 
 class RequestLog:
-    """Appends one JSON line per row of each answered request; `-` writes them to standard output."""
+    """Appends one JSON line per row of each answered request; `-` writes them to standard output.
 
-    def __init__(self, destination: str, input_schema: Any) -> None:
+    A sensitive column (the spec's `sensitive`) is logged treated, as the model's graph treats it, never raw.
+    """
+
+    def __init__(self, destination: str, input_schema: Any, sensitive: Mapping[str, Treatment] | None = None) -> None:
         self._schema = input_schema
+        self._sensitive = dict(sensitive or {})
+        self._key = pseudonymize_key() if needs_key(self._sensitive) else None
         self._lock = threading.Lock()
         self._stream: IO[str] = sys.stdout if destination == "-" else Path(destination).open("a", encoding="utf-8")
-        self.columns = input_schema.input_names()
+        self.columns = [name for name in input_schema.input_names() if not isinstance(self._sensitive.get(name), Drop)]
 
     def write(self, body: bytes) -> None:
         frame = infer_and_parse_data(json.loads(body), self._schema)
         if not isinstance(frame, pd.DataFrame):
             return
-        rows = frame[[name for name in self.columns if name in frame.columns]]
+        rows = frame[[name for name in self.columns if name in frame.columns]].copy()
+        for name in set(rows.columns) & set(self._sensitive):
+            rows[name] = [
+                None if pd.isna(value) else treat_value(self._sensitive[name], value, self._key)
+                for value in rows[name].tolist()
+            ]
         lines = rows.assign(**{REQUEST_ID: uuid.uuid4().hex}).to_json(orient="records", lines=True)
         with self._lock:
             self._stream.write(lines if lines.endswith("\n") else lines + "\n")
             self._stream.flush()
 
 
-def build_app(model: PyFuncModel, request_log: str | None = None) -> Any:
-    """MLflow's scoring app for `model`; with `request_log`, answered requests are logged there."""
+def build_app(
+    model: PyFuncModel, request_log: str | None = None, sensitive: Mapping[str, Treatment] | None = None
+) -> Any:
+    """MLflow's scoring app for `model`; with `request_log`, answered requests are logged there (treated)."""
     app = init(model)
     if not request_log:
         return app
     from starlette.requests import Request
 
-    log = RequestLog(request_log, model.metadata.get_input_schema())
+    log = RequestLog(request_log, model.metadata.get_input_schema(), sensitive)
 
     @app.middleware("http")
     async def log_requests(request: Request, call_next: Any) -> Any:
