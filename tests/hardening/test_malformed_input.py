@@ -153,6 +153,7 @@ def _transforms_and_evaluates(path: Path, row_count: int, work: Path) -> None:
 
 # Odd rows validate passes on purpose: a quoted company holding a comma, a "-0" hour or distance, a
 # needlessly quoted company, a blank line, a byte-order mark and Windows line endings.
+@pytest.mark.slow  # each case runs tf.Transform on Beam (tens of seconds)
 @pytest.mark.parametrize(
     "content",
     [
@@ -168,6 +169,7 @@ def test_odd_rows_validate_passes_also_transform_and_evaluate(content: bytes, tm
     _transforms_and_evaluates(path, summary.row_count, tmp_path)
 
 
+@pytest.mark.slow  # an example that validate passes runs tf.Transform on Beam
 @settings(max_examples=4, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(content=mostly_good_file())
 def test_a_file_validate_passes_also_transforms_and_evaluates(content: bytes) -> None:
