@@ -119,3 +119,15 @@ def absolute_fields(positions: Sequence[int], fields: list[str], data_uri: str, 
         if fields[position] and fields[position] not in missing:
             fields[position] = resolve_reference(fields[position], data_uri)
     return fields
+
+
+def blank_image(feature: Image) -> bytes:
+    """A black PNG of the feature's size and channels: an input example that any model of it takes."""
+    import io
+
+    from PIL import Image as Pillow
+
+    buffer = io.BytesIO()
+    mode = "L" if feature.channels == 1 else "RGB"
+    Pillow.new(mode, (feature.width, feature.height)).save(buffer, format="PNG")
+    return buffer.getvalue()

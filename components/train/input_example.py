@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from components.data.images import blank_image, image_features
 from components.data.values import never_missing
 from components.train.mlflow_model import spec_inputs
 
@@ -34,11 +35,17 @@ def example_rows(spec: DatasetSpec, baseline: Baseline | None) -> pd.DataFrame |
     given (the model refuses a never-missing column without a value).
     """
     inputs = spec_inputs(spec)
+    images = {name: blank_image(feature) for name, feature in image_features(spec).items()}
     optional = {name for name, _ in inputs} - never_missing(spec)
     rows: list[dict[str, Any]] = []
     if baseline is not None:
         for rank, quantile in enumerate(EXAMPLE_QUANTILES):
-            row = {name: _typical(baseline.column(name), spec.column(name).dtype, rank, quantile) for name, _ in inputs}
+            row = {
+                name: images[name]
+                if name in images
+                else _typical(baseline.column(name), spec.column(name).dtype, rank, quantile)
+                for name, _ in inputs
+            }
             given = [name for name in row if row[name] is not None]
             if given and set(row) - optional <= set(given):
                 rows.append(row)
@@ -48,7 +55,7 @@ def example_rows(spec: DatasetSpec, baseline: Baseline | None) -> pd.DataFrame |
     if not rows:
         return None
     frame = pd.DataFrame(rows, columns=[name for name, _ in inputs])
-    dtypes = {"string": object, "long": "int64", "double": "float64"}
+    dtypes = {"string": object, "binary": object, "long": "int64", "double": "float64"}
     for name, kind in inputs:
         dtype = dtypes.get(kind) or ("Int64" if spec.column(name).dtype == "int" else "float64")
         frame[name] = frame[name].astype(dtype)
