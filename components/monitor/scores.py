@@ -77,13 +77,14 @@ def read_scoring_output(prefix: str, tracking_uri: str, scratch: Path, endpoint_
     baseline = run_baseline(tracking_uri, run_id, BASELINE_ARTIFACT, where, scratch)
     predictions = run_baseline(tracking_uri, run_id, PREDICTION_BASELINE_ARTIFACT, where, scratch)
     spec = get_spec(baseline.dataset)
+    task = task_of(spec)
     skip = {ROW_NUMBER, *spec.key_columns, MODEL_NAME, MODEL_VERSION, SCORED_AT}
     return ScoringOutput(
         prefix=prefix,
         model_name=name,
         model_version=version,
         source=_scored_input(prefix, summary, endpoint_url),
-        predictions=prediction_frame(task_of(spec), _task_predictions(task_of(spec), frame, skip)),
+        predictions=prediction_frame(task, _task_predictions(task, frame, skip)),
         baseline=replace(baseline, source=f"{where}, trained on {baseline.source}"),
         prediction_baseline=replace(predictions, source=f"{where}'s predictions on {predictions.source}"),
     )

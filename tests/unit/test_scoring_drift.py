@@ -20,7 +20,7 @@ from components.data.baseline import log_training_baseline
 from components.data.prediction_baseline import PREDICTION_BASELINE_ARTIFACT
 from components.evaluate.task import GateSettings, run_evaluate_step
 from components.monitor.scores import run_baseline
-from components.monitor.task import MonitorResult, run_monitor_step
+from components.monitor.task import MonitorResult, drift_metric_set, run_monitor_step
 from components.push.task import push_model
 from components.score.output import UnfinishedOutputError
 from components.score.task import run_score_step
@@ -116,6 +116,14 @@ def test_a_shifted_input_column_drifts_and_so_do_the_predictions(world):
     assert summary["drifted"] and "prediction.Adelie" in summary["verdict"]
     logged = tracking.client(world.tracking_uri).get_run(result.mlflow_run_id).data.metrics
     assert logged["drifted"] == 1.0 and logged["drifted_features"] == len(drifted)
+    # Pushed like any feature's drift: the prediction is the `feature` label DataDriftDetected alerts on.
+    pushed = {
+        (sample.name, sample.labels.get("feature")): sample.value
+        for family in drift_metric_set(report, "run").registry.collect()
+        for sample in family.samples
+    }
+    assert pushed[("tabular_mlops_drift_feature_detected", "prediction.Adelie")] == 1.0
+    assert pushed[("tabular_mlops_drift_feature_detected", "bill_depth_mm")] == 0.0
 
 
 def test_an_output_without_its_manifest_is_refused_naming_it(world):
