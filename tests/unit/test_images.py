@@ -180,3 +180,22 @@ def test_the_cnn_builder_takes_image_features_and_refuses_without() -> None:
     number = TransformedFeature("x_z", "numeric", "float32")
     with pytest.raises(BuilderError, match=r"'cnn' needs an image feature; the features are \['x_z \(numeric\)'\]"):
         build_checked("cnn", [number], task, hyperparameters)
+
+
+def test_base64_json_reaches_the_graph_as_the_same_bytes() -> None:
+    """The signature declares the image column binary: MLflow's JSON parsing decodes base64 into the PNG's
+    bytes, the pyfunc hands them to the graph as they are, and the graph reads the pixels."""
+    import base64
+
+    import tensorflow as tf
+    from mlflow.utils.proto_json_utils import dataframe_from_parsed_json
+
+    from components.train.mlflow_model import _tensor, input_schema, spec_inputs
+    from components.transform.roles.image import decode_images
+
+    assert spec_inputs(DIGITS) == [("image", "binary")]
+    records = [{"image": base64.b64encode(png_bytes(GREY)).decode("ascii")}]
+    frame = dataframe_from_parsed_json(records, "records", input_schema(spec_inputs(DIGITS)))
+    assert frame["image"].tolist() == [png_bytes(GREY)]
+    pixels = decode_images(_tensor("image", frame["image"], tf.string, frozenset()), DIGITS.features[0])
+    np.testing.assert_allclose(pixels.numpy()[0, :, :, 0], GREY / 255.0, atol=1e-6)
