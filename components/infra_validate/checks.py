@@ -10,6 +10,7 @@ The reference for the input example is the MLflow model loaded in this process w
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import math
@@ -100,13 +101,16 @@ def input_example(model_dir: Path, port: int, predictions: Predictions) -> tuple
 
 
 def records(columns: Mapping[str, np.ndarray], types: Mapping[str, str], rows: Sequence[int]) -> list[dict]:
-    """Rows of raw columns as a client sends them: NaN as null, whole numbers of an int column as ints."""
+    """Rows of raw columns as a client sends them: NaN as null, whole numbers of an int column as ints, an
+    image column's bytes (type "binary") in base64."""
     found = []
     for row in rows:
         record: dict[str, Any] = {}
         for name, values in columns.items():
             value = values[row]
-            if isinstance(value, bytes):
+            if isinstance(value, bytes) and types[name] == "binary":
+                record[name] = base64.b64encode(value).decode("ascii")
+            elif isinstance(value, bytes):
                 record[name] = value.decode("utf-8")
             elif isinstance(value, str):
                 record[name] = value

@@ -22,6 +22,7 @@ import numpy as np
 
 from components.common.specs import get_spec
 from components.common.specs.base import DatasetSpec
+from components.data.images import image_features
 from components.evaluate.eval_rows import read_eval_columns
 from components.evaluate.scoring import Scorer, load_scorer
 from components.infra_validate import checks
@@ -120,7 +121,7 @@ def validate_serving(
     sample = {name: dense[name][:rows] for name in spec.feature_columns}
     body = checks.records(
         {name: value.numpy() for name, value in sample.items()},
-        {name: spec.column(name).dtype for name in spec.feature_columns},
+        {name: "binary" if name in image_features(spec) else spec.column(name).dtype for name in spec.feature_columns},
         range(rows),
     )
     lines: list[str] = []
