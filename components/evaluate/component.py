@@ -64,6 +64,7 @@ def evaluate(
                 result.slices,
                 result.slice_gaps,
                 result.importance,
+                worst_images=result.worst_images,
             ),
             encoding="utf-8",
         )

@@ -53,6 +53,7 @@ def html_report(
     slices: Mapping[str, TaskMetrics],
     slice_gaps: Mapping[str, SliceGap],
     importance: Mapping[str, Importance],
+    worst_images: str = "",
 ) -> str:
     """A self-contained page: headline metrics, gate reasons, slices and their gaps, importance, plots."""
     verdict = "BLESSED" if decision.blessed else "NOT BLESSED"
@@ -93,7 +94,7 @@ def html_report(
         f"<th>gap</th><th>best</th><th>worst</th></tr>{gap_rows}</table>"
         f"<h2>Permutation importance</h2><p>How much worse {metric} gets when a column is shuffled, with its "
         f"interval.</p><table border='1'><tr><th>column</th><th>mean</th><th>interval</th></tr>{importance_rows}"
-        f"</table><h2>Plots</h2>{images}</body></html>"
+        f"</table>{worst_images}<h2>Plots</h2>{images}</body></html>"
     )
 
 

@@ -35,6 +35,7 @@ from components.evaluate.importance import (
 from components.evaluate.report import write_plots
 from components.evaluate.scoring import CorruptChampionError, load_scorer, score_champion
 from components.evaluate.slices import MIN_SLICE_EXAMPLES, SliceGap, slice_gaps, slice_metrics, slice_values
+from components.evaluate.worst_images import worst_misclassified
 from components.runs import step_runs
 from components.tasks import Task, TaskMetrics, task_of
 
@@ -106,6 +107,8 @@ class EvaluationResult:
     plots: dict[str, Path]
     metrics_file: Path
     step_run_id: str
+    # An image spec's most confidently misclassified eval images, as HTML (components/evaluate/worst_images.py).
+    worst_images: str = ""
 
 
 def mlflow_metric_name(name: str) -> str:
@@ -182,6 +185,7 @@ def run_evaluate_step(
             plots=write_plots(task, metrics, targets, predictions, output_dir, importance),
             metrics_file=output_dir / "metrics.json",
             step_run_id=run.info.run_id,
+            worst_images=worst_misclassified(spec, dense, targets, predictions),
         )
         rows = min(targets.size, importance_settings.max_rows)
         importance_method = importance_settings.describe(rows, task.headline_metric)

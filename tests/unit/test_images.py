@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import replace
 from pathlib import Path
@@ -185,8 +186,6 @@ def test_the_cnn_builder_takes_image_features_and_refuses_without() -> None:
 def test_base64_json_reaches_the_graph_as_the_same_bytes() -> None:
     """The signature declares the image column binary: MLflow's JSON parsing decodes base64 into the PNG's
     bytes, the pyfunc hands them to the graph as they are, and the graph reads the pixels."""
-    import base64
-
     import tensorflow as tf
     from mlflow.utils.proto_json_utils import dataframe_from_parsed_json
 
@@ -199,3 +198,22 @@ def test_base64_json_reaches_the_graph_as_the_same_bytes() -> None:
     assert frame["image"].tolist() == [png_bytes(GREY)]
     pixels = decode_images(_tensor("image", frame["image"], tf.string, frozenset()), DIGITS.features[0])
     np.testing.assert_allclose(pixels.numpy()[0, :, :, 0], GREY / 255.0, atol=1e-6)
+
+
+def test_the_report_shows_the_most_confidently_misclassified_images() -> None:
+    import tensorflow as tf
+
+    from components.evaluate.worst_images import worst_misclassified
+
+    images = [png_bytes(np.roll(GREY, shift)) for shift in range(4)]
+    dense = {"image": tf.constant(images), "digit": tf.constant(["1", "2", "3", "4"])}
+    targets = np.array([1, 2, 3, 4])
+    predictions = np.full((4, 10), 0.01)
+    predictions[0, 1] = predictions[1, 7] = predictions[2, 5] = predictions[3, 4] = 0.9
+    predictions[2, 5] = 0.6  # rows 1 and 2 are wrong; row 1 more confidently
+    section = worst_misclassified(DIGITS, dense, targets, predictions)
+    assert "2 of 4 eval images misclassified" in section
+    first, second = section.index("true 2, predicted 7 (0.90)"), section.index("true 3, predicted 5 (0.60)")
+    assert first < second and section.count("<img") == 2
+    assert base64.b64encode(images[1]).decode("ascii") in section
+    assert worst_misclassified(get_spec("penguins"), dense, targets, predictions) == ""
