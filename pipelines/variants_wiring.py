@@ -32,6 +32,7 @@ def add_variants(
         variant_tolerance=params["variant_tolerance"],
         infra_start_timeout_s=params["infra_start_timeout_s"],
         infra_latency_p99_ms=params["infra_latency_p99_ms"],
+        s3_endpoint_url=params["s3_endpoint_url"],
     )
     network(built).set_caching_options(enable_caching=False)
     pushed = push_variants(

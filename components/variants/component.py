@@ -21,12 +21,15 @@ def build_variants(
     variant_tolerance: float = -1.0,
     infra_start_timeout_s: float = 120.0,
     infra_latency_p99_ms: float = 500.0,
+    s3_endpoint_url: str = "",
 ) -> int:
     """Build, gate and keep the compressed variants of the blessed candidate; returns how many passed.
 
     `variants` names the kinds (float16, int8, int8_full, distilled; "" for none); `variant_tolerance`
     below 0 means each task's default (components.tasks: ROC AUC -0.005, accuracy -0.005, RMSE +1%).
+    `s3_endpoint_url` (empty: AWS, or MLFLOW_S3_ENDPOINT_URL) is where MLflow's artifacts are.
     """
+    import os
     from pathlib import Path
 
     from components.common.specs import get_spec
@@ -34,6 +37,8 @@ def build_variants(
     from components.variants.base import Candidate
     from components.variants.task import run_variants_step
 
+    if s3_endpoint_url:
+        os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", s3_endpoint_url)
     candidate = Candidate(
         get_spec(dataset), Path(model.path), Path(transform_graph.path), Path(transformed_examples.path)
     )

@@ -17,8 +17,9 @@ import mlflow
 
 from components.infra_validate.task import InfraSettings
 from components.runs import step_runs
-from components.variants.base import Candidate, VariantRefused, parse_variants
+from components.variants.base import Candidate, VariantRefused
 from components.variants.gate import gate_variant
+from components.variants.kinds import parse_variants
 from components.variants.packaging import size_bytes
 
 STEP = "variants"

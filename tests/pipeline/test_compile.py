@@ -8,6 +8,7 @@ from components.runs import run_metrics
 from pipelines.__main__ import main
 
 EXPECTED_TASKS = {"validate", "transform", "tune", "train", "evaluate", "infra-validate", "push", "deploy"}
+EXPECTED_TASKS |= {"build-variants", "push-variants"}  # compressed variants (issue 26)
 TRAINER_TASKS = {"tune", "train"}
 CPU_TASKS = EXPECTED_TASKS - {"train"}
 
@@ -57,8 +58,15 @@ def test_wires_the_eight_steps_with_push_under_the_gate_and_infra_validation(com
     model = _tasks(blessed)["infra-validate"]["inputs"]["artifacts"]["model"]
     assert model == {"componentInputArtifact": "pipelinechannel--train-model"}
     branch = compiled["components"][_tasks(blessed)[serves]["componentRef"]["name"]]
-    inner = next(name for name in _tasks(branch) if name.startswith("condition"))
-    assert set(_tasks(branch)) == {"push", inner}
+    conditions = [name for name in _tasks(branch) if name.startswith("condition")]
+    assert set(_tasks(branch)) == {"push", *conditions} and len(conditions) == 2  # deploy-on-push, variants
+    inner = next(name for name in conditions if "deploy_on_push" in _tasks(branch)[name]["triggerPolicy"]["condition"])
+    (variants,) = set(conditions) - {inner}
+    assert "pipelinechannel--variants" in _tasks(branch)[variants]["triggerPolicy"]["condition"]
+    variants_branch = compiled["components"][_tasks(branch)[variants]["componentRef"]["name"]]
+    assert set(_tasks(variants_branch)) == {"build-variants", "push-variants"}  # beside push: it never waits on them
+    assert "build-variants" not in str(_tasks(branch)["push"].get("dependentTasks", []))
+    assert compiled["root"]["inputDefinitions"]["parameters"]["variants"]["defaultValue"] == "int8,distilled"
     deploy_branch = compiled["components"][_tasks(branch)[inner]["componentRef"]["name"]]
     assert set(_tasks(deploy_branch)) == {"deploy"}
     assert "pipelinechannel--deploy_on_push" in _tasks(branch)[inner]["triggerPolicy"]["condition"]
@@ -209,6 +217,8 @@ def test_network_steps_retry_with_backoff(compiled):
         "infra-validate": {**backoff, "maxRetryCount": 3},
         "push": {**backoff, "maxRetryCount": 3},
         "deploy": {**backoff, "maxRetryCount": 3},
+        "build-variants": {**backoff, "maxRetryCount": 3},
+        "push-variants": {**backoff, "maxRetryCount": 3},
     }
 
 
@@ -228,7 +238,7 @@ def test_only_transform_is_cached_and_its_inputs_are_content(compiled):
     caching = {name: task["cachingOptions"].get("enableCache", False) for name, task in _all_tasks(compiled).items()}
     assert caching == {
         "validate": False, "transform": True, "tune": False, "train": False, "evaluate": False,
-        "infra-validate": False, "push": False, "deploy": False,
+        "infra-validate": False, "push": False, "deploy": False, "build-variants": False, "push-variants": False,
     }  # fmt: skip
     transform = _tasks(compiled["root"])["transform"]["inputs"]["parameters"]
     assert set(transform) == {

@@ -28,6 +28,8 @@ STEP_USES = {
     # score resolves a published version as serve does, validates with validate's suite, runs Beam as transform
     "score": {"serve", "transform", "validate"},
     "monitor": {"score"},  # monitor checks a scoring output: read as score publishes it, its answers as score writes
+    # variants compress train's export behind transform's graph, scored as evaluate, served as infra_validate checks
+    "variants": {"train", "transform", "evaluate", "infra_validate"},
 }
 
 Graph = Mapping[str, set[str]]

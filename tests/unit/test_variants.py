@@ -15,8 +15,9 @@ from components.evaluate.scoring import load_scorer
 from components.tasks import task_of
 from components.tasks.binary import BinaryTask
 from components.tasks.regression import RegressionTask
-from components.variants.base import VariantRefused, parse_variants
+from components.variants.base import VariantRefused
 from components.variants.gate import pyfunc_scorer
+from components.variants.kinds import parse_variants
 
 # How far a distilled student (one layer of 8, a few epochs) may fall behind its tiny teacher here: it is
 # gated by the task's tolerance like any variant, but on 100 eval rows one row moves accuracy by 0.01.
