@@ -23,15 +23,15 @@ def test_the_section_sets_scoring_beside_the_server_and_judges_the_target():
         "cores": 2,
         "runs": [
             {"size": 1_000_000, "step_s": 100.0, "wall_s": 110.0, "peak_rss_mb": 1200.0},
-            {"size": 100_000, "step_s": 20.0, "wall_s": 30.0, "peak_rss_mb": 1000.0},
+            {"size": 100_000, "step_s": 20.0, "validate_s": 12.5, "score_s": 7.5, "wall_s": 30.0, "peak_rss_mb": 1e3},
         ],
         "http": {"256": {"p50_ms": 256.0, "p99_ms": 300.0, "calls": 100}},
         "load_average_at_start": [3.0, 2.0, 1.0],
         "load_average_at_end": [2.5, 2.0, 1.0],
     }
     text = scoring_section(data)
-    assert "| 100,000 | 20.0 | 5,000 | 30.0 | 1,000 |" in text
-    assert "| 1,000,000 | 100.0 | 10,000 | 110.0 | 1,200 |" in text
+    assert "| 100,000 | 20.0 | 12.5 | 7.5 | 5,000 | 30.0 | 1,000 |" in text
+    assert "| 1,000,000 | 100.0 | — | — | 10,000 | 110.0 | 1,200 |" in text
     assert "p50 256.0 ms, 1,000 rows/s" in text
     assert "10.0× the server's rows/s (target ≥ 10×: met)" in text and "Peak memory 1.20× for\n10× the rows" in text
     assert "Reproduce: `BENCH_SCALE=default .venv/bin/python -m bench scoring`" in text
