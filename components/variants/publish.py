@@ -42,7 +42,8 @@ def publish_variants(
         for key in TAGGED_FIGURES:
             value = outcome.figures.get(key)
             if value is not None:
-                client.set_model_version_tag(model_name, model_version, f"{prefix}.{key}", f"{value:.6g}")
+                text = str(value) if isinstance(value, int) else f"{value:.6g}"
+                client.set_model_version_tag(model_name, model_version, f"{prefix}.{key}", text)
         published.append(outcome.name)
     client.set_model_version_tag(model_name, model_version, "variants", ",".join(published))
     return published
