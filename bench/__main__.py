@@ -1,4 +1,5 @@
-"""python -m bench {fetch,compare,pipeline,scaling,input,serving,formats,gpu,report,all}: measure, then report.
+"""python -m bench {fetch,compare,pipeline,scaling,input,serving,formats,gpu,warm_start,scoring,report,all}: measure,
+then report.
 
 Each measuring command writes bench/results/<name>.json; `report` renders whatever is
 there. BENCH_SCALE (small, default, full) picks the sizes and repeats, see bench/plan.py.
@@ -179,6 +180,14 @@ def run_compare(args: argparse.Namespace) -> None:
     )
 
 
+def run_warm_start(args: argparse.Namespace) -> None:
+    """Warm start against cold on new nycflights spans (bench/warm_start.py), in a process of its own."""
+    result = RESULTS / "warm_start.json"
+    work = WORK / "warm_start"
+    argv = python_module("bench.warm_start", "--scale", args.scale, "--work", str(work), "--result", str(result))
+    measure_command(argv, result_file=result, log=work / "warm_start.log", env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
 def run_scoring(args: argparse.Namespace) -> None:
     """Batch scoring's rows/s against the HTTP server's, and its peak memory at two sizes (bench/scoring.py)."""
     result = RESULTS / "scoring.json"
@@ -216,6 +225,7 @@ def run_all(args: argparse.Namespace) -> int:
         run_serving,
         run_formats,
         run_scoring,
+        run_warm_start,
         run_quality,
     ):
         try:
@@ -238,6 +248,7 @@ COMMANDS = {
     "serving": run_serving,
     "formats": run_formats,
     "gpu": run_gpu,
+    "warm_start": run_warm_start,
     "scoring": run_scoring,
     "quality": run_quality,
     "report": run_report,
