@@ -35,5 +35,9 @@ def test_the_section_sets_scoring_beside_the_server_and_judges_the_target():
     assert "p50 256.0 ms, 1,000 rows/s" in text
     assert "10.0× the server's rows/s (target ≥ 10×: met)" in text and "Peak memory 1.20× for\n10× the rows" in text
     assert "Reproduce: `BENCH_SCALE=default .venv/bin/python -m bench scoring`" in text
-    slower = {**data, "http": {"256": {"p50_ms": 128.0, "calls": 100}}}
-    assert "(target ≥ 10×: MISSED)" in scoring_section(slower)
+    # Results without the child runs' seconds, and a server twice as fast: no empty columns, the target missed.
+    small = {"size": 100_000, "step_s": 20.0, "wall_s": 30.0, "peak_rss_mb": 1e3}
+    older = {**data, "runs": [data["runs"][0], small], "http": {"256": {"p50_ms": 128.0, "calls": 100}}}
+    text = scoring_section(older)
+    assert "(target ≥ 10×: MISSED)" in text and "| 1,000,000 | 100.0 | 10,000 | 110.0 | 1,200 |" in text
+    assert "of it validate s" not in text
