@@ -98,7 +98,7 @@ def test_a_builder_that_returns_no_model_or_cannot_take_the_features_is_refused(
     [
         ("no_such_package.models:build", "cannot import module 'no_such_package.models'"),
         ("components.train.builders.mlp:nothing_here", "has no function 'nothing_here'"),
-        ("wide-and-deep", r"expected one of \['mlp', 'wide_and_deep'\] or 'package.module:function'"),
+        ("wide-and-deep", r"expected one of \['cnn', 'mlp', 'wide_and_deep'\] or 'package.module:function'"),
     ],
 )
 def test_a_reference_that_does_not_resolve_is_refused_before_anything_is_built(reference, message):
