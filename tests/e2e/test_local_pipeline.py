@@ -2,7 +2,8 @@
 
 It runs on every clone: nothing here reads `../shared`. Order matters inside this module: the first run
 makes a champion, and the later runs must reproduce it, refuse what does not beat the prior, refuse to
-crown anything over a champion they cannot score, and leave the champion where it is.
+crown anything over a champion they cannot score, and leave the champion where it is. (Bad input files,
+which fail at validate, are in test_bad_input.py.)
 """
 
 from __future__ import annotations
@@ -15,11 +16,8 @@ from pathlib import Path
 import pytest
 from e2e_support import (
     Workspace,
-    drop_column,
-    repeat_column,
     rewrite,
     score_variants,
-    set_column,
     shuffle_column,
 )
 from prometheus_client.parser import text_string_to_metric_families
@@ -28,7 +26,7 @@ from components.common import tracking
 from components.runs import run_metrics
 from pipelines.arguments import Overrides
 from pipelines.datasets import materialize_dataset
-from pipelines.local_runner import PipelineFailed, run_locally
+from pipelines.local_runner import run_locally
 from pipelines.monitoring_runner import run_monitoring_locally
 from pipelines.summary import RunSummary
 
@@ -199,68 +197,3 @@ def test_a_champion_whose_files_are_gone_blocks_the_gate(first_run, workspace, t
     assert str(champion_dir) in failure
     assert f"champion version {champion.version} could not be scored" in summary.render()
     assert workspace.champion().version == champion.version
-
-
-def _edited(edit):
-    return lambda source, target: rewrite(source, target, edit)
-
-
-def _empty_file(source: Path, target: Path) -> Path:
-    target.write_bytes(b"")
-    return target
-
-
-def _truncated_last_line(source: Path, target: Path) -> Path:
-    data = source.read_bytes().rstrip(b"\n")
-    target.write_bytes(data[: data.rfind(b",", 0, len(data) - 20)])
-    return target
-
-
-def _non_utf8(source: Path, target: Path) -> Path:
-    data = source.read_bytes()
-    position = data.index(b"area_code_415")
-    target.write_bytes(data[:position] + b"area_\xff\xfe_415" + data[position + len(b"area_code_415") :])
-    return target
-
-
-def _quoted_line_break(source: Path, target: Path) -> Path:
-    return rewrite(source, target, set_column("state", "Kansas\nCity", every=1000))
-
-
-BAD_INPUTS = {
-    "missing_column": (_edited(drop_column("international_plan")), ["international_plan"]),
-    "wrong_type": (_edited(set_column("total_day_minutes", "about three", every=10)), ["total_day_minutes", "type"]),
-    "empty_file": (_empty_file, ["empty"]),
-    "entirely_null": (_edited(set_column("account_length", "")), ["account_length", "null"]),
-    "out_of_range": (
-        _edited(set_column("number_customer_service_calls", "150", every=5)),
-        ["number_customer_service_calls", "between 0 and 100"],
-    ),
-    "unseen_category": (
-        _edited(set_column("area_code", "area_code_999", every=10, first=3)),
-        ["area_code", "30.0% not in the set"],
-    ),
-    "truncated_last_line": (_truncated_last_line, [f"line {ROWS + 1}", "fields"]),
-    "non_utf8": (_non_utf8, ["UTF-8", "line"]),
-    "quoted_line_break": (_quoted_line_break, ["line 2", "holds a line break"]),
-    "repeated_column": (_edited(repeat_column("total_day_minutes")), ["'total_day_minutes' at fields 7, 17"]),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_input_fails_at_validate_and_changes_nothing(case, first_run, workspace, tmp_path):
-    make, expected_words = BAD_INPUTS[case]
-    data = make(workspace.data, tmp_path / f"{case}.csv")
-    champion, versions, store = workspace.champion().version, len(workspace.versions()), workspace.store_files()
-    with pytest.raises(PipelineFailed) as failure:
-        run_locally(workspace.settings(data), Overrides(**QUICK))
-    summary = failure.value.summary
-    assert summary is not None and summary.status == "FAILED"
-    assert summary.steps == {"validate": "FAILED"}
-    message = str(failure.value)
-    assert message.startswith("validate: ") and str(data) in message
-    for word in expected_words:
-        assert word in message, f"{word!r} not in: {message}"
-    assert workspace.champion().version == champion
-    assert len(workspace.versions()) == versions
-    assert workspace.store_files() == store
