@@ -13,6 +13,7 @@ from kfp import local
 
 from components.data.spans import window_end
 from components.runs.settings import Settings
+from components.score.output import is_output
 from pipelines.arguments import monitoring_arguments
 from pipelines.monitoring_pipeline import build_monitoring_pipeline
 from pipelines.step_capture import StepCapture
@@ -37,7 +38,12 @@ def run_monitoring_locally(
     """Run the check (and the retrain it may trigger); copy the report and summary into `report_dir`.
 
     `capture` as for pipelines.local_runner.run_locally: a line per step, each step's output in its log.
+    A retrain checked on a scoring output needs `training_data_uri`: the output holds no labels to train on.
     """
+    if retrain_on_drift and not training_data_uri and is_output(settings.data_uri, settings.s3_endpoint_url):
+        raise ValueError(
+            f"DATA_URI {settings.data_uri} is a scoring output, which a retrain cannot train on; set TRAIN_DATA_URI"
+        )
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root)
     with capture if capture is not None else contextlib.nullcontext():

@@ -22,9 +22,11 @@ from components.evaluate.task import GateSettings, run_evaluate_step
 from components.monitor.scores import run_baseline
 from components.monitor.task import MonitorResult, drift_metric_set, run_monitor_step
 from components.push.task import push_model
+from components.runs.settings import Settings
 from components.score.output import UnfinishedOutputError
 from components.score.task import run_score_step
 from pipelines.datasets import materialize_dataset
+from pipelines.monitoring_runner import run_monitoring_locally
 
 pytestmark = [pytest.mark.monitoring, pytest.mark.slow]
 
@@ -132,6 +134,13 @@ def test_an_output_without_its_manifest_is_refused_naming_it(world):
     (partial / storage.MANIFEST_NAME).unlink()
     with pytest.raises(UnfinishedOutputError, match=rf"{partial}: no {storage.MANIFEST_NAME}"):
         _monitor(world, str(partial), "partial")
+
+
+def test_a_retrain_on_a_scoring_output_needs_its_own_training_data(world):
+    settings = Settings.from_env({"DATASET": "penguins", "DATA_URI": world.unshifted, "MODEL_NAME": MODEL})
+    with pytest.raises(ValueError, match=r"is a scoring output, which a retrain cannot train on; set TRAIN_DATA_URI"):
+        run_monitoring_locally(settings, "", True, None, world.root / "never")
+    assert not (world.root / "never").exists()
 
 
 def test_an_output_whose_input_changed_since_it_was_scored_is_refused(world):
