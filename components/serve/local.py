@@ -16,6 +16,7 @@ where missing) and the request's id: what `make monitor` reads as JSON lines (co
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -28,6 +29,7 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PyFuncModel
 from mlflow.pyfunc.scoring_server import infer_and_parse_data, init
+from mlflow.types.schema import DataType
 
 from components.common.specs.base import Drop, Treatment
 from components.common.specs.privacy_values import needs_key, pseudonymize_key, treat_value
@@ -49,6 +51,8 @@ class RequestLog:
         self._lock = threading.Lock()
         self._stream: IO[str] = sys.stdout if destination == "-" else Path(destination).open("a", encoding="utf-8")
         self.columns = [name for name in input_schema.input_names() if not isinstance(self._sensitive.get(name), Drop)]
+        # An image column's bytes are logged base64-encoded, as the request sent them.
+        self._binary = [column.name for column in input_schema.inputs if column.type == DataType.binary]
 
     def write(self, body: bytes) -> None:
         frame = infer_and_parse_data(json.loads(body), self._schema)
@@ -59,6 +63,10 @@ class RequestLog:
             rows[name] = [
                 None if pd.isna(value) else treat_value(self._sensitive[name], value, self._key)
                 for value in rows[name].tolist()
+            ]
+        for name in set(rows.columns) & set(self._binary):
+            rows[name] = [
+                base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value for value in rows[name]
             ]
         lines = rows.assign(**{REQUEST_ID: uuid.uuid4().hex}).to_json(orient="records", lines=True)
         with self._lock:

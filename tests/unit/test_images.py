@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -217,3 +218,14 @@ def test_the_report_shows_the_most_confidently_misclassified_images() -> None:
     assert first < second and section.count("<img") == 2
     assert base64.b64encode(images[1]).decode("ascii") in section
     assert worst_misclassified(get_spec("penguins"), dense, targets, predictions) == ""
+
+
+def test_the_request_log_keeps_an_image_base64_encoded(tmp_path: Path) -> None:
+    from components.serve.local import RequestLog
+    from components.train.mlflow_model import input_schema, spec_inputs
+
+    encoded = base64.b64encode(png_bytes(GREY)).decode("ascii")
+    log = RequestLog(str(tmp_path / "requests.jsonl"), input_schema(spec_inputs(DIGITS)))
+    log.write(json.dumps({"dataframe_records": [{"image": encoded}]}).encode())
+    (line,) = (tmp_path / "requests.jsonl").read_text().splitlines()
+    assert json.loads(line)["image"] == encoded
