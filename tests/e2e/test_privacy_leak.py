@@ -1,7 +1,7 @@
 """The leak test (issue 25): the privacy example trained, served, scored and monitored, then every file the run
 wrote searched byte for byte (gzip'd files opened) for the planted personal values: none may be there.
 
-One kfp.local training run on a few hundred rows of `mlc_churn_pii` (its email, phone, birth date and
+One kfp.local training run (3 epochs) on `mlc_churn_pii` (its email, phone, birth date and
 postcode planted by pipelines/planted.py and declared in its spec); the model served by
 `python -m components.serve serve` on 127.0.0.1 with a request log, one raw request sent; the score and
 monitor steps run as tasks on the same stores.
@@ -38,9 +38,11 @@ from pipelines.step_capture import StepCapture
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DATASET = "mlc_churn_pii"
-ROWS = 600
+# The whole file: on a few hundred rows the model does not beat the base rate's log loss, and the gate
+# (rightly) pushes nothing to serve or score.
+ROWS = 5000
 KEY = "leak-test key, long enough to be a secret"
-LIFTED = dict(epochs=8, thresholds={"roc_auc": None, "accuracy": None, "log_loss": None}, baseline_margin=0.0)
+LIFTED = dict(epochs=3, thresholds={"roc_auc": None, "accuracy": None, "log_loss": None})
 
 
 def _free_port() -> int:
@@ -134,12 +136,13 @@ def _contents(path: Path) -> Iterator[tuple[str, bytes]]:
 
 
 # Where each kind of planted value could be: runs of its characters. A postcode (5 digits) is a whole run, so
-# that the digits of a timestamp or a float do not count; the longer values count anywhere inside a run.
+# that the digits of a timestamp, a float or a graph node's name (`Const_23086`) do not count; the longer
+# values count anywhere inside a run.
 CANDIDATES = {
     "email": re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+"),
     "phone": re.compile(rb"[+0-9().x-]{7,}"),
     "birth_date": re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
-    "postcode": re.compile(rb"(?<![A-Za-z0-9])[0-9]{5}(?![A-Za-z0-9])"),
+    "postcode": re.compile(rb"(?<![A-Za-z0-9_])[0-9]{5}(?![A-Za-z0-9_])"),
 }
 
 
@@ -170,7 +173,7 @@ def test_the_search_finds_a_planted_value_wherever_it_is() -> None:
     planted["postcode"] = {b"90210"}
     content = b'{"e": "ada.1@example.org", "p": "+1 (555)123-4567", "d": "1970-01-02T00", "z": "90210"}'
     assert planted_in(content, planted) == [b"ada.1@example.org", b"(555)123-4567", b"1970-01-02", b"90210"]
-    assert planted_in(b"t=1790210555 x=0.902101", planted) == []  # digits of other numbers are no postcode
+    assert planted_in(b"t=1790210555 x=0.902101 Const_90210", planted) == []  # digits of other things
 
 
 def test_no_planted_value_in_anything_the_run_wrote(everything: tuple[Workspace, dict[str, set[bytes]]]) -> None:
