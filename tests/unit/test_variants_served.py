@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_serving_support import MODEL_NAME, Champion
+from test_serving_support import MODEL_NAME, Champion, champion_fixture  # noqa: F401
 
 from components.common import tracking
 from components.common.specs import get_spec
