@@ -19,6 +19,7 @@ def quality_section(data: dict[str, Any]) -> str:
             f"{r['tree']:.3f}",
             f"{r['pipeline']:.3f}",
             f"{r['pipeline'] - r['tree']:+.3f}",
+            "no number" if r.get("pipeline_z_only") is None else f"{r['pipeline_z_only']:.3f}",
             f"{r['tree_s']:.1f}",
             f"{r['pipeline_s']:.0f} ({r['transform_s']:.0f} + {r['pipeline_s'] - r['transform_s']:.0f})",
             f"{r['time_ratio']:.0f}x",
@@ -33,6 +34,7 @@ def quality_section(data: dict[str, Any]) -> str:
         "tree",
         "pipeline",
         "gap",
+        "pipeline, z only",
         "tree s",
         "pipeline s (transform + train)",
         "time ratio",
@@ -46,7 +48,9 @@ Every bundled dataset, {cap}split as the transform splits it; the tree (scikit-l
 HistGradientBoosting, defaults) on the raw columns of the same train and validation rows, categorical
 features as categories, a text as its 256 most frequent words; both scored on the same eval rows, on the
 original scale (`bench/quality.py`). Verdict: the pipeline within {TOLERANCE} of the tree or better, and ames'
-R² at least {AMES_R2}. The pipeline's time is the real transform (DirectRunner) and train code in one process;
+R² at least {AMES_R2}. "z only" is the same model trained on the same transform output with each number's
+z-score alone (`encoding="z"`, before issue 24); "no number" where the dataset has no numeric feature.
+The pipeline's time is the real transform (DirectRunner) and train code in one process;
 the tree's is its fit and predict. Load average (1, 5, 15 min) at the start: {load}.
 
 {table(header, rows)}

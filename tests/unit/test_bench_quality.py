@@ -52,5 +52,5 @@ def test_the_table_shows_each_dataset_with_its_gap_and_verdict():
         "verdict": "ok",
     }
     section = quality_section({"rows": [row], "rows_cap": 20000, "load_average_at_start": [3.0, 2.5, 2.0]})
-    assert "| ames | 2,930 (590 eval) | R² | 0.912 | 0.900 | -0.012 |" in section
+    assert "| ames | 2,930 (590 eval) | R² | 0.912 | 0.900 | -0.012 | 0.850 |" in section
     assert "at most 20,000 rows each" in section and "3.0, 2.5, 2.0" in section
