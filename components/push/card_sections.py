@@ -14,6 +14,7 @@ from components.common.specs.base import (
     Categorical,
     DatasetSpec,
     Feature,
+    Image,
     LatLongCross,
     Numeric,
     Text,
@@ -151,4 +152,9 @@ def feature_role(feature: Feature) -> str:
                 f"vocabulary: the {feature.vocab_size} found in the most rows"
             )
         return f"text: {form} of the train split, {feature.oov_buckets} out-of-vocabulary bucket(s)"
+    if isinstance(feature, Image):
+        return (
+            f"image (PNG or JPEG, read from the referenced file): decoded to {feature.channels} channel(s), "
+            f"resized to {feature.height}x{feature.width}, scaled to [0, 1]"
+        )
     raise TypeError(f"unknown feature kind {feature!r}")
