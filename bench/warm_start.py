@@ -126,7 +126,7 @@ def warm_start_section(data: dict[str, Any]) -> str:
 
 nycflights, one day a span: a champion trained on the day before, then the new day trained from scratch and
 from the champion's weights (embedding rows moved by token), {data["epochs"]} epochs each without early
-stopping (`bench/warm_start.py`). Target: the champion's best validation {data["pairs"][0]["metric"]} less
+stopping (`bench/warm_start.py`). Target: the champion's best {data["pairs"][0]["metric"]} less
 {data["tolerance"]}. "fit s to target" is the fit's seconds per epoch times the epochs to the target;
 "train_model s" is the whole call (reading the data, the champion and its remap, the export).
 Load average (1, 5, 15 min) when it started: {", ".join(f"{v:.1f}" for v in load) if load else "unknown"}.
