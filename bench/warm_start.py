@@ -122,7 +122,7 @@ def warm_start_section(data: dict[str, Any]) -> str:
             medians.append(f"{name}: {fmt(Spread.of(epochs))} epochs, {fmt(Spread.of(seconds))} s of fit to the target")
     load = data.get("load_average")
     header = ["new span", "start", "target", "epochs to target", "fit s to target", "fit s", "train_model s", "best"]
-    return f"""## 6. Warm start against cold on a new span (issue 23)
+    return f"""## Warm start against cold on a new span (issue 23)
 
 nycflights, one day a span: a champion trained on the day before, then the new day trained from scratch and
 from the champion's weights (embedding rows moved by token), {data["epochs"]} epochs each without early
