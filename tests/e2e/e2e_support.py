@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -47,6 +48,12 @@ class Workspace:
 
     def store_files(self) -> set[Path]:
         return {path for path in Path(self.settings().model_store_uri).rglob("*") if path.is_file()}
+
+    def copied_to(self, root: Path) -> Workspace:
+        """Its stores copied under `root` (database, model store, pipeline root), so that runs there leave this
+        workspace as it was; the champion's files stay in this model store, where the copied registry names them."""
+        shutil.copytree(self.root, root, dirs_exist_ok=True)
+        return replace(self, root=root)
 
 
 def rewrite(source: Path, target: Path, edit: Edit) -> Path:

@@ -18,9 +18,6 @@ from components.common import tracking
 from components.runs.run_metrics import PIPELINE_TAG
 from components.score.lineage import output_matrix
 from components.score.output import read_scores
-from pipelines.arguments import Overrides
-from pipelines.datasets import materialize_dataset
-from pipelines.local_runner import run_locally
 from pipelines.scoring_runner import ScoringOptions, run_scoring_locally
 
 pytestmark = pytest.mark.e2e
@@ -33,10 +30,8 @@ REASONS = {
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Workspace, str]:
-    root = tmp_path_factory.mktemp("penguins")
-    workspace = Workspace(root, "penguins", materialize_dataset("penguins", root / "data" / "penguins.csv"))
-    summary = run_locally(workspace.settings(), Overrides(epochs=25))
+def trained(penguins_champion) -> tuple[Workspace, str]:
+    workspace, summary = penguins_champion  # tests/e2e/conftest.py: shared with test_tasks
     assert summary.blessed and summary.model_version, summary.gate_reasons
     return workspace, str(summary.model_version)
 

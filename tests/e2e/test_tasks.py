@@ -16,6 +16,7 @@ from components.common import tracking
 from pipelines.arguments import Overrides
 from pipelines.datasets import materialize_dataset
 from pipelines.local_runner import run_locally
+from pipelines.summary import RunSummary
 
 pytestmark = pytest.mark.e2e
 
@@ -40,13 +41,13 @@ def _serve_rows(model_dir: str, data: Path, count: int) -> tuple[dict, list[dict
 
 
 @pytest.fixture(scope="module")
-def penguins(tmp_path_factory) -> Workspace:
-    return _workspace(tmp_path_factory, "penguins")
+def penguins(penguins_champion) -> Workspace:
+    return penguins_champion[0]  # tests/e2e/conftest.py: shared with test_scoring
 
 
 @pytest.fixture(scope="module")
-def penguins_run(penguins):
-    return run_locally(penguins.settings(), Overrides(epochs=25))
+def penguins_run(penguins_champion) -> RunSummary:
+    return penguins_champion[1]
 
 
 def test_a_multiclass_run_registers_a_champion_that_names_the_species(penguins_run, penguins):
@@ -62,10 +63,11 @@ def test_a_multiclass_run_registers_a_champion_that_names_the_species(penguins_r
     assert np.mean([name == row["species"] for name, row in zip(named, rows)]) >= 0.9
 
 
-def test_a_users_builder_by_dotted_path_trains_and_is_recorded(penguins_run, penguins, monkeypatch):
+def test_a_users_builder_by_dotted_path_trains_and_is_recorded(penguins_run, penguins, monkeypatch, tmp_path):
     monkeypatch.setenv("PYTHONPATH", str(HERE))
-    second = run_locally(penguins.settings(), Overrides(epochs=25, model_builder="user_builders:residual_tower"))
-    client = tracking.client(penguins.settings().mlflow_tracking_uri)
+    workspace = penguins.copied_to(tmp_path / "workspace")  # a version it registers leaves the shared champion be
+    second = run_locally(workspace.settings(), Overrides(epochs=25, model_builder="user_builders:residual_tower"))
+    client = tracking.client(workspace.settings().mlflow_tracking_uri)
     train = client.search_runs(
         [client.get_run(second.mlflow_run_id).info.experiment_id],
         f"tags.mlflow.parentRunId = '{second.mlflow_run_id}' and tags.step = 'train'",
