@@ -22,7 +22,8 @@ def planted_values(rows: int, seed: int = SEED) -> pd.DataFrame:
             "email": [f"{fake.user_name()}.{number}@{fake.free_email_domain()}" for number in range(rows)],
             "phone": [fake.phone_number() for _ in range(rows)],
             "birth_date": [fake.date_of_birth(minimum_age=18, maximum_age=90).isoformat() for _ in range(rows)],
-            "postcode": [fake.postcode() for _ in range(rows)],
+            # ZIP+4: a five-digit code alone is any five-digit number, too common for a byte search to tell apart.
+            "postcode": [fake.zipcode_plus4() for _ in range(rows)],
         }
     )
 

@@ -135,26 +135,21 @@ def _contents(path: Path) -> Iterator[tuple[str, bytes]]:
                 yield f"{path}!{member}", archive.read(member)
 
 
-# Where each kind of planted value could be: runs of its characters. A postcode (5 digits) is a whole run, so
-# that the digits of a timestamp, a float or a graph node's name (`Const_23086`) do not count; the longer
-# values count anywhere inside a run.
+# Where each kind of planted value could be: runs of its characters, in which a planted value counts anywhere.
+# The postcodes are ZIP+4 (pipelines/planted.py): a bare five-digit code is also a graph node's number.
 CANDIDATES = {
     "email": re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+"),
     "phone": re.compile(rb"[+0-9().x-]{7,}"),
     "birth_date": re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
-    "postcode": re.compile(rb"(?<![A-Za-z0-9_])[0-9]{5}(?![A-Za-z0-9_])"),
+    "postcode": re.compile(rb"[0-9]{5}-[0-9]{4}"),
 }
 
 
 def planted_in(content: bytes, planted: dict[str, set[bytes]]) -> list[bytes]:
     found = []
     for kind, pattern in CANDIDATES.items():
-        runs = pattern.findall(content)
-        if kind == "postcode":
-            found += sorted(planted[kind] & set(runs))
-            continue
-        joined = b"\n".join(runs)
-        found += [value for value in planted[kind] if value in joined]
+        joined = b"\n".join(pattern.findall(content))
+        found += sorted(value for value in planted[kind] if value in joined)
     return found
 
 
@@ -170,10 +165,10 @@ def search(root: Path, planted: dict[str, set[bytes]]) -> tuple[list[Path], list
 
 def test_the_search_finds_a_planted_value_wherever_it_is() -> None:
     planted = {"email": {b"ada.1@example.org"}, "phone": {b"(555)123-4567"}, "birth_date": {b"1970-01-02"}}
-    planted["postcode"] = {b"90210"}
-    content = b'{"e": "ada.1@example.org", "p": "+1 (555)123-4567", "d": "1970-01-02T00", "z": "90210"}'
-    assert planted_in(content, planted) == [b"ada.1@example.org", b"(555)123-4567", b"1970-01-02", b"90210"]
-    assert planted_in(b"t=1790210555 x=0.902101 Const_90210", planted) == []  # digits of other things
+    planted["postcode"] = {b"90210-1234"}
+    content = b'{"e": "ada.1@example.org", "p": "+1 (555)123-4567", "d": "1970-01-02T00", "z": "90210-1234"}'
+    assert planted_in(content, planted) == [b"ada.1@example.org", b"(555)123-4567", b"1970-01-02", b"90210-1234"]
+    assert planted_in(b"t=1790210555 x=0.902101 Const_90210 ada.2@example.org", planted) == []
 
 
 def test_no_planted_value_in_anything_the_run_wrote(everything: tuple[Workspace, dict[str, set[bytes]]]) -> None:
