@@ -24,7 +24,7 @@ from components.transform.task import run_transform
 
 HYPERPARAMETERS = Hyperparameters(epochs=3, batch_size=64, hidden_units=(8,), early_stopping_patience=3)
 # The next-span test: rows a span, and epochs each of its three runs trains (no early stopping).
-SPAN_ROWS, SPAN_EPOCHS = 1000, 4
+SPAN_ROWS, SPAN_EPOCHS = 1500, 6
 
 
 def test_rows_follow_their_tokens_new_ones_start_fresh_dropped_ones_go():
