@@ -20,7 +20,7 @@ def residual_tower(features: Sequence[TransformedFeature], task: Task, hyperpara
     """Numbers and one-hot ids through one residual block: nothing the built-in builders do."""
     inputs = {f.name: keras.Input(shape=f.shape, name=f.name, dtype=f.dtype) for f in features}
     parts = [
-        keras.layers.Reshape((1,))(inputs[f.name])
+        keras.layers.Reshape((f.length or 1,))(inputs[f.name])
         if f.kind == "numeric"
         else keras.layers.CategoryEncoding(int(f.vocabulary_size or 0), output_mode="one_hot")(inputs[f.name])
         for f in features

@@ -119,8 +119,10 @@ def _transformed(root: Path, data: str, **kwargs) -> dict:
         records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
         parsed = {name: value.numpy() for name, value in tf.io.parse_example(records, feature_spec).items()}
         names = sorted(parsed)
-        rows = sorted(zip(*(parsed[name].tolist() for name in names)), key=lambda r: tuple(np.round(r, 4)))
-        splits[split] = {name: np.array([row[i] for row in rows]) for i, name in enumerate(names)}
+        # Each row flattened (a piecewise-linear encoding is a vector), rows sorted by their rounded values.
+        flat = np.concatenate([parsed[name].reshape(len(records), -1).astype("float64") for name in names], axis=1)
+        order = np.lexsort(np.round(flat, 4).T[::-1])
+        splits[split] = {name: parsed[name][order] for name in names}
     counts = {TRAIN: result.train_rows, VALIDATION: result.validation_rows, EVAL: result.eval_rows}
     return {"rows": counts, "splits": splits, "eval": read_eval_columns(root / "eval.csv", SPEC)}
 
