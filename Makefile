@@ -28,7 +28,7 @@ export VERBOSE
 # TensorFlow's C++ start-up chatter hides the step logs; errors still show.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help system-deps setup lock data run compile test test-fast test-e2e test-hardening mlflow-ui lint clean
+.PHONY: help system-deps setup lock data run compile test test-acceptance test-fast test-e2e test-hardening mlflow-ui lint clean
 
 help: ## List every target with one line
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -70,8 +70,11 @@ compile: $(STAMP) ## Write the compiled pipeline spec to build/training_pipeline
 run: $(STAMP) ## Run the training pipeline locally (kfp.local, MLflow on SQLite): a line per step; VERBOSE=1 streams all
 	$(PY) -m pipelines run
 
-test: $(STAMP) ## Run every test (units, data, compile, end-to-end), on two processes (a file stays on one)
-	$(PY) -m pytest -n 2 --dist loadfile --durations=25
+test: $(STAMP) ## Run every test but the full-scale acceptance runs (units, data, compile, end-to-end), on two processes
+	$(PY) -m pytest -n 2 --dist loadfile --durations=25 -m "not acceptance"
+
+test-acceptance: $(STAMP) ## Run the full-scale acceptance runs (warm start on spans, privacy leak, digits, variants served)
+	$(PY) -m pytest -n 2 --dist loadfile --durations=25 -m acceptance
 
 test-fast: $(STAMP) ## Run the tests that take seconds (skips e2e and slow)
 	$(PY) -m pytest -m "not e2e and not slow"

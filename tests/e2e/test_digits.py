@@ -30,7 +30,7 @@ from pipelines.images import write_digits
 from pipelines.local_runner import run_locally
 from pipelines.step_capture import StepCapture
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.acceptance]
 
 ROWS, HELD_OUT = 300, 20
 LIFTED = dict(epochs=3, thresholds={"accuracy": None, "log_loss": None}, baseline_margin=0.0)

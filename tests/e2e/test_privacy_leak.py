@@ -35,7 +35,7 @@ from pipelines.local_runner import run_locally
 from pipelines.planted import PLANTED_COLUMNS
 from pipelines.step_capture import StepCapture
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.acceptance]
 
 DATASET = "mlc_churn_pii"
 # The whole file: on a few hundred rows the model does not beat the base rate's log loss, and the gate

@@ -19,7 +19,7 @@ from pipelines.arguments import Overrides
 from pipelines.datasets import materialize_spans
 from pipelines.local_runner import run_locally
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.acceptance]
 
 # The runs are about how training starts: a few epochs, and no bound but the spec's prior rule to bless the first.
 QUICK = Overrides(epochs=5, thresholds={"roc_auc": None})

@@ -32,6 +32,7 @@ def _candidate(champion: Champion) -> Candidate:
 
 
 @pytest.mark.slow
+@pytest.mark.acceptance
 def test_variants_gated_pushed_beside_the_version_and_served(champion: Champion, tmp_path: Path) -> None:
     candidate, eval_file = _candidate(champion), champion.export_dir.parent / "eval.csv"
     name, version = MODEL_NAME, champion.pushed.model_version

@@ -231,6 +231,7 @@ def _first_epoch_reaching(curve: list[float], target: float) -> int | None:
 
 
 @pytest.mark.slow
+@pytest.mark.acceptance
 def test_a_warm_started_run_on_the_next_span_reaches_the_champions_metric_in_fewer_epochs(
     tmp_path, tmp_mlflow_uri, capsys
 ):
