@@ -12,7 +12,8 @@ from kfp.dsl import HTML, Artifact, graph_component
 
 from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
 from components.monitor.component import monitor
-from pipelines.training_pipeline import RETRIES, build_training_pipeline, on_the_network
+from pipelines.task_settings import RETRIES, on_the_network
+from pipelines.training_pipeline import build_training_pipeline
 
 PIPELINE_NAME = "tabular-monitoring"
 

@@ -12,7 +12,7 @@ from kfp.dsl import HTML, Artifact, graph_component
 
 from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
 from components.score.component import score
-from pipelines.training_pipeline import RETRIES, on_the_network
+from pipelines.task_settings import RETRIES, on_the_network
 
 PIPELINE_NAME = "tabular-scoring"
 

@@ -13,31 +13,21 @@ from __future__ import annotations
 import csv
 import gzip
 from contextlib import ExitStack
-from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Callable, Generator, Iterator, Sequence
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from components.common.specs.base import DatasetSpec
 from components.data.arrow_csv import CheckedStream, Unsure, arrow_tables
 from components.data.images import image_features, with_image_bytes
+from components.data.parquet_batches import open_parquet, parquet_batches
+from components.data.raw_batch import RawBatch, refuse_missing_columns
 from components.data.sources import DataSource, SourceFile, local_path, open_bytes
-from components.data.values import ARROW_TYPES, RawDataError, accepts, conform_column, parse_column
+from components.data.values import ARROW_TYPES, RawDataError, parse_column
 
 BYTE_ORDER_MARK = "\ufeff"
 DEFAULT_BATCH_ROWS = 65_536
-
-
-@dataclass
-class RawBatch:
-    """Rows of one file; `first_line` is the CSV line (Parquet: the row, from 1) of the first of them."""
-
-    file: SourceFile
-    first_line: int
-    table: pa.RecordBatch
 
 
 def read_batches(
@@ -59,7 +49,7 @@ def read_batches(
     load = image_bytes and any(name in image_features(spec) for name in names)
     for file in source.files:
         if source.format == "parquet":
-            batches = _parquet_batches(file, spec, names, batch_rows, source.endpoint_url)
+            batches = parquet_batches(file, spec, names, batch_rows, source.endpoint_url)
         else:
             batches = _csv_batches(file, spec, names, batch_rows, source.endpoint_url)
         for batch in batches:
@@ -108,7 +98,7 @@ def file_columns(file: SourceFile, spec: DatasetSpec, endpoint_url: str = "") ->
     """The columns a file holds: a CSV's header (checked as `read_batches` checks it) or a Parquet schema's names."""
     if file.uri.lower().endswith(".parquet"):
         with local_path(file, endpoint_url) as path:
-            return list(_parquet(file, path).schema_arrow.names)
+            return list(open_parquet(file, path).schema_arrow.names)
     return next(_csv_rows(file, spec.max_line_bytes, ",".join(spec.column_names), 1, endpoint_url))[0]
 
 
@@ -123,7 +113,7 @@ def read_text_frames(
     for file in source.files:
         if source.format == "parquet":
             with local_path(file, source.endpoint_url) as path:
-                for batch in _parquet(file, path).iter_batches(batch_size=batch_rows):
+                for batch in open_parquet(file, path).iter_batches(batch_size=batch_rows):
                     frame = batch.to_pandas()
                     for name in frame.columns:
                         if frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name].dtype):
@@ -191,12 +181,6 @@ def _header(reader: Iterator[list[str]], file: SourceFile, expected: str) -> lis
     return header
 
 
-def _missing_columns(file: SourceFile, held: Sequence[str], wanted: Sequence[str]) -> None:
-    missing = [name for name in wanted if name not in held]
-    if missing:
-        raise RawDataError(f"{file.uri}: no column(s) {missing}; the file has {list(held)}")
-
-
 def _csv_batches(
     file: SourceFile, spec: DatasetSpec, names: list[str], batch_rows: int, endpoint_url: str
 ) -> Iterator[RawBatch]:
@@ -215,7 +199,7 @@ def _module_batches(
     rows_read = _csv_rows(file, spec.max_line_bytes, expected, batch_rows, endpoint_url)
     for index, (header, rows, numbers) in enumerate(rows_read):
         if not positions:
-            _missing_columns(file, header, names)
+            refuse_missing_columns(file, header, names)
             positions = [header.index(name) for name in names]
         if rows and index > skip:  # the first item is the header's
             fields = list(zip(*rows))  # one tuple of texts per column of the file, transposed in C
@@ -302,35 +286,3 @@ def _typed_batch(
 
     arrays = [parse_column(spec, name, column, where) for name, column in zip(names, texts)]
     return RawBatch(file, line(0), pa.RecordBatch.from_arrays(arrays, names=names))
-
-
-def _parquet(file: SourceFile, path: Path) -> pq.ParquetFile:
-    try:
-        return pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as error:
-        raise RawDataError(f"{file.uri}: not readable as Parquet: {error}") from None
-
-
-def _parquet_batches(
-    file: SourceFile, spec: DatasetSpec, names: list[str], batch_rows: int, endpoint_url: str
-) -> Iterator[RawBatch]:
-    with local_path(file, endpoint_url) as path:
-        parquet = _parquet(file, path)
-        schema = parquet.schema_arrow
-        _missing_columns(file, schema.names, names)
-        for name in names:
-            column, found = spec.column(name), schema.field(name).type
-            if not accepts(column, found):
-                raise RawDataError(
-                    f"{file.uri}: column {name!r} is {found} in the file; the spec reads it as {column.dtype} "
-                    f"(expected {'a string' if column.dtype == 'string' else 'an integer or floating'} column)"
-                )
-        first = 1
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
-
-            def where(index: int, start: int = first) -> str:
-                return f"{file.uri}: row {start + index}"
-
-            arrays = [conform_column(spec, name, batch.column(name), where) for name in names]
-            yield RawBatch(file, first, pa.RecordBatch.from_arrays(arrays, names=names))
-            first += batch.num_rows

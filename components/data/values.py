@@ -9,7 +9,8 @@ serving and the drift check.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -58,7 +59,11 @@ def parse_column(spec: DatasetSpec, name: str, texts: Sequence[str | None] | pa.
     non-finite number (unless the column reads them as missing) or a null in a never-missing column
     raises RawDataError.
     """
-    column = spec.column(name)
+    with _unquoted_if_sensitive(spec, name):
+        return _parse_column(spec, spec.column(name), texts, where)
+
+
+def _parse_column(spec: DatasetSpec, column: Column, texts: Sequence[str | None] | pa.Array, where: Where) -> pa.Array:
     raw = texts.cast(pa.large_string()) if isinstance(texts, pa.Array) else pa.array(texts, pa.large_string())
     spellings = pa.array(sorted(missing_values(spec)), pa.large_string())
     if column.dtype != "string":
@@ -91,7 +96,11 @@ def conform_column(spec: DatasetSpec, name: str, array: pa.Array, where: Where) 
 
     Strings: a missing spelling is null. Numbers: NaN is missing (pandas writes a missing float as NaN).
     """
-    column = spec.column(name)
+    with _unquoted_if_sensitive(spec, name):
+        return _conform_column(spec, spec.column(name), array, where)
+
+
+def _conform_column(spec: DatasetSpec, column: Column, array: pa.Array, where: Where) -> pa.Array:
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     if pa.types.is_null(array.type):
@@ -184,6 +193,19 @@ def _finish(
             f"{where(at)}, column {column.name!r}: expected a value ({why}), got {_shown(shown, at)}, read as missing"
         )
     return array
+
+
+@contextmanager
+def _unquoted_if_sensitive(spec: DatasetSpec, name: str) -> Iterator[None]:
+    """A refusal quotes the value it refused, except a declared sensitive column's (spec.sensitive): that
+    message goes to step logs, reports and scoring's rejects, where no raw sensitive value may be."""
+    try:
+        yield
+    except RawDataError as error:
+        if name not in spec.sensitive_columns:
+            raise
+        where, _, _ = str(error).partition(", got ")
+        raise RawDataError(f"{where}, got a value not shown (a sensitive column)") from None
 
 
 def _shown(values: pa.Array | Sequence[object], at: int) -> str:

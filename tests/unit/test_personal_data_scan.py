@@ -16,6 +16,7 @@ from faker import Faker
 
 from components.common.specs import get_spec
 from components.common.specs.base import Column, DatasetSpec, Generalize, Label, Numeric, Pseudonymize
+from components.data.values import RawDataError, parse_column
 from components.validate.personal_data import SAMPLE_ROWS, Sample, scan_column, scan_frame
 from components.validate.task import DataValidationError, validate_data
 from pipelines.datasets import bundled_datasets, bundled_frame, materialize_dataset
@@ -185,6 +186,17 @@ def test_a_refused_value_of_a_declared_column_is_not_quoted(tmp_path: Path, peop
         assert "line 9, column 'spend': expected" in str(refused.value)
         written = str(refused.value) + (tmp_path / "report.html").read_text() + (tmp_path / "summary.json").read_text()
         assert ("jane.doe@example.com" in written) is quoted
+
+
+def test_the_one_reader_quotes_no_value_of_a_declared_column_whichever_step_reads() -> None:
+    """Transform, score and monitor read through the same reader: its refusal is what their logs and rejects hold."""
+    declared = dataclasses.replace(PEOPLE, sensitive={"spend": Generalize(bins=(0, 100))})
+    texts = ["12", "jane.doe@example.com"]
+    for spec, quoted in ((PEOPLE, True), (declared, False)):
+        with pytest.raises(RawDataError) as refused:
+            parse_column(spec, "spend", texts, lambda at: f"people.csv: line {at + 2}")
+        assert "people.csv: line 3, column 'spend': expected" in str(refused.value)
+        assert ("jane.doe@example.com" in str(refused.value)) is quoted
 
 
 @pytest.mark.parametrize("dataset", bundled_datasets())
