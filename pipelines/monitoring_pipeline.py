@@ -12,6 +12,7 @@ from kfp.dsl import HTML, Artifact, graph_component
 
 from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
 from components.monitor.component import monitor
+from components.variants.base import DEFAULT_VARIANTS
 from pipelines.task_settings import RETRIES, on_the_network
 from pipelines.training_pipeline import build_training_pipeline
 
@@ -79,6 +80,9 @@ def build_monitoring_pipeline(
         data_as_of: str = "",
         split: str = "hash",
         warm_start: str = "auto",
+        variants: str = DEFAULT_VARIANTS,
+        distill_builder: str = "mlp",
+        variant_tolerance: float = -1.0,
     ) -> NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)]):
         monitor_task = on_the_network(
             monitor(
@@ -134,6 +138,9 @@ def build_monitoring_pipeline(
                 data_as_of=data_as_of,
                 split=split,
                 warm_start=warm_start,
+                variants=variants,
+                distill_builder=distill_builder,
+                variant_tolerance=variant_tolerance,
             )
         MonitoringOutputs = NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)])
         return MonitoringOutputs(

@@ -33,8 +33,8 @@ def test_relative_paths_become_absolute_and_uris_stay(tmp_path, monkeypatch):
     [
         (
             {"DATASET": "palmer"},
-            "unknown DATASET 'palmer'; expected one of ['ames', 'chicago_taxi', 'fine_foods', 'flights', 'mlc_churn', "
-            "'modeldata_taxi', 'nycflights', 'penguins']",
+            "unknown DATASET 'palmer'; expected one of ['ames', 'chicago_taxi', 'digits', 'fine_foods', 'flights', "
+            "'mlc_churn', 'mlc_churn_pii', 'mlc_churn_pii_undeclared', 'modeldata_taxi', 'nycflights', 'penguins']",
         ),
         ({"DATASET": "chicago_taxi"}, "DATASET=chicago_taxi ships no data: set DATA_URI"),
         ({"EPOCHS": "ten"}, "EPOCHS must be a positive integer, got 'ten'"),
