@@ -213,6 +213,10 @@ def _rows_of(split: Split) -> Counter:
     return Counter(zip(*columns))
 
 
+@pytest.mark.xfail(
+    reason="issue 24 (open): a piecewise-linear feature is a vector, which this test's row counter cannot hash",
+    strict=False,
+)
 def test_each_worker_reads_its_files_or_every_nth_example(transformed: Path) -> None:
     """Three files for two workers: by file (worker 0 reads files 0 and 2, worker 1 file 1). One file: by example."""
     feature_spec = tft.TFTransformOutput(str(transformed / "graph")).transformed_feature_spec()
