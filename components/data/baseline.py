@@ -5,7 +5,8 @@ Per column: its kind (numeric, categorical or text), how it was read (number or 
 `MAX_CDF_POINTS` points (every distinct value when there are fewer, quantiles otherwise) with
 min, max, mean and standard deviation; for a categorical column the count of each value; for a
 free-text column (a spec's `Text` feature, whose every value may be new) the same profile as a
-numeric one, of the number of words per value.
+numeric one, of the number of words per value. An `Image` column is profiled as its images'
+statistics (mean intensity per channel, width, height, decode failures: components/data/image_stats.py).
 
 The label is one more column, of role label: a multiclass label (its column declares the classes
 as allowed values) is categorical, a regression target numeric, so the check compares the label's
@@ -34,8 +35,10 @@ import pandas as pd
 
 from components.common import tracking
 from components.common.specs.base import Categorical, DatasetSpec, Text
-from components.data.frames import read_data_batches
-from components.data.sources import DataSource
+from components.data.frames import CSV_CHUNK_ROWS, read_data_batches
+from components.data.image_stats import statistic_columns, statistic_frames
+from components.data.images import image_features
+from components.data.sources import DataSource, resolve_source
 from components.data.treated_frames import treated_frames
 
 BASELINE_ARTIFACT = "baseline.json"
@@ -131,13 +134,18 @@ def spec_kinds(spec: DatasetSpec) -> dict[str, tuple[Kind, ReadAs, Role]]:
 
     Free-text features are text; other strings, vocabulary features and columns with a declared set of
     allowed values (codes, a multiclass label's classes, even when written as numbers) are categorical.
+    An image column stands as its statistics' numeric columns (components/data/image_stats.py).
     """
     texts = {feature.column for feature in spec.features if isinstance(feature, Text)}
     vocabulary = {feature.column for feature in spec.features if isinstance(feature, Categorical)}
     features = set(spec.feature_columns)
     labels = set(spec.label.source_columns)
+    images = image_features(spec)
     found: dict[str, tuple[Kind, ReadAs, Role]] = {}
     for column in spec.columns:
+        if column.name in images:  # profiled by its images' statistics, not by its references
+            found.update((name, ("numeric", "number", "feature")) for name in statistic_columns(images[column.name]))
+            continue
         read_as: ReadAs = "text" if column.dtype == "string" else "number"
         categorical = read_as == "text" or column.name in vocabulary or column.allowed_values is not None
         kind: Kind = "text" if column.name in texts else "categorical" if categorical else "numeric"
@@ -274,7 +282,11 @@ def baseline_from_csv(
     columns treated (components/data/treated_frames.py); without one, kinds inferred and every column a feature."""
     if spec is None:
         return build_baseline(read_data_batches(data), dataset, source)
-    return build_baseline(treated_frames(read_data_batches(data, spec), spec), dataset, source, spec_kinds(spec))
+    frames = read_data_batches(data, spec)
+    if image_features(spec):
+        files = data if isinstance(data, DataSource) else resolve_source(str(data))
+        frames = statistic_frames(files, spec, CSV_CHUNK_ROWS)
+    return build_baseline(treated_frames(frames, spec), dataset, source, spec_kinds(spec))
 
 
 def log_training_baseline(

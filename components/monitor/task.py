@@ -26,6 +26,7 @@ from components.common.specs import get_spec
 from components.common.specs.base import MAX_LINE_BYTES, MISSING_VALUES, DatasetSpec
 from components.data.baseline import BASELINE_ARTIFACT, Baseline, baseline_from_csv
 from components.data.frames import numbers_where_all_parse
+from components.data.image_stats import with_image_statistics
 from components.data.reader import read_text_frames
 from components.data.sources import DataSource, file_format, resolve_source
 from components.data.treated_frames import treated_frames
@@ -103,16 +104,24 @@ def read_new_data(
 
     Raw data is read by the rules of the baseline's spec (its missing spellings and line limit; the defaults
     when the baseline names no spec); every column as found, so that the drift check reports a missing
-    column or text in a numeric one instead of refusing them; what the baseline reads as numbers as numbers.
+    column or text in a numeric one instead of refusing them; what the baseline reads as numbers as numbers;
+    an image column as its images' statistics (components/data/image_stats.py), as the baseline holds it.
     """
     json_lines = not isinstance(data, DataSource) and str(data).lower().endswith(JSON_LINES_SUFFIXES)
     try:
+        missing, max_line_bytes, spec = _reading_rules(baseline.dataset)
         if json_lines:
             frame = pd.read_json(data, lines=True)
+            if spec is not None:
+                frame = with_image_statistics(frame, spec, str(data), base64_text=True)
         else:
-            missing, max_line_bytes, spec = _reading_rules(baseline.dataset)
             source = data if isinstance(data, DataSource) else resolve_source(str(data), endpoint_url=endpoint_url)
-            frames = list(read_text_frames(source, missing, max_line_bytes))
+            frames = [
+                # An image reference is resolved against the file that holds its row.
+                with_image_statistics(frame, spec, file.uri, endpoint_url) if spec is not None else frame
+                for file in source.files
+                for frame in read_text_frames(dataclasses.replace(source, files=(file,)), missing, max_line_bytes)
+            ]
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
             numbers = [column.name for column in baseline.columns if column.read_as == "number"]
             frame = numbers_where_all_parse(frame, [name for name in numbers if name in frame], missing, spec)
