@@ -26,6 +26,8 @@ class TransformedFeature:
     embedding_width: int | None = None
     # An `image`'s (height, width, channels): float32 pixels in [0, 1] (components/transform/roles/image.py).
     dims: tuple[int, ...] | None = None
+    # An `image`'s starting weights for its convolutional tower (`Image.weights_uri`); None: random ones.
+    weights_uri: str | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -28,6 +28,7 @@ from components.common.feature_info import TransformedFeature
 from components.common.specs.base import DatasetSpec
 from components.tasks import Task, task_of
 from components.train.builders import build_checked
+from components.train.builders.convolution import save_towers
 from components.train.hyperparameters import Hyperparameters
 from components.train.input import Split
 from components.train.model import ServingModule, scaled
@@ -201,6 +202,7 @@ def train_model(
     _export(ServingModule(model, model_inputs, tft_output, spec, task), export_dir, role)
     if role.is_chief:
         write_build_record(export_dir, record)
+        save_towers(model, features, export_dir)  # a later spec's Image.weights_uri may name them
     curve = history[monitor]
     pick = max if task.early_stopping_maximise else min
     best = pick(range(len(curve)), key=curve.__getitem__)

@@ -34,7 +34,7 @@ def dense_parts(
             parts.append(keras.layers.Reshape((feature.length or 1,))(value))
             continue
         if feature.kind == "image":  # pixels through a small convolutional tower
-            parts.append(conv_tower(value, feature.name))
+            parts.append(conv_tower(value, feature.name, feature.weights_uri))
             continue
         size = int(feature.vocabulary_size or 0)
         width = feature.embedding_width or embedding_width(size)

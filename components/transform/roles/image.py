@@ -22,7 +22,8 @@ class ImageTransform:
 
     def describe(self, feature: Image, tft_output: tft.TFTransformOutput) -> list[TransformedFeature]:
         (name,) = self.names(feature)
-        return [TransformedFeature(name, "image", "float32", dims=image_shape(feature))]
+        weights = feature.weights_uri or None
+        return [TransformedFeature(name, "image", "float32", dims=image_shape(feature), weights_uri=weights)]
 
     def apply(self, feature: Image, inputs: RawInputs) -> dict[str, tf.Tensor]:
         """[batch, height, width, channels] float32 in [0, 1]."""

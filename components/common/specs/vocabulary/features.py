@@ -125,7 +125,9 @@ class Image(Checked):
     to [0, 1]; the served model takes the encoded bytes. Validation refuses a reference that is missing or
     does not decode, an image whose channels differ or whose sides lie outside `min_scale`..`max_scale`
     times `height` and `width` (default: exactly that size), unless such rows are at most
-    `max_bad_fraction` of the data.
+    `max_bad_fraction` of the data. `weights_uri` (a path or an s3:// URI of a `.weights.h5` file, such as
+    the `image_towers/` file a previous run's export holds) starts the built-in convolutional tower from
+    those weights instead of random ones (components/train/builders/convolution.py).
     """
 
     column: str
@@ -135,6 +137,7 @@ class Image(Checked):
     min_scale: float = 1.0
     max_scale: float = 1.0
     max_bad_fraction: float = 0.0
+    weights_uri: str = ""
     kind: Literal["image"] = "image"
 
     def __post_init__(self) -> None:
@@ -147,6 +150,8 @@ class Image(Checked):
             )
         if not 0.0 <= self.max_bad_fraction < 1.0:
             raise SpecError(owner(self), f"max_bad_fraction must be in [0, 1), not {self.max_bad_fraction}")
+        if self.weights_uri and not self.weights_uri.endswith(".weights.h5"):
+            raise SpecError(owner(self), f"weights_uri must name a Keras .weights.h5 file, not {self.weights_uri!r}")
 
 
 Feature = Numeric | Categorical | Bucketized | TimestampParts | LatLongCross | Text | Image
