@@ -23,6 +23,9 @@ export DATA_URI MLFLOW_TRACKING_URI MODEL_STORE_URI MODEL_NAME EPOCHS
 export TRAIN_WINDOW ALLOW_MISSING_SPANS DATA_AS_OF SPLIT
 # WARM_START=none: train from scratch; auto (the default) starts from the champion's weights when they fit.
 export WARM_START
+# VARIANTS=float16,int8: the compressed variants built and gated beside a blessed model (default int8,distilled;
+# none builds none).
+export VARIANTS
 # VERBOSE=1: `make run` and `make monitor` stream every step's output instead of a line per step.
 export VERBOSE
 # TensorFlow's C++ start-up chatter hides the step logs; errors still show.

@@ -82,6 +82,7 @@ def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -
         "thresholds": gate_thresholds(settings.dataset, overrides.thresholds),
         "baseline_margin": spec.baseline_margin,
         "warm_start": settings.warm_start,
+        "variants": settings.variants,
         **span_arguments(settings),
         **spec_hyperparameters(settings.dataset),
     }

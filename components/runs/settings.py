@@ -12,6 +12,7 @@ from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
 from components.common.model_names import check_model_name
 from components.common.specs import DEFAULT_DATASET, get_spec, is_spec_file
 from components.tasks import task_of
+from components.variants.base import DEFAULT_VARIANTS, variant_names
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # How the transform holds out eval rows: by a hash of each row, or the newest span (a span DATA_URI only).
@@ -51,6 +52,8 @@ class Settings:
     split: str = "hash"
     # WARM_START=none trains from scratch; auto (default) starts from the champion when it was built the same way.
     warm_start: str = "auto"
+    # VARIANTS=float16,int8: the kinds built and gated beside a blessed model; none (or empty) builds none.
+    variants: str = DEFAULT_VARIANTS
 
     def __post_init__(self) -> None:
         check_model_name(self.model_name)
@@ -90,6 +93,12 @@ class Settings:
         warm_start = env.get("WARM_START", "auto")
         if warm_start not in WARM_STARTS:
             raise ValueError(f"WARM_START must be one of {list(WARM_STARTS)}, got {warm_start!r}")
+        variants = env.get("VARIANTS", DEFAULT_VARIANTS).strip()
+        variants = "" if variants == "none" else variants
+        try:
+            variant_names(variants)
+        except ValueError as error:
+            raise ValueError(f"VARIANTS: {error}") from None
         return cls(
             dataset=dataset,
             data_uri=_absolute_unless_remote(data_uri),
@@ -110,6 +119,7 @@ class Settings:
             data_as_of=data_as_of,
             split=split,
             warm_start=warm_start,
+            variants=variants,
         )
 
 

@@ -41,3 +41,15 @@ class Variant(Protocol):
 KIND_NAMES = ("float16", "int8", "int8_full", "distilled")
 DEFAULT_VARIANTS = "int8,distilled"
 DEFAULT_DISTILL_BUILDER = "mlp"
+
+
+def variant_names(text: str) -> list[str]:
+    """The kinds named in `text` (comma-separated, "" for none), each once, in the order given; checked here
+    without loading any kind, so that settings refuse a bad VARIANTS before a run starts."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in KIND_NAMES]
+    if unknown:
+        raise ValueError(f"variants {text!r}: unknown kind(s) {unknown}; expected some of {list(KIND_NAMES)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"variants {text!r}: a kind is named twice")
+    return names

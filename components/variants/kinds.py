@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from components.variants.base import DEFAULT_DISTILL_BUILDER, KIND_NAMES, Variant
+from components.variants.base import DEFAULT_DISTILL_BUILDER, Variant, variant_names
 from components.variants.distilled import Distilled
 from components.variants.quantized import QUANTIZATIONS, Quantized
 
@@ -17,11 +17,6 @@ def _kinds() -> dict[str, Callable[[str], Variant]]:
 
 def parse_variants(text: str, distill_builder: str = DEFAULT_DISTILL_BUILDER) -> list[Variant]:
     """The variants named in `text` (comma-separated, "" for none), each once, in the order given."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in KIND_NAMES]
-    if unknown:
-        raise ValueError(f"variants {text!r}: unknown kind(s) {unknown}; expected some of {list(KIND_NAMES)}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"variants {text!r}: a kind is named twice")
+    names = variant_names(text)
     kinds = _kinds()
     return [kinds[name](distill_builder) for name in names]

@@ -26,6 +26,8 @@ class Workspace:
     root: Path
     dataset: str
     data: Path
+    # Compressed variants cost every blessed run a conversion and a student: built only where a test asks.
+    variants: str = "none"
 
     def settings(self, data: Path | None = None) -> Settings:
         return Settings.from_env(
@@ -35,6 +37,7 @@ class Workspace:
                 "MLFLOW_TRACKING_URI": f"sqlite:///{self.root}/mlflow.db",
                 "MODEL_STORE_URI": str(self.root / "model-store"),
                 "PIPELINE_ROOT": str(self.root / "kfp"),
+                "VARIANTS": self.variants,
             }
         )
 

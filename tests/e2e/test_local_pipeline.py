@@ -42,7 +42,8 @@ OFF = dict(epochs=3, thresholds={"roc_auc": None, "accuracy": None, "log_loss": 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Workspace:
     root = tmp_path_factory.mktemp("e2e")
-    return Workspace(root, DATASET, materialize_dataset(DATASET, root / "data" / f"{DATASET}.csv"))
+    # The one run of this suite that builds a variant: int8, beside the pushed champion.
+    return Workspace(root, DATASET, materialize_dataset(DATASET, root / "data" / f"{DATASET}.csv"), variants="int8")
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,13 @@ def test_first_run_pushes_and_registers_a_champion(first_run, workspace):
     assert (model_dir / "saved_model.pb").is_file() and (model_dir / "MANIFEST.sha256").is_file()
     assert model_dir.is_relative_to(Path(settings.model_store_uri) / settings.model_name)
     assert any(r.startswith("PASS: log_loss") and "base-rate log loss" in r for r in first_run.gate_reasons)
+    # The int8 variant is gated and pushed beside the full model, or refused with its reason; never silent.
+    if champion.tags.get("variants") == "int8":
+        int8_dir = Path(champion.tags["variant.int8.uri"].removeprefix("file://"))
+        assert (int8_dir / "MANIFEST.sha256").is_file() and int8_dir.parent.parent == model_dir
+        assert float(champion.tags["variant.int8.size_ratio"]) < 1.0
+    else:
+        assert champion.tags["variants"] == "" and champion.tags["variant.int8.refused"], champion.tags
 
 
 def test_first_run_logs_metrics_params_digest_and_artifacts(first_run, workspace):

@@ -35,6 +35,7 @@ def test_every_step_reaches_the_store_through_the_run_parameter(s3_endpoint, tmp
             "MODEL_STORE_URI": "s3://lake/models",
             "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
             "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
+            "VARIANTS": "none",
             "PIPELINE_ROOT": str(tmp_path / "kfp"),
         }
     )

@@ -28,6 +28,7 @@ def _settings(root, **more: str) -> Settings:
             "TRAIN_WINDOW": "3",
             "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
             "MODEL_STORE_URI": str(root / "model-store"),
+            "VARIANTS": "none",
             "PIPELINE_ROOT": str(root / "kfp"),
             **more,
         }

@@ -39,6 +39,11 @@ def test_relative_paths_become_absolute_and_uris_stay(tmp_path, monkeypatch):
         ({"DATASET": "chicago_taxi"}, "DATASET=chicago_taxi ships no data: set DATA_URI"),
         ({"EPOCHS": "ten"}, "EPOCHS must be a positive integer, got 'ten'"),
         ({"EPOCHS": "0"}, "EPOCHS must be a positive integer, got '0'"),
+        (
+            {"VARIANTS": "int8,int4"},
+            "VARIANTS: variants 'int8,int4': unknown kind(s) ['int4']; expected some of "
+            "['float16', 'int8', 'int8_full', 'distilled']",
+        ),
     ],
 )
 def test_bad_settings_say_what_is_wrong(env, message):
@@ -76,3 +81,11 @@ def test_push_and_serve_refuse_a_bad_model_name_before_touching_the_store_or_the
         resolve(f"sqlite:///{database}", "a/b")
     assert not store.exists() and not database.exists()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]
+
+
+def test_variants_reach_the_pipeline_argument_and_none_builds_none():
+    from pipelines.arguments import pipeline_arguments
+
+    assert pipeline_arguments(Settings.from_env({}))["variants"] == "int8,distilled"
+    assert pipeline_arguments(Settings.from_env({"VARIANTS": "float16, int8"}))["variants"] == "float16, int8"
+    assert pipeline_arguments(Settings.from_env({"VARIANTS": "none"}))["variants"] == ""
