@@ -11,9 +11,10 @@ from kfp import dsl
 from kfp.dsl import HTML, Artifact, graph_component
 
 from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
+from components.common.specs.vocabulary.privacy import PSEUDONYMIZE_KEY_SECRET
 from components.monitor.component import monitor
 from components.variants.base import DEFAULT_VARIANTS
-from pipelines.task_settings import RETRIES, on_the_network
+from pipelines.task_settings import RETRIES, on_the_network, treats_values
 from pipelines.training_pipeline import build_training_pipeline
 
 PIPELINE_NAME = "tabular-monitoring"
@@ -83,6 +84,7 @@ def build_monitoring_pipeline(
         variants: str = DEFAULT_VARIANTS,
         distill_builder: str = "mlp",
         variant_tolerance: float = -1.0,
+        pseudonymize_key_secret: str = PSEUDONYMIZE_KEY_SECRET,
     ) -> NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)]):
         monitor_task = on_the_network(
             monitor(
@@ -97,6 +99,8 @@ def build_monitoring_pipeline(
             ),
             retries,
         )
+        # Monitor treats the new data's sensitive columns as the baseline's were treated.
+        treats_values(monitor_task, pseudonymize_key_secret)
         with dsl.If(monitor_task.outputs["Output"] == True, name="retrain-on-drift"):  # noqa: E712 (a KFP condition)
             training_pipeline(
                 dataset=dataset,
@@ -141,6 +145,7 @@ def build_monitoring_pipeline(
                 variants=variants,
                 distill_builder=distill_builder,
                 variant_tolerance=variant_tolerance,
+                pseudonymize_key_secret=pseudonymize_key_secret,
             )
         MonitoringOutputs = NamedTuple("MonitoringOutputs", [("drift_summary", Artifact), ("report", HTML)])
         return MonitoringOutputs(

@@ -1,9 +1,11 @@
 """How a pipeline's tasks are scheduled on a cluster: retries, Secrets and ConfigMaps for every task on the
-network, the GPU node for train, and the downward API for the steps that launch GPU jobs. kfp.local ignores
+network, the pseudonymisation key for the steps that treat values, the GPU node for train, and the downward
+API for the steps that launch GPU jobs. kfp.local ignores
 all of it, so the same pipelines run locally."""
 
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
+from kfp.dsl.pipeline_channel import PipelineParameterChannel
 
 from components.common.cluster import (
     GPU_RESOURCE,
@@ -18,6 +20,7 @@ from components.common.cluster import (
     S3_CREDENTIALS_SECRET,
 )
 from components.common.object_store import OBJECT_STORE_CONFIG_MAP, OBJECT_STORE_VARIABLES
+from components.common.specs.vocabulary.privacy import PSEUDONYMIZE_KEY_VARIABLE
 from components.runs.run_metrics import GATEWAY_CONFIG_MAP, GATEWAY_VARIABLE
 
 # What the train pod asks of its GPU node (Kubernetes quantities).
@@ -50,6 +53,17 @@ def on_the_network(task: PipelineTask, retries: int = RETRIES) -> PipelineTask:
         task, OBJECT_STORE_CONFIG_MAP, {name: name for name in OBJECT_STORE_VARIABLES}, optional=True
     )
     kubernetes.use_config_map_as_env(task, GATEWAY_CONFIG_MAP, {GATEWAY_VARIABLE: GATEWAY_VARIABLE}, optional=True)
+    return task
+
+
+def treats_values(task: PipelineTask, key_secret: PipelineParameterChannel | str) -> PipelineTask:
+    """PSEUDONYMIZE_KEY from the Secret the run names (`pseudonymize_key_secret`), for a step that treats a
+    sensitive value outside the graph or builds the graph: validate (the baseline), transform, infra-validate
+    (the server's request log), monitor. The Secret must exist even for a spec that pseudonymises nothing
+    (infra/scripts/create-secrets.sh makes one); a spec that pseudonymises refuses an empty or short key."""
+    kubernetes.use_secret_as_env(
+        task, secret_name=key_secret, secret_key_to_env={PSEUDONYMIZE_KEY_VARIABLE: PSEUDONYMIZE_KEY_VARIABLE}
+    )
     return task
 
 

@@ -10,6 +10,9 @@ Every task reads and writes the object store the same way: the endpoint is the r
 `s3_endpoint_url` (empty: AWS), which every task receives; region and server-side encryption come from
 the cluster's `object-store` ConfigMap (components.common.object_store), exposed to every task.
 
+The steps that treat sensitive values (validate, transform, infra-validate) read PSEUDONYMIZE_KEY from the
+Secret that the run parameter `pseudonymize_key_secret` names (pipelines.task_settings.treats_values).
+
 Only transform is cached: its inputs are content (the digest of the bytes validate passed, the spec's
 fingerprint, the Beam settings), so a rerun on the same data by the same code reuses it. Validate is
 never cached: it is the check that the data at DATA_URI is still what it was, and it opens the run's
@@ -26,6 +29,7 @@ from components.common.cluster import (
     GPU_NODE_POOL,
     NODE_POOL_LABEL_KEY,
 )
+from components.common.specs.vocabulary.privacy import PSEUDONYMIZE_KEY_SECRET
 from components.deploy.component import deploy
 from components.evaluate.component import evaluate
 from components.infra_validate.component import infra_validate
@@ -35,7 +39,14 @@ from components.transform.component import transform
 from components.tune.component import tune
 from components.validate.component import validate
 from components.variants.base import DEFAULT_VARIANTS
-from pipelines.task_settings import RETRIES, TRAIN_RETRIES, launches_gpu_jobs, on_a_gpu_node, on_the_network
+from pipelines.task_settings import (
+    RETRIES,
+    TRAIN_RETRIES,
+    launches_gpu_jobs,
+    on_a_gpu_node,
+    on_the_network,
+    treats_values,
+)
 from pipelines.variants_wiring import add_variants
 
 PIPELINE_NAME = "tabular-training"
@@ -115,6 +126,7 @@ def build_training_pipeline(
         variants: str = DEFAULT_VARIANTS,
         distill_builder: str = "mlp",
         variant_tolerance: float = -1.0,
+        pseudonymize_key_secret: str = PSEUDONYMIZE_KEY_SECRET,
     ) -> NamedTuple("PipelineOutputs", [("mlflow_run_id", str), ("blessed", bool)]):
         validate_task = validate(
             data_uri=data_uri,
@@ -129,6 +141,7 @@ def build_training_pipeline(
             scheduled_time=schedule_time,
         )
         on_the_network(validate_task, retries).set_caching_options(enable_caching=False)
+        treats_values(validate_task, pseudonymize_key_secret)
         mlflow_run_id = validate_task.outputs["mlflow_run_id"]
         transform_task = transform(
             data_uri=data_uri,
@@ -145,6 +158,7 @@ def build_training_pipeline(
             data_as_of=validate_task.outputs["data_as_of"],
         )
         on_the_network(transform_task, retries).set_caching_options(enable_caching=True)
+        treats_values(transform_task, pseudonymize_key_secret)
         # With tune_trials 0 the tune task hands the given values on (and imports no TensorFlow).
         tune_task = tune(
             dataset=dataset,
@@ -226,6 +240,7 @@ def build_training_pipeline(
                 s3_endpoint_url=s3_endpoint_url,
             )
             on_the_network(infra_task, retries).set_caching_options(enable_caching=False)
+            treats_values(infra_task, pseudonymize_key_secret)
             with dsl.If(infra_task.outputs["Output"] == True, name="serves"):  # noqa: E712 (a KFP condition)
                 push_task = push(
                     model=train_task.outputs["model"],

@@ -57,6 +57,9 @@ create_secret "$PLATFORM_NAMESPACE" mlflow-admin \
 create_secret "$PIPELINE_NAMESPACE" mlflow-credentials \
   MLFLOW_TRACKING_USERNAME=pipeline \
   "MLFLOW_TRACKING_PASSWORD=$(random 24)"
+# The key of the steps that pseudonymise sensitive columns (docs/privacy.md says how to rotate it). For a key
+# of one's own, create the Secret first (infra/k8s/pseudonymize-key-secret.yaml): an existing one is kept.
+create_secret "$PIPELINE_NAMESPACE" pseudonymize-key "PSEUDONYMIZE_KEY=$(random 32)"
 
 if [[ $target == minikube ]]; then
   create_secret "$PLATFORM_NAMESPACE" mlflow-db \

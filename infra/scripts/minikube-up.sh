@@ -106,6 +106,15 @@ if [[ -z ${SKIP_KSERVE:-} ]]; then
     rm -f "$keys"
     echo "created secret $SERVING_NAMESPACE/tabular-mlops-model-store"
   fi
+  # The pipeline's pseudonymisation key, for the model server's request log (the same tokens as training).
+  if ! kubectl -n "$SERVING_NAMESPACE" get secret pseudonymize-key >/dev/null 2>&1; then
+    keys=$(mktemp)
+    chmod 600 "$keys"
+    printf 'PSEUDONYMIZE_KEY=%s\n' "$(secret_value "$PIPELINE_NAMESPACE" pseudonymize-key PSEUDONYMIZE_KEY)" >"$keys"
+    kubectl -n "$SERVING_NAMESPACE" create secret generic pseudonymize-key --from-env-file="$keys" >/dev/null
+    rm -f "$keys"
+    echo "created secret $SERVING_NAMESPACE/pseudonymize-key"
+  fi
 fi
 
 log "waiting for Kubeflow Pipelines"

@@ -12,6 +12,7 @@ import pytest
 from infra_checks import INFRA, OVERLAYS, object_id
 
 from components.common import cluster, object_store
+from components.common.specs.vocabulary.privacy import PSEUDONYMIZE_KEY_SECRET, PSEUDONYMIZE_KEY_VARIABLE
 
 pytestmark = pytest.mark.infra
 
@@ -193,6 +194,7 @@ def test_secret_script_creates_the_pipeline_secrets_with_their_keys() -> None:
     for name, keys in (
         (cluster.S3_CREDENTIALS_SECRET, cluster.S3_CREDENTIAL_KEYS),
         (cluster.MLFLOW_CREDENTIALS_SECRET, cluster.MLFLOW_CREDENTIAL_KEYS),
+        (PSEUDONYMIZE_KEY_SECRET, (PSEUDONYMIZE_KEY_VARIABLE,)),
     ):
         assert created.get(name), f"create-secrets.sh never creates {cluster.PIPELINE_NAMESPACE}/{name}"
         assert all(made == set(keys) for made in created[name]), f"{name}: created with {created[name]}, need {keys}"
@@ -252,9 +254,18 @@ def test_compiled_tasks_read_the_secrets_the_script_creates(compiled_pipeline: l
         cluster.S3_CREDENTIALS_SECRET: set(cluster.S3_CREDENTIAL_KEYS),
         cluster.MLFLOW_CREDENTIALS_SECRET: set(cluster.MLFLOW_CREDENTIAL_KEYS),
     }
+    # A Secret named by a run parameter (the pseudonymisation key's) is the one its default names.
+    parameters = compiled_pipeline[0]["root"]["inputDefinitions"]["parameters"]
+
+    def name(entry: dict[str, Any]) -> str:
+        given = entry.get("secretNameParameter", {}).get("componentInputParameter", "")
+        return entry.get("secretName") or parameters[given.removeprefix("pipelinechannel--")]["defaultValue"]
+
+    key = {PSEUDONYMIZE_KEY_SECRET: {PSEUDONYMIZE_KEY_VARIABLE}}
     for executor in ("exec-validate", "exec-transform", "exec-train", "exec-evaluate", "exec-push"):
         secrets = {
-            entry["secretName"]: {pair["secretKey"] for pair in entry["keyToEnv"]}
+            name(entry): {pair["secretKey"] for pair in entry["keyToEnv"]}
             for entry in executors.get(executor, {}).get("secretAsEnv", [])
         }
-        assert secrets == expected, f"{executor} reads {secrets}, the cluster's Secrets hold {expected}"
+        wanted = {**expected, **key} if executor in ("exec-validate", "exec-transform") else expected
+        assert secrets == wanted, f"{executor} reads {secrets}, the cluster's Secrets hold {wanted}"

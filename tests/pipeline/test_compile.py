@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from components.common import cluster, object_store
+from components.common.specs.vocabulary.privacy import PSEUDONYMIZE_KEY_VARIABLE
 from components.runs import run_metrics
 from pipelines.__main__ import main
 
@@ -167,11 +168,14 @@ def test_credentials_come_from_secrets_and_never_sit_in_the_spec(compiled, kuber
         (cluster.S3_CREDENTIALS_SECRET, cluster.S3_CREDENTIAL_KEYS),
         (cluster.MLFLOW_CREDENTIALS_SECRET, cluster.MLFLOW_CREDENTIAL_KEYS),
     ]
+    # The steps that treat sensitive values also read the key, from the Secret a run parameter names (no
+    # fixed secretName): tests/pipeline/test_pseudonymize_key_secret.py checks which parameter.
+    key = [(None, (PSEUDONYMIZE_KEY_VARIABLE,))]
     for task in EXPECTED_TASKS:
         secrets = kubernetes[f"exec-{task}"]["secretAsEnv"]
         assert [
-            (secret["secretName"], tuple(pair["secretKey"] for pair in secret["keyToEnv"])) for secret in secrets
-        ] == expected, task
+            (secret.get("secretName"), tuple(pair["secretKey"] for pair in secret["keyToEnv"])) for secret in secrets
+        ] == expected + (key if task in {"validate", "transform", "infra-validate"} else []), task
         assert all(pair["secretKey"] == pair["envVar"] for secret in secrets for pair in secret["keyToEnv"])
         assert not any(secret["optional"] for secret in secrets), "a missing Secret must stop the pod, not a step"
     names = {key for _, keys in expected for key in keys}

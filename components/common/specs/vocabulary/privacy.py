@@ -14,6 +14,9 @@ from components.common.specs.vocabulary.checks import Checked, SpecError
 
 # The environment variable that holds the pseudonymisation key (on a cluster, from a Kubernetes Secret).
 PSEUDONYMIZE_KEY_VARIABLE = "PSEUDONYMIZE_KEY"
+# The Secret that holds it on a cluster, under that same key (infra/k8s/pseudonymize-key-secret.yaml); a
+# pipeline run may name another (its `pseudonymize_key_secret` parameter), the model servers read this one.
+PSEUDONYMIZE_KEY_SECRET = "pseudonymize-key"
 DEFAULT_BUCKETS = 1024
 
 
