@@ -1,9 +1,12 @@
 """The transform's output on a fixed input equals the committed golden values.
 
 The golden file was written by the transform before it read CSV into Arrow record batches (the
-instance-dict path): a faster reader must not change a single value. Floats agree to 1e-6, relative
-or absolute: tf.Transform's means sum in Beam's bundle order, and a z-score near 0 is the difference of
-two numbers near 1, so its float32 round-off is absolute. Ids, counts and the eval rows agree exactly.
+instance-dict path): a faster reader must not change a single value. Its numeric encodings (z-scores,
+piecewise-linear vectors, quantile bin ids) were added with issue 24, the other values unchanged; the tests
+below also check that their edges are the train split's and that the graph serves them as it trained.
+Floats agree to 1e-6, relative or absolute: tf.Transform's means sum in Beam's bundle order, and a
+z-score near 0 is the difference of two numbers near 1, so its float32 round-off is absolute.
+Ids, counts and the eval rows agree exactly.
 Regenerate (only when the transform's meaning changes on purpose) with
 `python tests/unit/test_transform_golden.py --write`.
 """
@@ -31,6 +34,7 @@ from components.common.specs.base import (
     Text,
     TimestampParts,
 )
+from components.data.raw_tensors import dense_to_sparse, parse_csv_rows
 from components.transform.layout import EVAL, TRAIN, VALIDATION
 from components.transform.task import run_transform
 
@@ -58,6 +62,7 @@ SPEC = DatasetSpec(
     features=(
         Numeric("price", log=True),
         Numeric("weight"),
+        Numeric("weight", encoding="quantile_bins", bins=4),
         Categorical("colour"),
         TimestampParts("listed"),
         LatLongCross("cell", "lat", "lon", num_buckets=3),
@@ -130,19 +135,21 @@ def transformed_values(root: Path, beam_options: Sequence[str] = ()) -> dict:
     }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "beam_options",
-    [(), ("--direct_num_workers=2", "--direct_running_mode=multi_threading")],
+@pytest.fixture(
+    scope="module",
+    params=[(), ("--direct_num_workers=2", "--direct_running_mode=multi_threading")],
     ids=["one-worker", "two-threads"],
 )
-@pytest.mark.xfail(
-    reason="issue 24 (open): the default numeric encoding auto adds piecewise-linear features the golden file predates",
-    strict=False,
-)
-def test_output_equals_the_golden_values(tmp_path, beam_options):
+def transformed(request, tmp_path_factory) -> tuple[Path, dict]:
+    """One transform run per Beam setting, shared by the tests below."""
+    root = tmp_path_factory.mktemp("golden")
+    return root, transformed_values(root, request.param)
+
+
+@pytest.mark.slow
+def test_output_equals_the_golden_values(transformed):
     golden = json.loads(GOLDEN.read_text())
-    actual = transformed_values(tmp_path, beam_options)
+    _, actual = transformed
     assert actual["rows"] == golden["rows"]
     assert actual["eval_csv"] == golden["eval_csv"]
     assert actual["dtypes"] == golden["dtypes"]
@@ -156,6 +163,69 @@ def test_output_equals_the_golden_values(tmp_path, beam_options):
                 np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=f"{split} {name}")
             else:
                 np.testing.assert_array_equal(got, want, err_msg=f"{split} {name}")
+
+
+def _clean_counts(vectors: np.ndarray) -> set[int]:
+    """How many 1s each vector of only 0s and 1s holds: a value exactly on an edge (or beyond the range)."""
+    return {int(row.sum()) for row in vectors if np.isin(row, (0.0, 1.0)).all()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("column", ["price", "weight"])
+def test_piecewise_linear_edges_are_the_train_splits_quantiles(transformed, column):
+    """Every vector is 1s, then at most one value strictly between 0 and 1, then 0s, and grows with the value.
+
+    The edges (minimum, the 15 inner quantiles, maximum) are train values: for each edge above the lowest
+    some train row sits on it (a vector of only 0s and 1s), while a validation or eval row sits on one only
+    when it holds the lowest (a missing value's default); edges from all rows would put held-out values on them.
+    """
+    _, actual = transformed
+    ordered = {}
+    for split, columns in actual["splits"].items():
+        ple = np.asarray(columns[f"{column}_ple"])
+        assert ple.shape == (actual["rows"][split], 16) and ((ple >= 0) & (ple <= 1)).all(), split
+        for encoded in ple:
+            partial = np.flatnonzero((encoded > 0) & (encoded < 1))
+            full = partial[0] if len(partial) else int(encoded.sum())
+            assert len(partial) <= 1 and (encoded[:full] == 1).all() and (encoded[full + 1 :] == 0).all(), encoded
+        # The z-score orders the rows by value (same graph): more value, never less encoding in any bin.
+        ordered[split] = ple[np.argsort(np.asarray(columns[f"{column}_z"]), kind="stable")]
+        assert (np.diff(ordered[split], axis=0) >= 0).all(), split
+    train = ordered[TRAIN]
+    lowest, counts = int(train[0].sum()), _clean_counts(train)
+    assert lowest in counts and train[-1].tolist() == [1.0] * 16
+    assert set(range(lowest, 17)) <= counts, f"edges without a train row on them: {set(range(lowest, 17)) - counts}"
+    held_out = _clean_counts(np.concatenate([ordered[VALIDATION], ordered[EVAL]]))
+    assert held_out <= {lowest, 16}, f"held-out rows on an inner edge: {held_out}"
+
+
+@pytest.mark.slow
+def test_quantile_bins_split_the_train_rows_at_the_same_edges(transformed):
+    """weight's 4 bin ids: a quarter of the train rows each (the approximate quantiles' rank error aside),
+    and the id is the number of the 16-bin vector's quarter edges (bins 4, 8, 12) at or below the value."""
+    _, actual = transformed
+    train = actual["splits"][TRAIN]
+    bins, ple = np.asarray(train["weight_bin"]), np.asarray(train["weight_ple"])
+    quarter = actual["rows"][TRAIN] / 4
+    assert all(abs(count - quarter) <= 2 for count in np.bincount(bins, minlength=4)), np.bincount(bins)
+    for split, columns in actual["splits"].items():
+        bins, ple = np.asarray(columns["weight_bin"]), np.asarray(columns["weight_ple"])
+        np.testing.assert_array_equal(bins, (ple[:, [3, 7, 11]] == 1).sum(axis=1), err_msg=split)
+
+
+@pytest.mark.slow
+def test_served_values_equal_training_values_on_the_same_rows(transformed):
+    """The eval split's raw rows (eval.csv) through the graph as the serving signature runs it (CSV lines
+    parsed, the transform layer outside Beam) give exactly the eval examples' values."""
+    root, actual = transformed
+    lines = actual["eval_csv"].splitlines()[1:]
+    layer = tft.TFTransformOutput(str(root / "graph")).transform_features_layer()
+    served = layer(dense_to_sparse(parse_csv_rows(tf.constant(lines), SPEC), SPEC))
+    served_rows = _fixed_order({name: value.numpy() for name, value in served.items()})
+    trained = actual["splits"][EVAL]
+    assert sorted(served_rows) == sorted(trained) and len(lines) == actual["rows"][EVAL]
+    for name, values in trained.items():
+        np.testing.assert_allclose(served_rows[name], values, rtol=1e-6, atol=1e-6, err_msg=name)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
