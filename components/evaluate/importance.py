@@ -7,6 +7,9 @@ shuffled `repeats` times (one seeded generator, so a rerun gives the same figure
 Student's t over the repeats, mean ± t(confidence, repeats - 1) · sd / √repeats.
 A column the model ignores loses exactly nothing: mean 0, interval [0, 0].
 
+An image column is not shuffled but replaced, in every row, by a blank (all-zero) image of its spec's
+size (`blanks`): what the model loses by seeing no image at all, scored once, so its interval is a point.
+
 The cost is 1 + columns × repeats scorings of at most `max_rows` rows (a seeded subsample of the eval
 split). Columns a feature reads together (a latitude with its longitude) are shuffled one at a time.
 """
@@ -67,12 +70,14 @@ def permutation_importance(
     task: Task,
     settings: ImportanceSettings = DEFAULT_IMPORTANCE,
     predictions: np.ndarray | None = None,
+    blanks: Mapping[str, bytes] | None = None,
 ) -> dict[str, Importance]:
     """Importance per column, most important first; empty where the headline is undefined (one class: no ROC AUC).
 
     `predictions`, when given, are `score(dense)` already made (the step's candidate scoring): when every
     row is kept they are the baseline, scored in the same batches as each shuffle, so a column the model
     ignores still loses exactly nothing. A subsample is scored afresh, for the same reason.
+    `blanks` maps an image column to the encoded blank image that replaces it (components/data/images.py).
     """
     rng = np.random.default_rng(settings.seed)
     if targets.size > settings.max_rows:
@@ -85,14 +90,22 @@ def permutation_importance(
         return {}
     importance = {}
     for column in columns:
+        if blanks and column in blanks:
+            blank = {**dense, column: tf.fill([targets.size], tf.constant(blanks[column], tf.string))}
+            loss = _loss(task, baseline, task.headline_score(targets, score(blank)))
+            importance[column] = Importance(mean=loss, ci_low=loss, ci_high=loss, metric=task.headline_metric)
+            continue
         losses = []
         for _ in range(settings.repeats):
             shuffled = {**dense, column: tf.gather(dense[column], rng.permutation(targets.size))}
-            value = task.headline_score(targets, score(shuffled))
-            # Positive when shuffling hurts, whichever way the metric is better.
-            losses.append(baseline - value if task.headline_higher_is_better else value - baseline)
+            losses.append(_loss(task, baseline, task.headline_score(targets, score(shuffled))))
         importance[column] = _interval(np.array(losses), settings.confidence, task.headline_metric)
     return dict(sorted(importance.items(), key=lambda item: -item[1].mean))
+
+
+def _loss(task: Task, baseline: float, value: float) -> float:
+    """Positive when the change hurts, whichever way the metric is better."""
+    return baseline - value if task.headline_higher_is_better else value - baseline
 
 
 def _interval(losses: np.ndarray, confidence: float, metric: str) -> Importance:

@@ -15,7 +15,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mlflow
@@ -23,6 +23,7 @@ from mlflow.entities import Metric
 
 from components.common import tracking
 from components.common.specs import get_spec
+from components.data.images import blank_image, image_features
 from components.data.prediction_baseline import log_prediction_baseline
 from components.evaluate.eval_rows import read_eval_columns
 from components.evaluate.gate import GateDecision, gate
@@ -34,6 +35,7 @@ from components.evaluate.importance import (
 )
 from components.evaluate.report import write_plots
 from components.evaluate.scoring import CorruptChampionError, load_scorer, score_champion
+from components.evaluate.shown_slices import ShownSlices, shown_slices
 from components.evaluate.slices import MIN_SLICE_EXAMPLES, SliceGap, slice_gaps, slice_metrics, slice_values
 from components.evaluate.worst_images import worst_misclassified
 from components.runs import step_runs
@@ -91,7 +93,8 @@ class EvaluationResult:
     `slices` and `skipped_slices` are keyed "column=value"; a skipped slice had
     fewer than `MIN_SLICE_EXAMPLES` examples (its count is the value). `slice_gaps`
     and `importance` are keyed by column. `prior` is the task's metrics of its
-    best constant prediction on the same rows (`Task.prior_predictions`).
+    best constant prediction on the same rows (`Task.prior_predictions`). `shown` is what of the slices
+    may be written (none under the spec's `min_slice_rows`): every writer reads it, not `slices`.
     """
 
     task: Task
@@ -107,6 +110,7 @@ class EvaluationResult:
     plots: dict[str, Path]
     metrics_file: Path
     step_run_id: str
+    shown: ShownSlices
     # An image spec's most confidently misclassified eval images, as HTML (components/evaluate/worst_images.py).
     worst_images: str = ""
 
@@ -148,13 +152,17 @@ def run_evaluate_step(
         metrics = task.metrics(targets, predictions)
         slices, skipped = slice_metrics(task, targets, predictions, slice_values(dense, spec.slice_columns))
         started = time.perf_counter()
+        blanks = {name: blank_image(image) for name, image in image_features(spec).items()}
         importance = permutation_importance(
-            score, dense, targets, spec.feature_columns, task, importance_settings, predictions
+            score, dense, targets, spec.feature_columns, task, importance_settings, predictions, blanks
         )
         importance_seconds = time.perf_counter() - started
         champion = score_champion(mlflow_client, model_name, dense, targets, task, s3_endpoint_url)
         prior = task.metrics(targets, task.prior_predictions(targets))
-        notes = [f"slices skipped (< {MIN_SLICE_EXAMPLES} examples): {skipped}"] if skipped else []
+        gaps = slice_gaps(task, slices, spec.slice_columns)
+        shown = shown_slices(slices, skipped, gaps, spec.min_slice_rows)
+        notes = [f"slices skipped (< {MIN_SLICE_EXAMPLES} examples): {shown.skipped}"] if shown.skipped else []
+        notes += [shown.note] if shown.note else []
         if met := task.bounds_met_by_prior(settings.thresholds, prior):
             notes.append(f"the {task.prior_name} alone meets these bounds ({'; '.join(met)}): the prior decides")
         decision = gate(
@@ -171,12 +179,14 @@ def run_evaluate_step(
             slices=slices,
             skipped_slices=skipped,
         )
+        # Every slice was gated as before; the reasons are written, so they name no small slice.
+        decision = replace(decision, reasons=[shown.unnamed(reason) for reason in decision.reasons])
         result = EvaluationResult(
             task,
             metrics,
             slices,
             skipped,
-            slice_gaps(task, slices, spec.slice_columns),
+            gaps,
             importance,
             champion.metrics,
             champion.version,
@@ -185,6 +195,7 @@ def run_evaluate_step(
             plots=write_plots(task, metrics, targets, predictions, output_dir, importance),
             metrics_file=output_dir / "metrics.json",
             step_run_id=run.info.run_id,
+            shown=shown,
             worst_images=worst_misclassified(spec, dense, targets, predictions),
         )
         rows = min(targets.size, importance_settings.max_rows)
@@ -232,10 +243,10 @@ def _mlflow_metrics(result: EvaluationResult) -> dict[str, float]:
         and (value := result.task.headline_value(result.champion_metrics)) is not None
     ):
         logged[mlflow_metric_name(f"champion_{headline}")] = value
-    for key, slice_result in result.slices.items():
+    for key, slice_result in result.shown.slices.items():
         for name, value in slice_result.headline().items():
             logged[mlflow_metric_name(f"slice.{key}.{name}")] = value
-    for column, gap in result.slice_gaps.items():
+    for column, gap in result.shown.gaps.items():
         logged[mlflow_metric_name(f"slice_gap.{column}.{gap.metric}")] = gap.gap
     for column in list(result.importance)[:TOP_IMPORTANCE_METRICS]:
         logged[mlflow_metric_name(f"importance.{column}")] = result.importance[column].mean
@@ -261,9 +272,11 @@ def _write_metrics_file(result: EvaluationResult, settings: GateSettings, import
                 "prior_name": task.prior_name,
                 "metrics": result.metrics.to_dict(),
                 "headline": result.metrics.headline(),
-                "slices": {key: value.to_dict() for key, value in result.slices.items()},
-                "skipped_slices": result.skipped_slices,
-                "slice_gaps": {column: gap.to_dict() for column, gap in result.slice_gaps.items()},
+                "slices": {key: value.to_dict() for key, value in result.shown.slices.items()},
+                "skipped_slices": result.shown.skipped,
+                "slice_gaps": {column: gap.to_dict() for column, gap in result.shown.gaps.items()},
+                "min_slice_rows": result.shown.min_rows,
+                "hidden_slices": len(result.shown.hidden),
                 "importance": {column: value.to_dict() for column, value in result.importance.items()},
                 "importance_method": importance_method,
                 "champion": {
