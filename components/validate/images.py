@@ -4,11 +4,13 @@ Each reference must name a file that exists and decodes as PNG or JPEG, with the
 sides within `min_scale`..`max_scale` times its height and width. A bad image is named by the data
 file's line (Parquet: row), the reference and what was wrong; validation fails when more than the
 feature's `max_bad_fraction` of the rows with a reference are bad. Decoded with Pillow, which reads
-every PNG and JPEG TensorFlow's decoder does.
+every PNG and JPEG TensorFlow's decoder does. The good images' sizes and channels, and the first few as
+thumbnails, go to the validation report (`image_summaries`).
 """
 
 from __future__ import annotations
 
+import base64
 import io
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,11 +22,14 @@ from components.common.specs.base import DatasetSpec, Image
 from components.data.images import image_features, read_image_bytes, resolve_reference
 from components.data.reader import read_batches
 from components.data.sources import DataSource
+from components.validate.report import ImageSummary
 
 FORMATS = ("PNG", "JPEG")
 # Pillow's modes -> the channels TensorFlow's decoder finds in them.
 MODE_CHANNELS = {"1": 1, "L": 1, "I;16": 1, "LA": 2, "P": 3, "RGB": 3, "YCbCr": 3, "RGBA": 4, "CMYK": 4}
 SHOWN = 5  # bad images a refusal names
+THUMBNAILS = 6  # good images the report shows
+THUMBNAIL_SIDE = 64  # a larger image is shrunk to fit this many pixels a side
 
 
 @dataclass
@@ -35,6 +40,8 @@ class ImageCheck:
     checked: int = 0
     bad: list[str] = field(default_factory=list)
     sizes: Counter[tuple[int, int]] = field(default_factory=Counter)
+    channels: Counter[int] = field(default_factory=Counter)
+    thumbnails: list[tuple[str, str]] = field(default_factory=list)  # (reference, base64 PNG)
 
     @property
     def passed(self) -> bool:
@@ -47,6 +54,14 @@ class ImageCheck:
             f"column {self.feature.column!r}: {len(self.bad)} of {self.checked} images are bad "
             f"(max_bad_fraction {self.feature.max_bad_fraction}): {shown}"
         )
+
+    def add_good(self, reference: str, data: bytes) -> None:
+        """Count a good image's size and channels; keep it as a thumbnail while fewer than `THUMBNAILS` are."""
+        with Pillow.open(io.BytesIO(data)) as image:
+            self.sizes[(image.height, image.width)] += 1
+            self.channels[MODE_CHANNELS[image.mode]] += 1
+            if len(self.thumbnails) < THUMBNAILS:
+                self.thumbnails.append((reference, _thumbnail(image, self.feature.channels)))
 
 
 def image_problem(data: bytes, feature: Image) -> str | None:
@@ -85,27 +100,47 @@ def check_images(source: DataSource, spec: DatasetSpec) -> list[ImageCheck]:
                 if reference is None:
                     continue  # a missing reference is the column's null, checked by max_null_fraction
                 check.checked += 1
-                problem, size = _check_one(reference, batch.file.uri, check.feature, source.endpoint_url)
+                problem, data = _check_one(reference, batch.file.uri, check.feature, source.endpoint_url)
                 if problem is not None:
                     where = f"{batch.file.uri}: {kind} {batch.first_line + index}"
                     check.bad.append(f"{where}: image {reference!r} {problem}")
-                elif size is not None:
-                    check.sizes[size] += 1
+                else:
+                    check.add_good(reference, data)
     return list(checks.values())
 
 
-def _check_one(
-    reference: str, data_uri: str, feature: Image, endpoint_url: str
-) -> tuple[str | None, tuple[int, int] | None]:
+def image_summaries(checks: list[ImageCheck], spec: DatasetSpec) -> list[ImageSummary]:
+    """What the report shows of each image column; no thumbnail of a column declared sensitive."""
+    return [
+        ImageSummary(
+            column=check.feature.column,
+            checked=check.checked,
+            bad=len(check.bad),
+            sizes=[[height, width, count] for (height, width), count in check.sizes.most_common()],
+            channels=[[channels, count] for channels, count in sorted(check.channels.items())],
+            thumbnails=[] if check.feature.column in spec.sensitive_columns else [list(t) for t in check.thumbnails],
+        )
+        for check in checks
+    ]
+
+
+def _thumbnail(image: Pillow.Image, channels: int) -> str:
+    """The image as the model sees its channels, shrunk to `THUMBNAIL_SIDE`, as base64 PNG."""
+    small = image.convert("L" if channels == 1 else "RGB")
+    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _check_one(reference: str, data_uri: str, feature: Image, endpoint_url: str) -> tuple[str | None, bytes]:
+    """What is wrong with the referenced image (None: nothing), and its bytes."""
     uri = resolve_reference(reference, data_uri)
     try:
         data = read_image_bytes(uri, endpoint_url)
     except FileNotFoundError:
-        return f"not found ({uri})", None
+        return f"not found ({uri})", b""
     except OSError as error:
-        return f"cannot be read ({uri}: {error.strerror or error})", None
+        return f"cannot be read ({uri}: {error.strerror or error})", b""
     problem = image_problem(data, feature)
-    if problem is not None:
-        return f"({uri}) {problem}", None
-    with Pillow.open(io.BytesIO(data)) as image:
-        return None, (image.height, image.width)
+    return (None if problem is None else f"({uri}) {problem}"), data

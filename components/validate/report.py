@@ -1,10 +1,11 @@
-"""The validation report: each expectation's outcome in words, as JSON and as a self-contained HTML page."""
+"""The validation report: each expectation's outcome in words, as JSON and as a self-contained HTML page;
+for an image column also the sizes and channels of its images and a few of them as inline thumbnails."""
 
 from __future__ import annotations
 
 import html
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Collection
 
@@ -12,6 +13,8 @@ from great_expectations.core.expectation_validation_result import ExpectationVal
 from great_expectations.expectations.metadata_types import FailureSeverity
 
 # The parts of a GX result that quote the data's values (observed_value: a type's name, or a row count).
+SIZES_SHOWN = 10  # the most common image sizes the report lists; the rest are counted together
+THUMBNAIL_PIXELS = 64  # the width a thumbnail is shown at (a small image scaled up, pixel for pixel)
 QUOTED_VALUES = frozenset({"partial_unexpected_list", "partial_unexpected_counts", "partial_unexpected_index_list"})
 
 
@@ -32,6 +35,20 @@ class ExpectationOutcome:
 
 
 @dataclass(frozen=True)
+class ImageSummary:
+    """One image column's images: how many were checked and bad, the sizes ([height, width, count], most
+    common first) and channels ([channels, count]) of the good ones, and a few of them as
+    [reference, base64 PNG] thumbnails (components/validate/images.py)."""
+
+    column: str
+    checked: int
+    bad: int
+    sizes: list[list[int]]
+    channels: list[list[int]]
+    thumbnails: list[list[str]]
+
+
+@dataclass(frozen=True)
 class ValidationSummary:
     """What the JSON summary holds; `error` is set when the file could not be read at all."""
 
@@ -46,6 +63,7 @@ class ValidationSummary:
     warnings: list[str]
     outcomes: list[ExpectationOutcome]
     error: str | None = None
+    images: list[ImageSummary] = field(default_factory=list)
 
 
 def outcome_of(result: ExpectationValidationResult, hidden: Collection[str] = ()) -> ExpectationOutcome:
@@ -137,6 +155,7 @@ def render_html(summary: ValidationSummary) -> str:
         for title, items in (("Critical failures", summary.critical_failures), ("Warnings", summary.warnings))
         if items
     )
+    images = "".join(_image_section(image) for image in summary.images)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Data validation {verdict}: {esc(summary.dataset)}</title>
@@ -145,6 +164,8 @@ body {{ font-family: sans-serif; margin: 2em; }}
 table {{ border-collapse: collapse; }}
 td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }}
 tr.critical {{ background: #fdd; }} tr.warning {{ background: #ffd; }}
+figure {{ display: inline-block; margin: 0 1em 1em 0; }}
+figure img {{ width: {THUMBNAIL_PIXELS}px; image-rendering: pixelated; border: 1px solid #ccc; }}
 </style></head><body>
 <h1>Data validation {verdict}: {esc(summary.dataset)}</h1>
 <p>File: <code>{esc(summary.data_path)}</code><br>
@@ -153,5 +174,29 @@ Expectations evaluated: {summary.expectations_evaluated}, failed: {summary.expec
 {problems}
 <table><tr><th>Column</th><th>Expectation</th><th>Severity</th><th>Success</th><th>Observed</th><th>Expected</th></tr>
 {rows}
-</table></body></html>
+</table>
+{images}</body></html>
 """
+
+
+def _image_section(image: ImageSummary) -> str:
+    """An image column's size and channel counts, and its thumbnails (img tags with inline PNG data)."""
+    esc = html.escape
+    shown = image.sizes[:SIZES_SHOWN]
+    sizes = "".join(f"<tr><td>{height} x {width}</td><td>{count}</td></tr>" for height, width, count in shown)
+    if len(image.sizes) > SIZES_SHOWN:
+        others = sum(count for _, _, count in image.sizes[SIZES_SHOWN:])
+        sizes += f"<tr><td>{len(image.sizes) - SIZES_SHOWN} other sizes</td><td>{others}</td></tr>"
+    channels = "".join(f"<tr><td>{channels}</td><td>{count}</td></tr>" for channels, count in image.channels)
+    thumbnails = "".join(
+        f'<figure><img src="data:image/png;base64,{data}" alt="{esc(reference)}">'
+        f"<figcaption>{esc(reference)}</figcaption></figure>"
+        for reference, data in image.thumbnails
+    )
+    return (
+        f"<h2>Images: column '{esc(image.column)}'</h2>"
+        f"<p>Checked: {image.checked} &middot; bad: {image.bad}</p>"
+        f"<table><tr><th>Size (height x width)</th><th>Images</th></tr>{sizes}</table>"
+        f"<table><tr><th>Channels</th><th>Images</th></tr>{channels}</table>"
+        f"<div>{thumbnails}</div>\n"
+    )

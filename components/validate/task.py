@@ -32,7 +32,7 @@ from components.data.reader import empty_frame, file_columns, read_batches, to_f
 from components.data.sources import DataSource, resolve_source
 from components.data.values import RawDataError
 from components.runs import step_runs
-from components.validate.images import check_images
+from components.validate.images import check_images, image_summaries
 from components.validate.lineage import record_source
 from components.validate.personal_data import Sample, scan_frame
 from components.validate.raw_file import DataValidationError, check_bytes
@@ -96,7 +96,8 @@ def validate_data(
     problems = _root_causes(failed)
     critical = [outcome.describe() for outcome in problems if outcome.severity == "critical"]
     critical += [finding.describe() for finding in scan_frame(sample.frame, spec, spec.sensitive_columns)]
-    critical += [check.failure() for check in check_images(source, spec) if not check.passed]
+    images = check_images(source, spec)
+    critical += [check.failure() for check in images if not check.passed]
     extra = [name for name in held if name not in spec.column_names]
     warnings = [outcome.describe() for outcome in problems if outcome.severity != "critical"]
     warnings += [f"column '{name}' is not in the spec" for name in extra]
@@ -104,6 +105,7 @@ def validate_data(
         data_path=data_path, dataset=spec.name, success=not critical, row_count=run.row_count,
         column_count=len(held), expectations_evaluated=len(outcomes),
         expectations_failed=len(failed), critical_failures=critical, warnings=warnings, outcomes=outcomes,
+        images=image_summaries(images, spec),
     )  # fmt: skip
     write_outputs(summary, report_html, summary_json)
     if critical:
