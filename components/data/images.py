@@ -7,10 +7,16 @@ the transform graph (components/transform/roles/image.py), so the served model t
 A reference that cannot be read is refused naming the data file's line and the reference, unless the
 spec tolerates bad images (`Image.max_bad_fraction` > 0): then it is a missing value (a blank image),
 and validation (components/validate/images.py) counts it against that share.
+
+A Parquet file may hold the encoded images themselves in a binary column: the reader hands each on as
+a `data:` URI (`embedded_references`), a reference like any other that every step reads the same way
+and that a CSV copy of the rows (the transform's eval rows) can carry.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
@@ -22,6 +28,9 @@ from components.data.values import RawDataError
 
 # An image larger than this is refused before it is read whole (a 4096x4096 RGB PNG is about 50 MB raw).
 MAX_IMAGE_BYTES = 32 << 20
+DATA_URI = "data:"
+# The media type a data: URI names, by the file's first bytes (what decodes it is the bytes, not this).
+_MEDIA_TYPES = ((b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"))
 
 
 def image_features(spec: DatasetSpec) -> dict[str, Image]:
@@ -30,8 +39,8 @@ def image_features(spec: DatasetSpec) -> dict[str, Image]:
 
 
 def resolve_reference(reference: str, data_uri: str) -> str:
-    """The image's absolute path or URI: as it is when absolute or s3://, else relative to the data file's folder."""
-    if "://" in reference or reference.startswith("/"):
+    """The absolute path or URI: as it is when absolute, s3:// or data:, else relative to the data file's folder."""
+    if "://" in reference or reference.startswith(("/", DATA_URI)):
         return reference.removeprefix("file://")
     if "://" in data_uri and not data_uri.startswith("file://"):
         scheme, _, rest = data_uri.partition("://")
@@ -42,6 +51,8 @@ def resolve_reference(reference: str, data_uri: str) -> str:
 
 def read_image_bytes(uri: str, endpoint_url: str = "") -> bytes:
     """The file's bytes; OSError (FileNotFoundError for a missing one) when it cannot be read."""
+    if uri.startswith(DATA_URI):
+        return _data_bytes(uri)
     if uri.startswith("s3://"):
         return _read_s3(uri, endpoint_url)
     with open(uri, "rb") as handle:
@@ -49,6 +60,45 @@ def read_image_bytes(uri: str, endpoint_url: str = "") -> bytes:
     if len(data) > MAX_IMAGE_BYTES:
         raise OSError(f"larger than {MAX_IMAGE_BYTES} bytes")
     return data
+
+
+def _data_bytes(uri: str) -> bytes:
+    header, comma, payload = uri.partition(",")
+    if not comma or not header.endswith(";base64"):
+        raise OSError("a data: URI must read data:<media type>;base64,<the image base64-encoded>")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise OSError(f"its data: URI is not valid base64 ({error})") from None
+
+
+def embedded_references(images: pa.Array) -> pa.Array:
+    """A binary column of encoded images as data: URIs (large_string); an empty or null value is missing."""
+    references = []
+    for data in images.to_pylist():
+        if not data:
+            references.append(None)
+            continue
+        media = next((media for magic, media in _MEDIA_TYPES if data.startswith(magic)), "application/octet-stream")
+        references.append(f"{DATA_URI}{media};base64,{base64.b64encode(data).decode('ascii')}")
+    return pa.array(references, pa.large_string())
+
+
+def is_binary(kind: pa.DataType) -> bool:
+    return pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+
+
+def absolute_references(spec: DatasetSpec, batch: pa.RecordBatch, data_uri: str) -> pa.RecordBatch:
+    """The batch with its image references made absolute: a copy written elsewhere names the same images."""
+    images = image_features(spec)
+    names = batch.schema.names
+    arrays = [
+        pa.array([None if ref is None else resolve_reference(ref, data_uri) for ref in column.to_pylist()], column.type)
+        if name in images
+        else column
+        for name, column in zip(names, batch.columns)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 def _read_s3(uri: str, endpoint_url: str) -> bytes:

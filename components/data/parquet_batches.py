@@ -1,4 +1,8 @@
-"""Parquet files for the one reader: the column types checked against the spec, values conformed."""
+"""Parquet files for the one reader: the column types checked against the spec, values conformed.
+
+An image column may hold references (a string column) or the encoded images themselves (a binary
+column), handed on as data: URIs (components/data/images.py).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.common.specs.base import DatasetSpec
+from components.data.images import embedded_references, image_features, is_binary
 from components.data.raw_batch import RawBatch, refuse_missing_columns
 from components.data.sources import SourceFile, local_path
 from components.data.values import RawDataError, accepts, conform_column
@@ -21,9 +26,10 @@ def parquet_batches(
         parquet = open_parquet(file, path)
         schema = parquet.schema_arrow
         refuse_missing_columns(file, schema.names, names)
+        embedded = {name for name in image_features(spec) if name in names and is_binary(schema.field(name).type)}
         for name in names:
             column, found = spec.column(name), schema.field(name).type
-            if not accepts(column, found):
+            if name not in embedded and not accepts(column, found):
                 raise RawDataError(
                     f"{file.uri}: column {name!r} is {found} in the file; the spec reads it as {column.dtype} "
                     f"(expected {'a string' if column.dtype == 'string' else 'an integer or floating'} column)"
@@ -34,7 +40,12 @@ def parquet_batches(
             def where(index: int, start: int = first) -> str:
                 return f"{file.uri}: row {start + index}"
 
-            arrays = [conform_column(spec, name, batch.column(name), where) for name in names]
+            arrays = [
+                embedded_references(batch.column(name))
+                if name in embedded
+                else conform_column(spec, name, batch.column(name), where)
+                for name in names
+            ]
             yield RawBatch(file, first, pa.RecordBatch.from_arrays(arrays, names=names))
             first += batch.num_rows
 

@@ -26,7 +26,8 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.tfxio.tensor_adapter import TensorAdapterConfig
 
 from components.common.specs.base import DatasetSpec
-from components.data.images import absolute_fields, image_positions, with_image_bytes
+from components.data.images import absolute_fields, absolute_references, image_positions, with_image_bytes
+from components.data.raw_batch import RawBatch
 from components.data.reader import read_batches
 from components.data.sources import DataSource, SourceFile
 from components.data.values import parse_column
@@ -191,8 +192,11 @@ class ReadParquet(_Counted):
             return
         source = DataSource(file.uri, "parquet", (file,), endpoint_url=self._endpoint_url)
         wanted = (TRAIN,) if self._for_analysis else (TRAIN, VALIDATION, EVAL)
-        for raw in read_batches(source, self._spec, self._spec.column_names, batch_rows=PARQUET_BATCH_ROWS):
-            table = raw.table
+        names = self._spec.column_names
+        for raw in read_batches(source, self._spec, names, batch_rows=PARQUET_BATCH_ROWS, image_bytes=False):
+            # Splits and eval rows by the images' references (absolute: the eval copy is elsewhere), not bytes.
+            table = absolute_references(self._spec, raw.table, file.uri)
+            loaded = _with_images(self._spec, raw, self._endpoint_url)
             if all_eval:
                 splits = np.full(table.num_rows, EVAL)
             else:
@@ -202,12 +206,25 @@ class ReadParquet(_Counted):
                 count = int(np.count_nonzero(mask))
                 if not count:
                     continue
-                rows = table.filter(pa.array(mask))
+                picked = pa.array(mask)
                 if not self._for_analysis:
                     self._counters[split].inc(count)
-                yield beam.pvalue.TaggedOutput(split, transform_batch(_columns(rows), self._schema))
+                yield beam.pvalue.TaggedOutput(split, transform_batch(_columns(loaded.filter(picked)), self._schema))
                 if split == EVAL and not self._for_analysis:
-                    yield beam.pvalue.TaggedOutput(EVAL_RAW, csv_text(self._treat.batch(rows), self._spec))
+                    yield beam.pvalue.TaggedOutput(
+                        EVAL_RAW, csv_text(self._treat.batch(table.filter(picked)), self._spec)
+                    )
+
+
+def _with_images(spec: DatasetSpec, raw: RawBatch, endpoint_url: str) -> pa.RecordBatch:
+    """The batch with its image references replaced by the images' bytes, as the one reader loads them."""
+
+    def where(index: int) -> str:
+        return f"{raw.file.uri}: row {raw.first_line + index}"
+
+    names = raw.table.schema.names
+    arrays = with_image_bytes(spec, names, raw.table.columns, raw.file.uri, where, endpoint_url)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 def _columns(batch: pa.RecordBatch) -> dict[str, pa.Array]:
