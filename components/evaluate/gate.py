@@ -69,6 +69,8 @@ def gate(
       ("column=value" keys; `skipped_slices` counts the rows of those too small to measure).
     An undefined metric fails its check, except within a slice: there it is reported. A slice gate
     that can run no check at all fails, naming its slices, unless the spec marks it not `required`.
+    A slice under the spec's `min_slice_rows` is gated like any other (measured from MIN_SLICE_EXAMPLES
+    rows, else counted); the step only writes its lines without its name (components.evaluate.shown_slices).
     """
     checks = [
         *task.threshold_checks(candidate, thresholds),

@@ -378,6 +378,10 @@ def test_step_without_champion_blesses_and_logs_everything(models, eval_csv, mlf
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written = json.loads(result.metrics_file.read_text())
     assert written["blessed"] is True and written["metrics"]["roc_auc"] == result.metrics.roc_auc
+    # Sun Taxi's 10 rows are under the spec's min_slice_rows (20): counted, named nowhere the step writes.
+    assert (written["min_slice_rows"], written["hidden_slices"], written["skipped_slices"]) == (20, 1, {})
+    assert "1 slice(s) under min_slice_rows (20 eval rows) not shown" in written["reasons"]
+    assert "Sun Taxi" not in result.metrics_file.read_text() + "".join(result.decision.reasons)
 
     parent = client.get_run(run_id)
     assert parent.data.metrics["roc_auc"] == pytest.approx(result.metrics.roc_auc)
