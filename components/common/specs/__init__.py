@@ -7,6 +7,7 @@ word it uses still builds, with a SpecDeprecationWarning naming the replacement.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import importlib
@@ -138,13 +139,47 @@ def _field_type(owner: str, field: str) -> str:
 
 
 def spec_fingerprint(reference: str) -> str:
-    """SHA-256 of the spec's module and of the spec vocabulary it is written in: changes when the spec can."""
+    """SHA-256 of the spec's module, of the spec modules it imports (mlc_churn_pii imports mlc_churn) and of
+    the spec vocabulary it is written in: changes when the spec can."""
     get_spec(reference)
     spec_file = (
-        Path(reference).expanduser().resolve() if is_spec_file(reference) else Path(__path__[0]) / f"{reference}.py"
-    )
-    vocabulary = sorted((Path(__path__[0]) / "vocabulary").glob("*.py"))
+        Path(reference).expanduser() if is_spec_file(reference) else Path(__path__[0]) / f"{reference}.py"
+    ).resolve()
+    vocabulary = [Path(base.__file__).resolve(), *sorted((Path(__path__[0]) / "vocabulary").resolve().glob("*.py"))]
+    imported: dict[Path, None] = {}
+    _imported_spec_files(spec_file, spec_file.parent, imported)
     digest = hashlib.sha256()
-    for path in (Path(base.__file__), *vocabulary, spec_file):
-        digest.update(path.read_bytes())
+    for path in (*vocabulary, *sorted(set(imported) - set(vocabulary) - {spec_file}), spec_file):
+        content = path.read_bytes()  # its length first: no two lists of files give the same bytes
+        digest.update(len(content).to_bytes(8, "little") + content)
     return digest.hexdigest()
+
+
+def _imported_spec_files(path: Path, beside: Path, found: dict[Path, None]) -> None:
+    """Add `path` and, transitively, the project's spec modules it imports: a module of this package
+    (`components.common.specs.<name>`), or, for a spec file, a module in the spec file's own folder."""
+    if path in found:
+        return
+    found[path] = None
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        for name in names:
+            if (module := _spec_module_file(name, beside)) is not None:
+                _imported_spec_files(module, beside, found)
+
+
+def _spec_module_file(name: str, beside: Path) -> Path | None:
+    """The file of module `name` when it is one of this package's or a top-level module beside a spec file."""
+    if name.startswith(f"{__name__}."):
+        parts = name.removeprefix(f"{__name__}.").split(".")
+        candidates = [Path(__path__[0]).joinpath(*parts).with_suffix(".py")]
+        candidates.append(Path(__path__[0]).joinpath(*parts, "__init__.py"))
+    elif "." not in name:
+        candidates = [beside / f"{name}.py"]
+    else:
+        return None
+    return next((candidate.resolve() for candidate in candidates if candidate.is_file()), None)
