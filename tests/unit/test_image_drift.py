@@ -41,6 +41,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
             image.point(lambda level: level // 2).save(folder / "dark" / Path(reference).name)
         dark_rows.append(f"dark/{Path(reference).name},{digit}")
     (folder / "dark.csv").write_text("\n".join(dark_rows) + "\n")
+    (folder / "next.csv").write_text("\n".join([lines[0], *full.read_text().splitlines()[ROWS + 1 : 2 * ROWS + 1]]))
     return index
 
 
@@ -70,6 +71,8 @@ def test_darkened_images_raise_the_intensity_drift_and_the_same_images_do_not(ba
     assert not same.drifted, same.verdict()
     assert {feature.name for feature in same.features} >= {INTENSITY, "image.width", "image.height"}
     assert next(f for f in same.features if f.name == INTENSITY).score == 0.0
+    following = _check(baseline, digits.parent / "next.csv")  # other scans of the same kind
+    assert not following.drifted, following.verdict()
     dark = _check(baseline, digits.parent / "dark.csv")
     assert dark.drifted_features == [INTENSITY], dark.verdict()
     assert next(f for f in dark.features if f.name == INTENSITY).score > 0.5
