@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -46,7 +47,10 @@ from components.push.task import PushResult, push_model
 from components.runs import step_runs
 from components.tasks import task_of
 from components.tasks.binary_metrics import BinaryMetrics, binary_metrics
+from components.validate.images import THUMBNAILS
+from components.validate.report import THUMBNAIL_PIXELS
 from components.validate.task import DataValidationError, run_validate_step, validate_data
+from pipelines.images import png_bytes
 
 SPEC = get_spec("modeldata_taxi")
 TASK = task_of(SPEC)
@@ -206,6 +210,21 @@ def test_the_validation_report_renders_its_failures(browser: Browser, bundled_da
         "Data validation FAILED: modeldata_taxi",
         [f"Rows: {summary.row_count}", "Columns: 7", f"failed: {summary.expectations_failed}", "'Funday'"],
     )
+
+
+def test_the_validation_report_shows_an_image_columns_thumbnails(browser: Browser, tmp_path: Path) -> None:
+    (tmp_path / "img").mkdir()
+    rng = np.random.default_rng(0)
+    for number in range(8):
+        (tmp_path / "img" / f"{number}.png").write_bytes(png_bytes(rng.integers(0, 256, (8, 8), dtype=np.uint8)))
+    index = tmp_path / "index.csv"
+    index.write_text("image,digit\n" + "".join(f"img/{number}.png,{number}\n" for number in range(8)))
+    validate_data(index, replace(get_spec("digits"), min_rows=1), tmp_path / "report.html", tmp_path / "summary.json")
+
+    check_page(browser, tmp_path / "report.html", "Data validation passed: digits", ["Images: column 'image'", "8 x 8"])
+    shown = "[...document.images].map(image => [image.complete, image.naturalWidth, image.width])"
+    images = browser.call("Runtime.evaluate", expression=shown, returnByValue=True)["result"]["value"]
+    assert images == [[True, 8, THUMBNAIL_PIXELS]] * THUMBNAILS  # each decoded, shown scaled up
 
 
 def test_the_evaluation_report_renders_its_metrics_slices_and_plots(
