@@ -44,7 +44,7 @@ def image_statistics(data: bytes | None, feature: Image) -> list[float]:
         with Pillow.open(io.BytesIO(data)) as image:
             width, height = image.size
             pixels = np.asarray(image.convert("L" if feature.channels == 1 else "RGB"), dtype=np.float64)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Pillow.DecompressionBombError):
         return failed
     means = pixels.reshape(-1, feature.channels).mean(axis=0) if pixels.size else np.zeros(feature.channels)
     return [*means.tolist(), float(width), float(height), 0.0]

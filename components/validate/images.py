@@ -70,7 +70,7 @@ def image_problem(data: bytes, feature: Image) -> str | None:
         with Pillow.open(io.BytesIO(data)) as image:
             kind, mode, (width, height) = image.format, image.mode, image.size
             image.load()  # a truncated file fails here, not at open
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Pillow.DecompressionBombError) as error:
         return f"does not decode as an image ({error})"
     if kind not in FORMATS:
         return f"is {kind}; expected one of {list(FORMATS)}"

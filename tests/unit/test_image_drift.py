@@ -18,6 +18,7 @@ from components.monitor.drift import DriftReport, DriftThresholds, compare
 from components.monitor.report import html_report
 from components.monitor.task import drift_metric_set, read_new_data
 from components.runs import run_metrics
+from components.validate.images import image_problem
 from pipelines.images import png_bytes, write_digits
 
 DIGITS = get_spec("digits")
@@ -114,3 +115,11 @@ def test_image_statistics_per_channel() -> None:
     assert statistic_columns(colour)[:3] == ["photo.mean_red", "photo.mean_green", "photo.mean_blue"]
     assert image_statistics(png_bytes(rgb), colour) == [200.0, 0.0, 50.0, 6.0, 4.0, 0.0]
     assert image_statistics(b"text", colour)[-1] == 1.0
+
+
+def test_an_image_too_large_to_decode_safely_is_a_decode_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow refuses an image of more than twice MAX_IMAGE_PIXELS (a decompression bomb): both checks say so."""
+    monkeypatch.setattr(Pillow, "MAX_IMAGE_PIXELS", 16)
+    bomb = png_bytes(np.zeros((8, 8), dtype=np.uint8))  # 64 pixels: over 2 x 16
+    assert image_statistics(bomb, DIGITS.features[0])[-1] == 1.0
+    assert "does not decode as an image" in str(image_problem(bomb, DIGITS.features[0]))
