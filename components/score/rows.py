@@ -6,8 +6,11 @@ column the spec never allows missing is read with its gaps, so that a row lackin
 reject with its reason instead of refusing every row. A row is refused, per critical column the model
 or the output reads, for a missing value where none may be, a number outside [min_value, max_value]
 when the spec allows none outside (range_mostly 1), or a value outside allowed_values when the spec
-allows no other (allowed_mostly 1). The accepted rows are staged as Parquet parts, each row carrying its
-number in the input (ROW_NUMBER, from 0 across every file) so the output can name it.
+allows no other (allowed_mostly 1). An image column stays the images' references, made absolute (so the
+output names each image as its input did); a row whose image cannot be read or is not what the spec's
+`Image` takes (validation's rule, components/validate/images.py) is refused with the reason. The accepted
+rows are staged as Parquet parts, each row carrying its number in the input (ROW_NUMBER, from 0 across
+every file) so the output can name it; the scoring step reads the images' bytes when it predicts.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from typing import Iterator
 
 import pandas as pd
 
-from components.common.specs.base import DatasetSpec
+from components.common.specs.base import DatasetSpec, Image
+from components.data.images import DATA_URI, absolute_references, image_features, read_image_bytes
+from components.data.raw_batch import RawBatch
 from components.data.reader import empty_frame, file_columns, read_batches, to_frame
 from components.data.sources import DataSource
 from components.data.values import never_missing
+from components.validate.images import image_problem
 
 ROW_NUMBER = "row_number"
 REASON = "reason"
@@ -89,6 +95,32 @@ def reject_reasons(frame: pd.DataFrame, spec: DatasetSpec) -> pd.Series:
     return reasons
 
 
+def image_reasons(frame: pd.DataFrame, spec: DatasetSpec, endpoint_url: str = "") -> pd.Series:
+    """Per row, why its images (absolute references) cannot be scored ("; "-joined); "" when they can."""
+    reasons = pd.Series("", index=frame.index, dtype=object)
+    for name, feature in image_features(spec).items():
+        if name not in frame.columns:
+            continue
+        for at, reference in frame[name].items():
+            problem = None if reference is None else _image_problem(reference, feature, endpoint_url)
+            if problem is not None:
+                shown = f"(a data: URI of {len(reference)} characters)" if reference.startswith(DATA_URI) else reference
+                reasons[at] = "; ".join(filter(None, [reasons[at], f"column {name!r}: image {shown} {problem}"]))
+    return reasons
+
+
+def _image_problem(reference: str, feature: Image, endpoint_url: str) -> str | None:
+    try:
+        data = read_image_bytes(reference, endpoint_url)
+    except OSError as error:
+        return f"cannot be read: {error.strerror or error}"
+    return image_problem(data, feature)
+
+
+def _references_frame(batch: RawBatch, spec: DatasetSpec) -> pd.DataFrame:
+    return to_frame(RawBatch(batch.file, batch.first_line, absolute_references(spec, batch.table, batch.file.uri)))
+
+
 def stage_input(
     source: DataSource, spec: DatasetSpec, staging: Path, batch_rows: int
 ) -> tuple[StagedInput, Iterator[pd.DataFrame]]:
@@ -109,11 +141,13 @@ def stage_input(
     staging.mkdir(parents=True, exist_ok=True)
 
     def frames() -> Iterator[pd.DataFrame]:
-        for batch in read_batches(source, reading_spec(spec), columns, batch_rows=batch_rows):
-            frame = to_frame(batch)
+        read = read_batches(source, reading_spec(spec), columns, batch_rows=batch_rows, image_bytes=False)
+        for batch in read:
+            frame = _references_frame(batch, spec)
             frame.index = pd.RangeIndex(staged.rows_read, staged.rows_read + len(frame))
             staged.rows_read += len(frame)
-            reasons = reject_reasons(frame, spec)
+            pairs = zip(reject_reasons(frame, spec), image_reasons(frame, spec, source.endpoint_url))
+            reasons = pd.Series(["; ".join(filter(None, pair)) for pair in pairs], index=frame.index, dtype=object)
             refused = reasons != ""
             rejected = frame.loc[refused, list(spec.key_columns)].assign(**{REASON: reasons[refused]})
             staged.rejects.append(rejected.rename_axis(ROW_NUMBER).reset_index())

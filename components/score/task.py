@@ -21,6 +21,7 @@ import pandas as pd
 
 from components.common import tracking
 from components.common.specs import get_spec
+from components.data.images import image_features
 from components.data.sources import resolve_source
 from components.runs import run_metrics, step_runs
 from components.score import lineage, output
@@ -116,6 +117,8 @@ def run_score_step(
                 batch_rows,
                 beam_runner,
                 beam_flags,
+                list(image_features(spec)),
+                s3_endpoint_url,
             )
             rejects = pd.concat(staged.rejects or [], ignore_index=True)
             if rejects.empty:
