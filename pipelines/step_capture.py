@@ -98,7 +98,7 @@ class StepFigures:
             f"learning_rate {f'{rate:g}' if rate else 'for the data'}, hidden_units {units}, "
             f"dropout {outputs['dropout']:g}, batch_size {batch or 'for the data'}"
         )
-        return f"train gets {chosen}", []
+        return f"train gets {chosen}; {outputs['search']}", []
 
     def _train(self, outputs: Outputs) -> tuple[str, list[str]]:
         model = outputs["model"].metadata

@@ -106,7 +106,7 @@ def build_training_pipeline(
         seed: int = 0,
         model_builder: str = "",
         train_gpus: int = 1,
-        tune_trials: int = 0,
+        tune_trials: str = "0",
         tune_parallel_trials: int = 2,
         tune_algorithm: str = "tpe",
         tune_space: str = "{}",

@@ -15,7 +15,7 @@ def tune(
     transformed_examples: Input[Dataset],
     mlflow_tracking_uri: str,
     mlflow_run_id: str,
-    tune_trials: int,
+    tune_trials: str,
     tune_parallel_trials: int,
     tune_algorithm: str,
     tune_space: str,
@@ -32,15 +32,18 @@ def tune(
     model_builder: str,
     s3_endpoint_url: str,
 ) -> NamedTuple(
-    "Tuned", [("learning_rate", float), ("hidden_units", List[int]), ("dropout", float), ("batch_size", int)]
+    "Tuned",
+    [("learning_rate", float), ("hidden_units", List[int]), ("dropout", float), ("batch_size", int), ("search", str)],
 ):
     """Search learning rate, hidden units, dropout and batch size; returns the best trial's values.
 
-    `tune_trials` 0 searches nothing and hands the given values on. On a cluster the trials are a
-    Katib Experiment (at most `tune_parallel_trials` at once, `trial_gpus` GPUs each, on the GPU
-    pool); under kfp.local they run one after another with KerasTuner.
+    `tune_trials` 0 searches nothing and hands the given values on; `auto` searches only when a probe
+    epoch shows the data small enough (components.tune.budget); `search` says what was done. On a
+    cluster the trials are a Katib Experiment (at most `tune_parallel_trials` at once, `trial_gpus` GPUs
+    each, on the GPU pool); under kfp.local they run one after another with KerasTuner.
     """
     from components.train.hyperparameters import Hyperparameters
+    from components.tune.budget import AUTO, requested_trials
 
     base = Hyperparameters(
         epochs=epochs,
@@ -52,18 +55,27 @@ def tune(
         seed=seed,
     )
     Tuned = NamedTuple(
-        "Tuned", [("learning_rate", float), ("hidden_units", List[int]), ("dropout", float), ("batch_size", int)]
+        "Tuned",
+        [
+            ("learning_rate", float),
+            ("hidden_units", List[int]),
+            ("dropout", float),
+            ("batch_size", int),
+            ("search", str),
+        ],
     )
-    if tune_trials > 0:  # the search's modules (MLflow among them) are imported only when there is one
+    trials = requested_trials(tune_trials)
+    search = "no search (tune_trials 0)"
+    if trials != 0:  # the search's modules (MLflow among them) are imported only when there is one
         from pathlib import Path
 
         from components.common.images import TRAINER_IMAGE as IMAGE
         from components.train.distributed import WorkerPool
         from components.tune.katib import TrialBudget
         from components.tune.space import SearchSpace
-        from components.tune.task import run_tune_step
+        from components.tune.task import AutoTrials, run_tune_step
 
-        base = run_tune_step(
+        tuned = run_tune_step(
             dataset=dataset,
             inputs=(
                 (Path(transform_graph.path), transform_graph.uri),
@@ -71,11 +83,14 @@ def tune(
             ),
             base=base,
             space=SearchSpace.from_json(tune_space),
-            budget=TrialBudget(tune_trials, min(tune_parallel_trials, tune_trials), algorithm=tune_algorithm),
+            budget=AutoTrials(tune_parallel_trials, tune_algorithm)
+            if trials == AUTO
+            else TrialBudget(trials, min(tune_parallel_trials, trials), algorithm=tune_algorithm),
             pool=WorkerPool(1, IMAGE, trial_gpus, gpu_node_label_key, gpu_node_label_value),
             tracking_uri=mlflow_tracking_uri,
             pipeline_run_id=mlflow_run_id,
             model_builder=model_builder,
             s3_endpoint_url=s3_endpoint_url,
         )
-    return Tuned(base.learning_rate, list(base.hidden_units), base.dropout, base.batch_size)
+        base, search = tuned.hyperparameters, tuned.line
+    return Tuned(base.learning_rate, list(base.hidden_units), base.dropout, base.batch_size, search)

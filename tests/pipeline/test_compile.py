@@ -287,7 +287,8 @@ def test_two_training_workers_make_train_a_cpu_launcher_of_gpu_workers(monkeypat
 
 def test_tuning_is_off_by_default_and_its_budget_is_run_parameters(compiled):
     parameters = compiled["root"]["inputDefinitions"]["parameters"]
-    assert parameters["tune_trials"]["defaultValue"] == 0
+    assert parameters["tune_trials"]["defaultValue"] == "0"
+    assert parameters["tune_trials"]["parameterType"] == "STRING"  # a count, or auto (components/tune/budget.py)
     assert parameters["tune_algorithm"]["defaultValue"] == "tpe"
     tune = _tasks(compiled["root"])["tune"]["inputs"]["parameters"]
     assert tune["tune_trials"] == {"componentInputParameter": "tune_trials"}

@@ -66,4 +66,4 @@ def test_tune_without_trials_hands_the_values_on_without_loading_the_search() ->
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[0] == "(0.001, [64, 32], 0.1, 256) False False"
+    assert done.stdout.split("\n")[0] == "(0.001, [64, 32], 0.1, 256, 'no search (tune_trials 0)') False False"
