@@ -76,7 +76,8 @@ def statistic_frames(source: DataSource, spec: DatasetSpec, batch_rows: int) -> 
 
 
 def _statistics(value: object, feature: Image, data_uri: str, endpoint_url: str, base64_text: bool) -> list[float]:
-    if value is None or (isinstance(value, float) and value != value):
+    empty = isinstance(value, (bytes, bytearray, memoryview)) and not len(value)  # as the one reader reads it
+    if value is None or empty or (isinstance(value, float) and value != value):
         return [np.nan] * (feature.channels + 3)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return image_statistics(bytes(value), feature)

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image as Pillow
 
@@ -106,6 +108,20 @@ def test_logged_requests_are_profiled_from_their_base64_images(baseline: Baselin
     report = _check(baseline, requests)
     assert not report.drifted, report.verdict()
     assert next(f for f in report.features if f.name == INTENSITY).rows == ROWS
+
+
+def test_a_parquet_column_of_encoded_images_is_profiled_as_the_files_are(baseline: Baseline, digits: Path) -> None:
+    rows = [line.split(",") for line in digits.read_text().splitlines()[1:]]
+    images = [(digits.parent / reference).read_bytes() for reference, _ in rows]
+    table = pa.table({"image": pa.array([*images, b""], pa.binary()), "digit": [digit for _, digit in rows] + ["1"]})
+    path = digits.parent / "embedded.parquet"
+    pq.write_table(table, path)
+    embedded = baseline_from_csv(path, DIGITS.name, "embedded", DIGITS)
+    assert embedded.column(INTENSITY).numeric == baseline.column(INTENSITY).numeric
+    assert embedded.column("image.decode_failed").null_fraction == 1 / (ROWS + 1)  # the empty one is missing
+    report = _check(baseline, path)
+    assert not report.drifted, report.verdict()
+    assert next(f for f in report.features if f.name == INTENSITY).score == 0.0
 
 
 def test_image_statistics_per_channel() -> None:
