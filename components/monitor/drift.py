@@ -12,6 +12,10 @@ multiclass label's class mix and a regression target's distribution are checked 
   a chi-square p-value, and the share of values the baseline never saw;
 - both: the rise of the null fraction.
 
+An image column is compared by its images' statistics (mean intensity per channel, width, height,
+decode failures), numeric columns `<column>.<statistic>` in the baseline and in the data as
+`read_new_data` reads it (components/data/image_stats.py), never by its references.
+
 A feature drifts when its statistic is at least its threshold *and* significant (p below
 `p_value`), so a small batch does not drift by chance and a huge one not by a negligible shift; or
 when too many of its values are out of range, unseen, or missing. The schema changes when a
