@@ -2,6 +2,11 @@
 (with its own manifest, re-read and checked), and the registered version tagged per variant:
 `variant.<name>.uri`, `.size_bytes`, `.size_ratio`, `.metric_delta`, `.latency_p99_ms`; a refused one gets
 `variant.<name>.refused` (the reason) instead. Runs after the full model's push, which never waits on it.
+
+A variant is found only by its `.uri` tag (components/serve/registry.py), written after its files are
+uploaded, verified and its figures tagged: a push killed before or during this leaves the version without
+that variant, never with a half-written one; a rerun first deletes what the killed attempt uploaded. The
+files lie below the version's own, so the sweep and a deleted version take them along.
 """
 
 from __future__ import annotations
@@ -36,14 +41,15 @@ def publish_variants(
             client.set_model_version_tag(model_name, model_version, f"{prefix}.refused", outcome.reason[:5000])
             continue
         uri = variant_uri(store_uri, outcome.name)
+        storage.delete_prefix(uri, endpoint_url)  # what a killed attempt left: the upload must be all its own
         checksums = storage.upload_dir(variants_dir / outcome.name, uri, endpoint_url)
         storage.verify_dir(uri, checksums, endpoint_url)
-        client.set_model_version_tag(model_name, model_version, f"{prefix}.uri", uri)
         for key in TAGGED_FIGURES:
             value = outcome.figures.get(key)
             if value is not None:
                 text = str(value) if isinstance(value, int) else f"{value:.6g}"
                 client.set_model_version_tag(model_name, model_version, f"{prefix}.{key}", text)
+        client.set_model_version_tag(model_name, model_version, f"{prefix}.uri", uri)  # last: it makes it servable
         published.append(outcome.name)
     client.set_model_version_tag(model_name, model_version, "variants", ",".join(published))
     return published
