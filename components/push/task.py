@@ -50,18 +50,16 @@ from typing import Callable
 
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from components.common import storage, tracking
 from components.common.model_names import check_model_name
-from components.push import registration, serving_layout
+from components.push import registration
 from components.push.alias_move import move_champion
 from components.push.blessing import Blessing, required_blessing
 from components.push.blessing import NotBlessedError as NotBlessedError  # raised by push_model
 from components.push.leftovers import (
     LOCK_EPOCH_TAG,
-    MANIFEST_TAG,
     PROMOTED,
     PUBLISHED,
     PUSH_STATE_TAG,
@@ -71,12 +69,17 @@ from components.push.leftovers import (
 )
 from components.push.lock import ChampionLock
 from components.push.model_card import ModelCard, build_card, write_card
+from components.push.promotion import (
+    NO_CHAMPION,
+    champion_decision,
+    current_champion,
+    restore_serving_copy,
+    write_serving_copy,
+)
 from components.push.published_model import logged_model_id
 from components.runs import step_runs
 
 logger = logging.getLogger(__name__)
-
-NO_CHAMPION = "none"
 
 
 @dataclass(frozen=True)
@@ -198,14 +201,14 @@ def _publish(
                 client.set_model_version_tag(model_name, version.version, LOCK_EPOCH_TAG, str(lock.epoch))
             registration.wait_until_ready(client, version)
             write_card(client, card, version, card_path)
-            current = _current_champion(client, model_name)
-            promote, decision = _champion_decision(current, str(version.version), blessing.baseline)
+            current = current_champion(client, model_name)
+            promote, decision = champion_decision(current, str(version.version), blessing.baseline)
             if promote:
                 move_champion(client, lock, model_name, str(version.version), current)
                 # Only now that it is champion may TensorFlow Serving see it.
-                _serve(lock, client, model_dir, version, current, checksums, endpoint_url, undo)
+                write_serving_copy(lock, client, model_dir, version, current, checksums, endpoint_url, undo)
             elif current != NO_CHAMPION:
-                _restore_serving_copy(client, model_name, current, endpoint_url)
+                restore_serving_copy(client, model_name, current, endpoint_url)
             # From here on the version is complete and may be the champion: never roll it back.
             undo.clear()
             client.set_model_version_tag(model_name, version.version, tracking.CHAMPION_DECISION_TAG, decision)
@@ -227,73 +230,6 @@ def _upload(
     undo.append((f"delete {destination}", partial(storage.delete_prefix, destination, endpoint_url)))
     storage.upload_dir(model_dir, destination, endpoint_url)
     storage.verify_dir(destination, checksums, endpoint_url)  # also fails if model_dir changed since it was hashed
-
-
-def _current_champion(client: MlflowClient, model_name: str) -> str:
-    try:
-        return str(client.get_model_version_by_alias(model_name, tracking.CHAMPION_ALIAS).version)
-    except MlflowException as error:
-        if error.error_code not in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
-            raise
-        return NO_CHAMPION
-
-
-def _restore_serving_copy(client: MlflowClient, model_name: str, champion: str, endpoint_url: str | None) -> None:
-    """The champion's serving copy, written again if its push died between moving the alias and copying."""
-    version = client.get_model_version(model_name, champion)
-    digest = version.tags.get(MANIFEST_TAG)
-    if digest is None:
-        logger.warning("champion %s/%s has no %s tag: push did not publish it", model_name, champion, MANIFEST_TAG)
-    elif serving_layout.restore(version.source, champion, digest, endpoint_url):
-        logger.warning("champion %s/%s lacked its serving copy: copied it from its own folder", model_name, champion)
-
-
-def _serve(
-    lock: ChampionLock,
-    client: MlflowClient,
-    model_dir: Path,
-    version: ModelVersion,
-    previous: str,
-    checksums: dict[str, str],
-    endpoint_url: str | None,
-    undo: list[tuple[str, Callable[[], object]]],
-) -> None:
-    """Write the new champion's serving copy; if that fails (leaving no folder), move the alias back to `previous`
-    under the lock so the push rolls back whole, else keep the version, champion, for its rerun to finish."""
-    try:
-        serving_layout.write(
-            model_dir, serving_layout.serving_uri(version.source, version.version), checksums, endpoint_url
-        )
-    except BaseException as error:
-        if previous == str(version.version):  # an earlier attempt of this run moved the alias
-            raise
-        try:
-            lock.check()
-            if previous == NO_CHAMPION:
-                client.delete_registered_model_alias(version.name, tracking.CHAMPION_ALIAS)
-            else:
-                client.set_registered_model_alias(version.name, tracking.CHAMPION_ALIAS, previous)
-        except Exception as undo_error:
-            error.add_note(
-                f"rollback: could not move the alias back to {previous}, so {version.version} stays: {undo_error}"
-            )
-            undo.clear()
-        raise
-
-
-def _champion_decision(current: str, version: str, baseline: str | None) -> tuple[bool, str]:
-    """Compare-and-set: promote only if the champion (`current`) is still the one the gate compared against."""
-    if current == version:
-        # Only an earlier attempt of this pipeline run, which staged it, can have moved the alias here.
-        return True, f"{PROMOTED}was {baseline or 'not recorded'}; an earlier attempt of this run moved the alias)"
-    if baseline is None:
-        return True, f"{PROMOTED}was {current}; no gate baseline on record)"
-    if baseline == current:
-        return True, f"{PROMOTED}was {current}, the version the gate compared it with)"
-    return False, (
-        f"not promoted: the gate compared it with champion {baseline}, but the champion is now {current}; "
-        f"evaluate it again to challenge {current}"
-    )
 
 
 def _roll_back(undo: list[tuple[str, Callable[[], object]]], error: BaseException) -> None:
