@@ -83,6 +83,15 @@ def test_exactly_the_treating_steps_read_the_key_from_the_secret_the_run_names(p
         assert PSEUDONYMIZE_KEY_VARIABLE not in {variable["name"] for variable in executor["container"].get("env", [])}
 
 
+def test_the_blessed_branch_receives_the_secret_name_that_infra_validate_reads(pipelines):
+    """A task under a condition reads the parameter through its branch, which must take it as an input."""
+    spec, _ = pipelines["training"]
+    [branch] = [c for c in spec["components"].values() if "infra-validate" in c.get("dag", {}).get("tasks", {})]
+    assert f"pipelinechannel--{PARAMETER}" in branch["inputDefinitions"]["parameters"]
+    [outer] = [task for name, task in spec["root"]["dag"]["tasks"].items() if name.startswith("condition")]
+    assert outer["inputs"]["parameters"][f"pipelinechannel--{PARAMETER}"] == {"componentInputParameter": PARAMETER}
+
+
 def test_the_retrain_on_drift_hands_the_secret_name_to_the_nested_training(pipelines):
     spec, _ = pipelines["monitoring"]
     branch = next(task for name, task in spec["root"]["dag"]["tasks"].items() if name.startswith("condition"))
