@@ -10,6 +10,7 @@ from components.data.spans import is_span_pattern
 from components.runs.settings import Settings
 from components.tasks import task_of
 from components.train.hyperparameters import Hyperparameters
+from components.variants.base import variant_names
 
 # Hyperparameters a spec may default (epochs is the run's: EPOCHS or --epochs).
 SPEC_HYPERPARAMETERS = frozenset(f.name for f in fields(Hyperparameters)) - {"epochs"}
@@ -52,6 +53,18 @@ def spec_hyperparameters(dataset: str) -> dict[str, Any]:
     return {name: list(value) if isinstance(value, tuple) else value for name, value in spec.hyperparameters.items()}
 
 
+def variant_arguments(settings: Settings) -> dict[str, str]:
+    """VARIANTS as the pipeline's `variants` parameter (unset: the pipeline's default); an unknown or repeated
+    kind is refused before any step runs."""
+    if settings.variants is None:
+        return {}
+    try:
+        variant_names(settings.variants)
+    except ValueError as error:
+        raise ValueError(f"VARIANTS: {error}") from None
+    return {"variants": settings.variants}
+
+
 def span_arguments(settings: Settings) -> dict[str, Any]:
     """Which spans a run reads and how it holds out eval rows; SPLIT=time needs spans to hold the newest out."""
     if settings.split == "time" and not is_span_pattern(settings.data_uri):
@@ -82,9 +95,9 @@ def pipeline_arguments(settings: Settings, overrides: Overrides | None = None) -
         "thresholds": gate_thresholds(settings.dataset, overrides.thresholds),
         "baseline_margin": spec.baseline_margin,
         "warm_start": settings.warm_start,
-        "variants": settings.variants,
         **span_arguments(settings),
         **spec_hyperparameters(settings.dataset),
+        **variant_arguments(settings),
     }
     arguments.update(
         {

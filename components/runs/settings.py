@@ -12,7 +12,6 @@ from components.common.cluster import GPU_NODE_POOL, NODE_POOL_LABEL_KEY
 from components.common.model_names import check_model_name
 from components.common.specs import DEFAULT_DATASET, get_spec, is_spec_file
 from components.tasks import task_of
-from components.variants.base import DEFAULT_VARIANTS, variant_names
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # How the transform holds out eval rows: by a hash of each row, or the newest span (a span DATA_URI only).
@@ -52,8 +51,9 @@ class Settings:
     split: str = "hash"
     # WARM_START=none trains from scratch; auto (default) starts from the champion when it was built the same way.
     warm_start: str = "auto"
-    # VARIANTS=float16,int8: the kinds built and gated beside a blessed model; none (or empty) builds none.
-    variants: str = DEFAULT_VARIANTS
+    # VARIANTS=float16,int8: the kinds built and gated beside a blessed model, "" for none (VARIANTS=none);
+    # None leaves the pipeline's default. The kinds are checked where the pipeline's arguments are made.
+    variants: str | None = None
 
     def __post_init__(self) -> None:
         check_model_name(self.model_name)
@@ -93,12 +93,7 @@ class Settings:
         warm_start = env.get("WARM_START", "auto")
         if warm_start not in WARM_STARTS:
             raise ValueError(f"WARM_START must be one of {list(WARM_STARTS)}, got {warm_start!r}")
-        variants = env.get("VARIANTS", DEFAULT_VARIANTS).strip()
-        variants = "" if variants == "none" else variants
-        try:
-            variant_names(variants)
-        except ValueError as error:
-            raise ValueError(f"VARIANTS: {error}") from None
+        variants = env.get("VARIANTS", "").strip() or None
         return cls(
             dataset=dataset,
             data_uri=_absolute_unless_remote(data_uri),
@@ -119,7 +114,7 @@ class Settings:
             data_as_of=data_as_of,
             split=split,
             warm_start=warm_start,
-            variants=variants,
+            variants="" if variants == "none" else variants,
         )
 
 
