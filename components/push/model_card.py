@@ -283,17 +283,9 @@ def _importance_section(importance: Mapping[str, Mapping[str, Any]], method: Map
 
 
 def _skipped(skipped: Mapping[str, int], hidden: list[str], min_rows: int) -> tuple[str, ...]:
-    named = {key: count for key, count in skipped.items() if key not in hidden}
-    lines = []
-    if named:
-        lines.append(
-            "Too few examples to measure: " + ", ".join(f"{key} ({count})" for key, count in named.items()) + "."
-        )
-    if hidden:
-        lines.append(
-            f"{len(hidden)} slice(s) of fewer than {min_rows} eval rows not shown (the spec's min_slice_rows)."
-        )
-    return tuple(lines)
+    named = ", ".join(f"{key} ({count})" for key, count in skipped.items() if key not in hidden)
+    few = f"{len(hidden)} slice(s) of fewer than {min_rows} eval rows not shown (the spec's min_slice_rows)."
+    return (*([f"Too few examples to measure: {named}."] if named else []), *([few] if hidden else []))
 
 
 def _features(spec: DatasetSpec) -> tuple[tuple[str, str], ...]:

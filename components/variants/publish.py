@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.common import storage, tracking
+from components.push.card_variants import add_variants_table
 from components.variants.task import read_report
 
 VARIANTS_FOLDER = "variants"
@@ -52,4 +53,5 @@ def publish_variants(
         client.set_model_version_tag(model_name, model_version, f"{prefix}.uri", uri)  # last: it makes it servable
         published.append(outcome.name)
     client.set_model_version_tag(model_name, model_version, "variants", ",".join(published))
+    add_variants_table(client, model_name, model_version)
     return published

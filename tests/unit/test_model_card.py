@@ -19,6 +19,7 @@ from components.common import tracking
 from components.common.specs import get_spec, spec_fingerprint
 from components.data.sources import resolve_source
 from components.evaluate.task import GateSettings, run_evaluate_step
+from components.push.card_variants import add_variants_table
 from components.push.model_card import MAX_DESCRIPTION, METRICS_ARTIFACT, ModelCard, ModelCardError, build_card
 from components.runs import step_runs
 from components.validate.task import run_validate_step
@@ -276,3 +277,32 @@ def test_the_card_lists_sensitive_columns_tags_them_and_names_no_slice_under_min
     assert card.lineage_tags["sensitive.hour"] == "generalize(bins=[0, 6, 12, 18])"
     assert "None declared in the dataset spec." in evaluated.card.markdown("1").split("## Sensitive columns")[1]
     assert not [tag for tag in evaluated.card.lineage_tags if tag.startswith("sensitive.")]
+
+
+def test_the_card_gets_a_variants_table_once_its_variants_are_published(evaluated: Evaluated) -> None:
+    client = tracking.client(evaluated.uri)
+    client.create_registered_model("card-variants")
+    version = str(client.create_model_version("card-variants", "file:///nowhere", run_id=evaluated.run_id).version)
+    client.update_model_version("card-variants", version, description=evaluated.card.markdown(version))
+    add_variants_table(client, "card-variants", version)  # no variant tags yet: the card stays as push wrote it
+    assert client.get_model_version("card-variants", version).description == evaluated.card.markdown(version)
+    tags = {
+        "variant.int8.uri": "file:///nowhere/variants/int8",
+        "variant.int8.size_bytes": "41000",
+        "variant.int8.size_ratio": "0.21",
+        "variant.int8.metric_delta": "-0.0012",
+        "variant.int8.infra_latency_p99_ms": "3.5",
+        "variant.distilled.refused": "FAIL roc_auc 0.91 < full model 0.95 - 0.005",
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag("card-variants", version, key, value)
+
+    add_variants_table(client, "card-variants", version)
+    add_variants_table(client, "card-variants", version)  # a rerun of push_variants replaces the table
+
+    description = client.get_model_version("card-variants", version).description
+    assert description.startswith(evaluated.card.markdown(version).rstrip("\n"))
+    assert description.count("## Compressed variants") == 1
+    assert "| int8 | 41,000 bytes (0.21× the full model) | -0.0012 | 3.5 ms | yes |" in description
+    assert "| distilled | — | — | — | refused: FAIL roc_auc 0.91 &lt; full model 0.95 - 0.005 |" in description
+    assert len(description) <= MAX_DESCRIPTION
