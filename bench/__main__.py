@@ -1,5 +1,5 @@
-"""python -m bench {fetch,compare,pipeline,scaling,input,serving,formats,gpu,warm_start,scoring,report,all}: measure,
-then report.
+"""python -m bench {fetch,compare,pipeline,scaling,input,serving,formats,gpu,warm_start,scoring,quality,variants,
+report,all}: measure, then report.
 
 Each measuring command writes bench/results/<name>.json; `report` renders whatever is
 there. BENCH_SCALE (small, default, full) picks the sizes and repeats, see bench/plan.py.
@@ -205,6 +205,13 @@ def run_quality(args: argparse.Namespace) -> None:
     measure_command(argv, result_file=result, log=WORK / "quality.log", env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
+def run_variants(args: argparse.Namespace) -> None:
+    """Each compressed variant against the full model on three task types (bench/variants.py)."""
+    result = RESULTS / "variants.json"
+    argv = python_module("bench.variants", "--result", str(result))
+    measure_command(argv, result_file=result, log=WORK / "variants.log", env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
 def run_report(args: argparse.Namespace) -> None:
     from bench.report import write_report
 
@@ -227,6 +234,7 @@ def run_all(args: argparse.Namespace) -> int:
         run_scoring,
         run_warm_start,
         run_quality,
+        run_variants,
     ):
         try:
             step(args)
@@ -251,6 +259,7 @@ COMMANDS = {
     "warm_start": run_warm_start,
     "scoring": run_scoring,
     "quality": run_quality,
+    "variants": run_variants,
     "report": run_report,
     "all": run_all,
 }

@@ -18,6 +18,7 @@ from bench.report_quality import quality_section
 from bench.report_scaling import scaling_section
 from bench.report_targets import targets_section
 from bench.scoring import scoring_section
+from bench.variants import variants_section
 from bench.warm_start import warm_start_section
 
 
@@ -47,6 +48,8 @@ def write_report(results: Path, destination: Path) -> Path:
         sections.append(formats_section(data))
     if (data := _load(results, "quality")) is not None:
         sections.append(quality_section(data))
+    if (data := _load(results, "variants")) is not None:
+        sections.append(variants_section(data))
     if (data := _load(results, "warm_start", scale)) is not None:
         sections.append(warm_start_section(data))
     if (data := _load(results, "scoring", scale)) is not None:
