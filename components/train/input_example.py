@@ -16,7 +16,7 @@ import pandas as pd
 
 from components.data.images import blank_image, image_features
 from components.data.values import never_missing
-from components.train.mlflow_model import spec_inputs
+from components.train.mlflow_model import spec_inputs, typed_frame
 
 if TYPE_CHECKING:
     from components.common.specs.base import DatasetSpec
@@ -54,12 +54,7 @@ def example_rows(spec: DatasetSpec, baseline: Baseline | None) -> pd.DataFrame |
         rows.append({name: None if name in optional else middle[name] for name, _ in inputs})
     if not rows:
         return None
-    frame = pd.DataFrame(rows, columns=[name for name, _ in inputs])
-    dtypes = {"string": object, "binary": object, "long": "int64", "double": "float64"}
-    for name, kind in inputs:
-        dtype = dtypes.get(kind) or ("Int64" if spec.column(name).dtype == "int" else "float64")
-        frame[name] = frame[name].astype(dtype)
-    return frame
+    return typed_frame(pd.DataFrame(rows, columns=[name for name, _ in inputs]), spec)
 
 
 def _typical(column: Any, dtype: str, rank: int, quantile: float) -> Any:

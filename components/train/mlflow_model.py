@@ -84,18 +84,30 @@ class RawRowsModel:
         return self._serve
 
     def predict(self, data: pd.DataFrame | Mapping[str, Sequence[Any]], params: dict | None = None) -> pd.DataFrame:
-        import tensorflow as tf
+        return answer_frame(read_rows(self._serve, self._inputs, data, self._missing))
 
-        frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
-        missing = [name for name in self._inputs if name not in frame.columns]
-        if missing:
-            raise InputError(f"missing column(s) {missing}; the model reads {sorted(self._inputs)}")
-        feed = {name: _tensor(name, frame[name], spec.dtype, self._missing) for name, spec in self._inputs.items()}
-        try:
-            outputs = self._serve(**feed)
-        except tf.errors.InvalidArgumentError as error:
-            raise InputError(refusal(error.message)) from None
-        return pd.DataFrame({name: _column(value.numpy()) for name, value in sorted(outputs.items())})
+
+def read_rows(
+    graph: Any, inputs: Mapping[str, Any], data: pd.DataFrame | Mapping[str, Sequence[Any]], missing: frozenset[str]
+) -> dict[str, Any]:
+    """A request's raw rows through `graph` (one tensor per column of `inputs`): its outputs, or InputError naming
+    the column absent or refused. Both pyfuncs (this one and components/variants/lite_model.py) read here."""
+    import tensorflow as tf
+
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    absent = [name for name in inputs if name not in frame.columns]
+    if absent:
+        raise InputError(f"missing column(s) {absent}; the model reads {sorted(inputs)}")
+    feed = {name: _tensor(name, frame[name], spec.dtype, missing) for name, spec in inputs.items()}
+    try:
+        return graph(**feed)
+    except tf.errors.InvalidArgumentError as error:
+        raise InputError(refusal(error.message)) from None
+
+
+def answer_frame(outputs: Mapping[str, Any]) -> pd.DataFrame:
+    """Serving outputs (name to tensor) as the response frame: one column per output, sorted by name."""
+    return pd.DataFrame({name: _column(value.numpy()) for name, value in sorted(outputs.items())})
 
 
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> RawRowsModel:
@@ -154,6 +166,17 @@ def spec_inputs(spec: DatasetSpec) -> list[tuple[str, str]]:
          else ANY)
         for name in spec.feature_columns
     ]  # fmt: skip
+
+
+def typed_frame(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """`frame` with each raw column of the dtype the signature (spec_inputs) declares, and a number that may be
+    missing as pandas reads it (Int64 in an int column): the input example and a variant's gate type frames here."""
+    dtypes = {"string": object, "binary": object, "long": "int64", "double": "float64"}
+    typed = frame.copy()
+    for name, kind in spec_inputs(spec):
+        number = "Int64" if spec.column(name).dtype == "int" else "float64"
+        typed[name] = typed[name].astype(dtypes.get(kind) or number)
+    return typed
 
 
 def saved_model_inputs(saved_model_dir: Path) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from components.evaluate.eval_rows import read_eval_columns
 from components.evaluate.scoring import load_scorer
 from components.infra_validate.task import InfraSettings, validate_serving
 from components.tasks import UnscorableOutputError, task_of
+from components.train.mlflow_model import spec_inputs, typed_frame
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,15 @@ class VariantGate:
     reason: str = ""
 
 
-def rows_frame(dense: Mapping[str, tf.Tensor], columns: list[str]) -> pd.DataFrame:
-    """Dense raw columns as a client's frame: text as str, numbers as float64 (NaN where missing)."""
+def rows_frame(dense: Mapping[str, tf.Tensor], spec: DatasetSpec) -> pd.DataFrame:
+    """Dense raw columns (components.evaluate.eval_rows) as a client's frame, typed as the full model's
+    signature declares each column (mlflow_model.typed_frame: a never-missing int as int64...)."""
+    texts = {name for name, kind in spec_inputs(spec) if kind == "string"}
     frame = {}
-    for name in columns:
+    for name in spec.feature_columns:
         values = dense[name].numpy()
-        frame[name] = [value.decode() for value in values] if values.dtype == object else values
-    return pd.DataFrame(frame)
+        frame[name] = [value.decode() for value in values] if name in texts else values
+    return typed_frame(pd.DataFrame(frame), spec)
 
 
 def pyfunc_scorer(model_dir: Path, spec: DatasetSpec):
@@ -44,7 +47,7 @@ def pyfunc_scorer(model_dir: Path, spec: DatasetSpec):
     model, task = mlflow.pyfunc.load_model(str(model_dir)), task_of(spec)
 
     def score(dense: Mapping[str, tf.Tensor]) -> np.ndarray:
-        answer = model.predict(rows_frame(dense, spec.feature_columns))
+        answer = model.predict(rows_frame(dense, spec))
         outputs = {name: np.asarray(answer[name].tolist()) for name in answer.columns}
         predictions = task.predictions(outputs, len(answer))
         if not np.all(np.isfinite(predictions)):

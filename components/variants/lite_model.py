@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 try:
-    from components.train.mlflow_model import MISSING_VALUES_CONFIG, InputError, _column, _tensor, refusal
+    from components.train.mlflow_model import MISSING_VALUES_CONFIG, answer_frame, read_rows
 except ImportError:  # a serving process: code/ holds both files
-    from mlflow_model import MISSING_VALUES_CONFIG, InputError, _column, _tensor, refusal  # type: ignore[no-redef]
+    from mlflow_model import MISSING_VALUES_CONFIG, answer_frame, read_rows  # type: ignore[no-redef]
 
 TFLITE_FILE = "model.tflite"
 FRAME_DIR = "frame"
@@ -57,18 +57,9 @@ class LiteRowsModel:
     def predict(self, data: pd.DataFrame | Mapping[str, Sequence[Any]], params: dict | None = None) -> pd.DataFrame:
         import tensorflow as tf
 
-        frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
-        missing = [name for name in self._inputs if name not in frame.columns]
-        if missing:
-            raise InputError(f"missing column(s) {missing}; the model reads {sorted(self._inputs)}")
-        feed = {name: _tensor(name, frame[name], spec.dtype, self._missing) for name, spec in self._inputs.items()}
-        try:
-            features = self._transform(**feed)
-        except tf.errors.InvalidArgumentError as error:
-            raise InputError(refusal(error.message)) from None
+        features = read_rows(self._transform, self._inputs, data, self._missing)
         head = self.head({name: value.numpy() for name, value in features.items()})
-        outputs = self._outputs(output=tf.constant(head))
-        return pd.DataFrame({name: _column(value.numpy()) for name, value in sorted(outputs.items())})
+        return answer_frame(self._outputs(output=tf.constant(head)))
 
 
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> LiteRowsModel:

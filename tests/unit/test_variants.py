@@ -64,7 +64,6 @@ def built(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 
 @pytest.mark.parametrize("kind", ["float16", "int8", "distilled"])
-@pytest.mark.xfail(reason="issue 26 (open): the ames and modeldata_taxi variants fail; penguins' pass", strict=False)
 def test_variant_takes_raw_rows_and_answers_like_the_full_model(trained: Trained, built, kind: str) -> None:
     spec, task = trained.spec, task_of(trained.spec)
     assert isinstance(built[kind], Path), built[kind]
@@ -89,11 +88,40 @@ def test_variant_takes_raw_rows_and_answers_like_the_full_model(trained: Trained
         assert np.abs(served - reference).max() <= 0.02 * scale
 
 
-@pytest.mark.xfail(reason="issue 26 (open): fails on the penguins model", strict=False)
-def test_full_integer_is_built_small_or_refused_with_the_reason(trained: Trained, built) -> None:
-    """Full-integer int8 is calibrated on train rows; where it builds, it is no bigger than float16's model."""
+def lite_contents(path: Path) -> tuple[int, list[tuple[str, list[str]]]]:
+    """The .tflite's constant bytes (weights, biases, tables) and each FULLY_CONNECTED op's input types
+    (activations, weights, bias), read from the flatbuffer itself."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    types = {number: name for name, number in vars(schema.TensorType).items() if not name.startswith("_")}
+    model = flatbuffer_utils.read_model(str(path))
+    graph = model.subgraphs[0]
+    constant = sum(
+        len(model.buffers[tensor.buffer].data)
+        for tensor in graph.tensors
+        if model.buffers[tensor.buffer].data is not None
+    )
+    dense = [
+        [types[graph.tensors[index].type] for index in op.inputs if index >= 0]
+        for op in graph.operators
+        if model.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.FULLY_CONNECTED
+    ]
+    return constant, dense
+
+
+def test_full_integer_is_built_quantized_or_refused_with_the_reason(trained: Trained, built) -> None:
+    """Full-integer int8 is calibrated on train rows: where it builds, every dense layer computes in int8 (weights
+    and activations; dynamic-range int8 keeps float activations) and its weights take fewer bytes than float16's.
+    The files' sizes are not compared: on a model this small the fixed overhead (the graph, quantization
+    parameters) outweighs the weights (penguins: 14368 bytes int8_full against 14276 float16)."""
     outcome = built["int8_full"]
     if isinstance(outcome, str):
         assert outcome.startswith("int8_full: the TFLite converter refused the model: ")
         return
-    assert (outcome / "model.tflite").stat().st_size <= (built["float16"] / "model.tflite").stat().st_size
+    weights, dense = lite_contents(outcome / "model.tflite")
+    half_weights, _ = lite_contents(built["float16"] / "model.tflite")
+    _, dynamic = lite_contents(built["int8"] / "model.tflite")
+    assert dense and all(types == ["INT8", "INT8", "INT32"] for types in dense), dense
+    assert not any(types[0] == "INT8" for types in dynamic), dynamic  # the check tells the two int8 kinds apart
+    assert weights < half_weights
