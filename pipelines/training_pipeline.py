@@ -104,6 +104,7 @@ def build_training_pipeline(
         dropout: float = 0.1,
         early_stopping_patience: int = 3,
         seed: int = 0,
+        lr_schedule: str = "constant",
         model_builder: str = "",
         train_gpus: int = 1,
         tune_trials: str = "0",
@@ -180,6 +181,7 @@ def build_training_pipeline(
             dropout=dropout,
             early_stopping_patience=early_stopping_patience,
             seed=seed,
+            lr_schedule=lr_schedule,
             model_builder=model_builder,
             s3_endpoint_url=s3_endpoint_url,
         )
@@ -198,6 +200,7 @@ def build_training_pipeline(
             dropout=tune_task.outputs["dropout"],
             early_stopping_patience=early_stopping_patience,
             seed=seed,
+            lr_schedule=lr_schedule,
             model_builder=model_builder,
             train_workers=train_workers,
             model_name=model_name,

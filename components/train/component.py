@@ -29,6 +29,7 @@ def train(
     model: Output[Model],
     model_name: str = "",
     warm_start: str = "auto",
+    lr_schedule: str = "constant",
 ) -> float:
     """The builder's Keras model on the transformed data (GPUs when present); exports the raw-in SavedModel.
 
@@ -67,6 +68,7 @@ def train(
             dropout=dropout,
             early_stopping_patience=early_stopping_patience,
             seed=seed,
+            lr_schedule=lr_schedule,
         ),
         tracking_uri=mlflow_tracking_uri,
         pipeline_run_id=mlflow_run_id,

@@ -9,6 +9,10 @@ within the early-stopping patience. So the batch is an eighth of the training ro
 per epoch), as a power of two between 32 and 2,048. Adam's learning rate is the earlier fixed 0.003 up to
 a batch of 256 (what every bundled spec and test was tuned with) and grows with the batch's square root
 above it, to 0.01 at 2,048.
+
+`lr_schedule` is "constant" (that rate throughout) or "cosine" (decayed along a half cosine to 0 over
+the run's planned steps, `epochs` times the steps of an epoch; early stopping may end it sooner). The
+default was chosen by the sweep over the bundled datasets (bench/sweep.py, docs/models.md).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ MIN_BATCH_SIZE = 32
 STEPS_PER_EPOCH = 8
 LEARNING_RATE_AT_MAX_BATCH = 0.01
 SMALL_BATCH_LEARNING_RATE = 0.003
+LR_SCHEDULES = ("constant", "cosine")
 # What a search may set (components.tune.space); a trial's values come as JSON, hidden units as text ("64-32").
 TUNED = ("learning_rate", "hidden_units", "dropout", "batch_size")
 
@@ -46,6 +51,11 @@ class Hyperparameters:
     dropout: float = 0.1
     early_stopping_patience: int = 3
     seed: int = 0
+    lr_schedule: str = "constant"
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule {self.lr_schedule!r}: expected one of {list(LR_SCHEDULES)}")
 
     def for_rows(self, train_rows: int) -> Hyperparameters:
         """These hyperparameters with a batch size and learning rate left at 0 chosen for `train_rows`

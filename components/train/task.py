@@ -34,6 +34,7 @@ from components.train.input import Split
 from components.train.model import ServingModule, scaled
 from components.train.multiworker import fit_among_workers
 from components.train.roles import WorkerRole, worker_role
+from components.train.schedule import optimizer_for
 from components.train.warm_start import (
     Champion,
     build_record,
@@ -105,7 +106,7 @@ def _build_model(
     if output_scale is not None:
         model = scaled(model, *output_scale)
     model.compile(
-        optimizer=keras.optimizers.Adam(hyperparameters.learning_rate),
+        optimizer=optimizer_for(hyperparameters, len(train_labels)),
         loss=task.loss(),
         metrics=task.keras_metrics(),
     )

@@ -31,6 +31,7 @@ def tune(
     seed: int,
     model_builder: str,
     s3_endpoint_url: str,
+    lr_schedule: str = "constant",
 ) -> NamedTuple(
     "Tuned",
     [("learning_rate", float), ("hidden_units", List[int]), ("dropout", float), ("batch_size", int), ("search", str)],
@@ -53,6 +54,7 @@ def tune(
         dropout=dropout,
         early_stopping_patience=early_stopping_patience,
         seed=seed,
+        lr_schedule=lr_schedule,
     )
     Tuned = NamedTuple(
         "Tuned",

@@ -293,3 +293,11 @@ def test_tuning_is_off_by_default_and_its_budget_is_run_parameters(compiled):
     tune = _tasks(compiled["root"])["tune"]["inputs"]["parameters"]
     assert tune["tune_trials"] == {"componentInputParameter": "tune_trials"}
     assert tune["trial_gpus"] == {"componentInputParameter": "train_gpus"}
+
+
+def test_the_learning_rate_schedule_is_a_run_parameter_reaching_tune_and_train(compiled):
+    parameters = compiled["root"]["inputDefinitions"]["parameters"]
+    assert parameters["lr_schedule"] == {"defaultValue": "constant", "isOptional": True, "parameterType": "STRING"}
+    tasks = _tasks(compiled["root"])
+    for step in ("tune", "train"):
+        assert tasks[step]["inputs"]["parameters"]["lr_schedule"] == {"componentInputParameter": "lr_schedule"}
