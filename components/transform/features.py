@@ -9,7 +9,7 @@ int64 ids in [0, cardinality). Text comes out as a fixed-length int64 vector of 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -18,6 +18,7 @@ from components.common.feature_info import TransformedFeature
 from components.common.specs.base import DatasetSpec, Feature
 from components.tasks import task_of
 from components.transform.roles import role_transform
+from components.transform.roles.base import RoleTransform
 from components.transform.roles.tensors import dense_raw
 from components.transform.roles.treatments import graph_key, treat_inputs
 
@@ -55,10 +56,19 @@ def make_preprocessing_fn(spec: DatasetSpec) -> Callable[[dict[str, tf.SparseTen
     def preprocessing_fn(inputs: dict[str, tf.SparseTensor]) -> dict[str, tf.Tensor]:
         inputs = treat_inputs(spec.sensitive, inputs, key)
         outputs: dict[str, tf.Tensor] = {}
-        for feature in spec.features:
-            outputs.update(role_transform(feature).apply(feature, inputs))
+        for transform, features in _by_role(spec.features):
+            outputs.update(transform.apply_all(features, inputs))
         label_inputs = {name: dense_raw(inputs[name]) for name in spec.label.source_columns}
         outputs[spec.label.name] = task.encode_label(spec.label.derive(label_inputs))
         return outputs
 
     return preprocessing_fn
+
+
+def _by_role(features: Sequence[Feature]) -> list[tuple[RoleTransform[Any], list[Feature]]]:
+    """The spec's features grouped by their role's transform, in the order each role first appears."""
+    groups: dict[int, tuple[RoleTransform[Any], list[Feature]]] = {}
+    for feature in features:
+        transform = role_transform(feature)
+        groups.setdefault(id(transform), (transform, []))[1].append(feature)
+    return list(groups.values())

@@ -7,11 +7,11 @@ import tensorflow_transform as tft
 
 from components.common.feature_info import TransformedFeature
 from components.common.specs.base import Categorical
-from components.transform.roles.base import RawInputs
+from components.transform.roles.base import RawInputs, RoleTransform
 from components.transform.roles.tensors import as_text
 
 
-class CategoricalTransform:
+class CategoricalTransform(RoleTransform[Categorical]):
     def names(self, feature: Categorical) -> list[str]:
         return [f"{feature.column}_id"]
 

@@ -7,11 +7,11 @@ import tensorflow_transform as tft
 
 from components.common.feature_info import TransformedFeature
 from components.common.specs.base import LatLongCross
-from components.transform.roles.base import RawInputs
+from components.transform.roles.base import RawInputs, RoleTransform
 from components.transform.roles.tensors import dense, present
 
 
-class LatLongCrossTransform:
+class LatLongCrossTransform(RoleTransform[LatLongCross]):
     def names(self, feature: LatLongCross) -> list[str]:
         return [feature.name]
 

@@ -12,11 +12,11 @@ import tensorflow_transform as tft
 
 from components.common.feature_info import TransformedFeature
 from components.common.specs.base import Image
-from components.transform.roles.base import RawInputs
+from components.transform.roles.base import RawInputs, RoleTransform
 from components.transform.roles.tensors import dense
 
 
-class ImageTransform:
+class ImageTransform(RoleTransform[Image]):
     def names(self, feature: Image) -> list[str]:
         return [f"{feature.column}_pixels"]
 

@@ -3,12 +3,14 @@ bins, every statistic and edge computed on the train split by tf.Transform's ana
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.common.feature_info import TransformedFeature
 from components.common.specs.base import Bucketized, Numeric
-from components.transform.roles.base import RawInputs
+from components.transform.roles.base import RawInputs, RoleTransform
 from components.transform.roles.tensors import dense
 
 # Rank error of the approximate quantiles, as a share of the rows (tf.Transform's choice below 100 buckets).
@@ -17,7 +19,7 @@ QUANTILE_EPSILON = 0.01
 ENCODINGS = {"z": ("z",), "quantile_bins": ("bin",), "piecewise_linear": ("ple",), "auto": ("z", "ple")}
 
 
-class NumericTransform:
+class NumericTransform(RoleTransform[Numeric]):
     def names(self, feature: Numeric) -> list[str]:
         return [f"{feature.column}_{suffix}" for suffix in ENCODINGS[feature.encoding]]
 
@@ -30,24 +32,44 @@ class NumericTransform:
         return [described[suffix] for suffix in ENCODINGS[feature.encoding]]
 
     def apply(self, feature: Numeric, inputs: RawInputs) -> dict[str, tf.Tensor]:
-        value = dense(inputs[feature.column], feature.default)
-        if feature.log:
-            value = tf.math.log1p(tf.maximum(value, 0.0))
+        return self.apply_all([feature], inputs)
+
+    def apply_all(self, features: Sequence[Numeric], inputs: RawInputs) -> dict[str, tf.Tensor]:
+        """Every numeric column's encodings, with one analyzer per statistic for all the columns together
+        (mean and variance; quantiles, min and max per bin count): the values are stacked into one
+        [batch, columns] tensor and each statistic is taken per column (`elementwise`, `reduce_instance_dims`)."""
+        values = {feature.column: _value(feature, inputs) for feature in features}
         outputs: dict[str, tf.Tensor] = {}
-        suffixes = ENCODINGS[feature.encoding]
-        if "z" in suffixes:
-            outputs[f"{feature.column}_z"] = tft.scale_to_z_score(value)
-        if "bin" in suffixes or "ple" in suffixes:
-            # bins - 1 inner edges: the bins' boundaries at the train split's quantiles.
-            inner = tft.quantiles(value, feature.bins, QUANTILE_EPSILON, name=f"{feature.column}_quantiles")
-            if "bin" in suffixes:
-                outputs[f"{feature.column}_bin"] = tft.apply_buckets(value, inner)
-            if "ple" in suffixes:
-                edges = tf.concat(
-                    [tf.reshape(tft.min(value), [1]), tf.reshape(inner, [-1]), tf.reshape(tft.max(value), [1])], 0
-                )
-                outputs[f"{feature.column}_ple"] = piecewise_linear(value, edges)
+        scored = [feature for feature in features if "z" in ENCODINGS[feature.encoding]]
+        if scored:
+            z = tft.scale_to_z_score(_stacked(values, scored), elementwise=True)
+            outputs.update({f"{feature.column}_z": z[:, i] for i, feature in enumerate(scored)})
+        binned = [feature for feature in features if {"bin", "ple"} & set(ENCODINGS[feature.encoding])]
+        for bins in sorted({feature.bins for feature in binned}):
+            group = [feature for feature in binned if feature.bins == bins]
+            stacked = _stacked(values, group)
+            # [columns, bins - 1] inner edges: the bins' boundaries at the train split's quantiles.
+            inner = tft.quantiles(stacked, bins, QUANTILE_EPSILON, reduce_instance_dims=False, name=f"quantiles_{bins}")
+            inner = tf.reshape(inner, [len(group), bins - 1])
+            lowest = tft.min(stacked, reduce_instance_dims=False)
+            highest = tft.max(stacked, reduce_instance_dims=False)
+            for i, feature in enumerate(group):
+                value, suffixes = values[feature.column], ENCODINGS[feature.encoding]
+                if "bin" in suffixes:
+                    outputs[f"{feature.column}_bin"] = tft.apply_buckets(value, inner[i : i + 1])
+                if "ple" in suffixes:
+                    edges = tf.concat([lowest[i : i + 1], inner[i], highest[i : i + 1]], 0)
+                    outputs[f"{feature.column}_ple"] = piecewise_linear(value, edges)
         return outputs
+
+
+def _value(feature: Numeric, inputs: RawInputs) -> tf.Tensor:
+    value = dense(inputs[feature.column], feature.default)
+    return tf.math.log1p(tf.maximum(value, 0.0)) if feature.log else value
+
+
+def _stacked(values: dict[str, tf.Tensor], features: Sequence[Numeric]) -> tf.Tensor:
+    return tf.stack([values[feature.column] for feature in features], axis=1)
 
 
 def piecewise_linear(value: tf.Tensor, edges: tf.Tensor) -> tf.Tensor:
@@ -66,7 +88,7 @@ def piecewise_linear(value: tf.Tensor, edges: tf.Tensor) -> tf.Tensor:
     return tf.where(has_width, within, step)
 
 
-class BucketizedTransform:
+class BucketizedTransform(RoleTransform[Bucketized]):
     def names(self, feature: Bucketized) -> list[str]:
         return [f"{feature.column}_bucket"]
 

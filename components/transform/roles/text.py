@@ -7,14 +7,14 @@ import tensorflow_transform as tft
 
 from components.common.feature_info import TransformedFeature
 from components.common.specs.base import Text
-from components.transform.roles.base import RawInputs
+from components.transform.roles.base import RawInputs, RoleTransform
 from components.transform.roles.tensors import dense
 
 # What the tokeniser turns into spaces before splitting: Unicode punctuation and symbols.
 PUNCTUATION = r"[\pP\pS]"
 
 
-class TextTransform:
+class TextTransform(RoleTransform[Text]):
     def names(self, feature: Text) -> list[str]:
         return [f"{feature.column}_{'tokens' if feature.mode == 'sequence' else 'ngrams'}"]
 

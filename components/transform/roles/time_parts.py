@@ -7,14 +7,14 @@ import tensorflow_transform as tft
 
 from components.common.feature_info import TransformedFeature
 from components.common.specs.base import TimestampParts
-from components.transform.roles.base import RawInputs
+from components.transform.roles.base import RawInputs, RoleTransform
 from components.transform.roles.tensors import dense
 
 TIME_PART_CARDINALITY = {"hour": 24, "weekday": 7, "month": 12}
 SECONDS_PER_DAY = 86400
 
 
-class TimestampPartsTransform:
+class TimestampPartsTransform(RoleTransform[TimestampParts]):
     def names(self, feature: TimestampParts) -> list[str]:
         return [f"{feature.column}_{part}" for part in feature.parts]
 
