@@ -63,6 +63,7 @@ def built(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return found
 
 
+@pytest.mark.slow  # the session's models: minutes per dataset (trained, then every kind built)
 @pytest.mark.parametrize("kind", ["float16", "int8", "distilled"])
 def test_variant_takes_raw_rows_and_answers_like_the_full_model(trained: Trained, built, kind: str) -> None:
     spec, task = trained.spec, task_of(trained.spec)
@@ -110,6 +111,7 @@ def lite_contents(path: Path) -> tuple[int, list[tuple[str, list[str]]]]:
     return constant, dense
 
 
+@pytest.mark.slow
 def test_full_integer_is_built_quantized_or_refused_with_the_reason(trained: Trained, built) -> None:
     """Full-integer int8 is calibrated on train rows: where it builds, every dense layer computes in int8 (weights
     and activations; dynamic-range int8 keeps float activations) and its weights take fewer bytes than float16's.
