@@ -12,7 +12,9 @@ eval rows minus the full model's. Verdicts against the issue's targets: int8 siz
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -89,11 +91,12 @@ def _measure(model_dir: Path, spec: Any, dense: Any, targets: np.ndarray) -> dic
 
 def measure_dataset(dataset: str, work: Path) -> dict[str, Any]:
     from components.evaluate.eval_rows import read_eval_columns
-    from components.tasks import task_of
+    from components.tasks import UnscorableOutputError, task_of
     from components.variants.base import VariantRefused
     from components.variants.kinds import parse_variants
 
     root = work / dataset
+    shutil.rmtree(root, ignore_errors=True)  # an earlier run's models: variants are built into fresh folders
     started = time.perf_counter()
     candidate, rows = _train(dataset, root)
     spec, task = candidate.spec, task_of(candidate.spec)
@@ -107,7 +110,11 @@ def measure_dataset(dataset: str, work: Path) -> dict[str, Any]:
         except VariantRefused as refused:
             variants.append({"name": variant.name, "refused": str(refused)})
             continue
-        figures = _measure(built, spec, dense, targets)
+        try:
+            figures = _measure(built, spec, dense, targets)
+        except UnscorableOutputError as error:  # the gate refuses it so too
+            variants.append({"name": variant.name, "refused": f"its outputs: {error}"})
+            continue
         tflite = built / "model.tflite"
         figures["tflite_bytes"] = tflite.stat().st_size if tflite.exists() else None
         variants.append({"name": variant.name, **figures})
@@ -127,15 +134,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.variants")
     parser.add_argument("--result", type=Path, default=RESULTS / "variants.json")
     parser.add_argument("--work", type=Path, default=WORK / "variants")
+    parser.add_argument("--datasets", default=",".join(DATASETS), help="measure these; keep the file's others")
     args = parser.parse_args()
-    load = os.getloadavg()
-    results = []
-    for dataset in DATASETS:
-        results.append(measure_dataset(dataset, args.work))
-        write_json(args.result, {"load_average_at_start": load, "datasets": results})  # a cut run keeps its part
-    write_json(
-        args.result, {"load_average_at_start": load, "load_average_at_end": os.getloadavg(), "datasets": results}
-    )
+    measured = args.datasets.split(",")
+    kept = json.loads(args.result.read_text())["datasets"] if args.result.exists() else []
+    results = [result for result in kept if result["dataset"] not in measured]
+    for dataset in measured:
+        load = os.getloadavg()
+        results.append({**measure_dataset(dataset, args.work), "load_average": load})
+        results.sort(key=lambda result: DATASETS.index(result["dataset"]))
+        write_json(args.result, {"datasets": results})  # a cut run keeps what it measured
 
 
 def _verdicts(name: str, figures: dict[str, Any], full: dict[str, Any], data: dict[str, Any]) -> str:
@@ -158,7 +166,7 @@ def variants_section(data: dict[str, Any]) -> str:
         for name, figures in [("full SavedModel", full), *((v["name"], v) for v in result["variants"])]:
             head = [result["dataset"], name]
             if "refused" in figures:
-                rows.append([*head, f"refused: {figures['refused']}", *["—"] * 7])
+                rows.append([*head, f"refused: {figures['refused']}", *["—"] * 5])
                 continue
             tflite = f" ({figures['tflite_bytes']:,} model)" if figures.get("tflite_bytes") else ""
             delta = "" if figures is full else f" ({figures['metric'] - full['metric']:+.4f})"
@@ -175,9 +183,10 @@ def variants_section(data: dict[str, Any]) -> str:
             )
     header = ["dataset", "model", "bytes on disk (ratio)", "batch 1 p50 / p99 ms", "batch 256 p50 / p99 ms"]
     header += ["rows/s (256)", "eval metric (delta)", "targets"]
-    load = ", ".join(f"{value:.1f}" for value in data["load_average_at_start"])
     datasets = ", ".join(
-        f"{r['dataset']} ({r['task']}, {r['rows']:,} rows, {r['eval_rows']} eval)" for r in data["datasets"]
+        f"{r['dataset']} ({r['task']}, {r['rows']:,} rows, {r['eval_rows']} eval; load average at its start "
+        f"{', '.join(f'{value:.1f}' for value in r['load_average'])})"
+        for r in data["datasets"]
     )
     return f"""## Compressed variants against the full model (issue 26)
 
@@ -187,8 +196,7 @@ in for the Chicago taxi model. Both answer through their MLflow pyfunc in proces
 transform graph in TensorFlow, the model: TensorFlow or LiteRT, the outputs); latency is `predict` on eval
 rows. Bytes on disk are all the MLflow model's files (a quantized variant keeps the transform graph as a
 SavedModel beside its `.tflite`, whose own size is in parentheses). Targets: int8 size <= {SIZE_TARGET}x and
-batch-1 p50 <= {LATENCY_TARGET}x the full model's, ROC AUC drop <= {AUC_DROP}. Load average (1, 5, 15 min) at
-the start: {load}.
+batch-1 p50 <= {LATENCY_TARGET}x the full model's, ROC AUC drop <= {AUC_DROP}. Load averages are 1, 5, 15 min.
 
 {table(header, rows)}
 
