@@ -27,6 +27,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "256-128, dropout 0.3, patience 5": {"hidden_units": (256, 128), "dropout": 0.3, "early_stopping_patience": 5},
     "64-32, dropout 0.1, patience 3, cosine": {"lr_schedule": "cosine"},
     "64-32, dropout 0.1, patience 5, cosine": {"lr_schedule": "cosine", "early_stopping_patience": 5},
+    "64-32, dropout 0.1, patience 3, batch 64": {"batch_size": 64},
 }
 
 
@@ -42,7 +43,9 @@ def sweep(quality: dict[str, Any], names: list[str], datasets: list[str], result
     for dataset in datasets:
         prepared = prepare(dataset, WORK / "quality" / dataset, quality.get("rows_cap", ROWS_CAP), reuse=True)
         for name in names:
-            trained = train_pipeline_model(prepared, replace(Hyperparameters(), **CONFIGURATIONS[name]), "model-sweep")
+            hyperparameters = replace(Hyperparameters(), **CONFIGURATIONS[name])
+            # A model folder per configuration: sweeps of other configurations may run beside this one.
+            trained = train_pipeline_model(prepared, hyperparameters, f"model-sweep-{list(CONFIGURATIONS).index(name)}")
             row = rows[name]
             row["metrics"][dataset] = {"metric": trained["metric"], "epochs": trained["epochs"]}
             row["gaps"][dataset] = trained["metric"] - trees[dataset]
