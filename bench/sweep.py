@@ -18,7 +18,9 @@ from typing import Any
 from bench.measure import write_json
 from bench.plan import RESULTS, WORK
 from bench.quality import ROWS_CAP, prepare, train_pipeline_model
-from components.train.hyperparameters import Hyperparameters
+from components.train.hyperparameters import Hyperparameters, batch_size_for
+from components.transform.layout import TRAIN
+from components.transform.rows import splits_of_buckets, value_buckets
 
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "64-32, dropout 0.1, patience 3": {},
@@ -28,7 +30,25 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "64-32, dropout 0.1, patience 3, cosine": {"lr_schedule": "cosine"},
     "64-32, dropout 0.1, patience 5, cosine": {"lr_schedule": "cosine", "early_stopping_patience": 5},
     "64-32, dropout 0.1, patience 3, batch 64": {"batch_size": 64},
+    # The batch rule with more steps an epoch (components.train.hyperparameters.batch_size_for).
+    "64-32, dropout 0.1, patience 3, 32 steps an epoch": {"steps_per_epoch": 32},
 }
+
+
+def hyperparameters_of(changes: dict[str, Any], prepared: Any) -> Hyperparameters:
+    """The defaults with a configuration's changes; `steps_per_epoch` sets the batch by the batch rule
+    with that many steps, from the dataset's train rows (as the transform splits them)."""
+    changes = dict(changes)
+    steps = changes.pop("steps_per_epoch", None)
+    if steps is not None:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(prepared.work / "data.parquet")
+        spec = prepared.spec
+        buckets = value_buckets(table, spec.column_names)
+        splits = splits_of_buckets(buckets, spec.eval_fraction, spec.validation_fraction)
+        changes["batch_size"] = batch_size_for(int((splits == TRAIN).sum()), steps)
+    return replace(Hyperparameters(), **changes)
 
 
 def sweep(quality: dict[str, Any], names: list[str], datasets: list[str], result: Path) -> list[dict[str, Any]]:
@@ -43,7 +63,7 @@ def sweep(quality: dict[str, Any], names: list[str], datasets: list[str], result
     for dataset in datasets:
         prepared = prepare(dataset, WORK / "quality" / dataset, quality.get("rows_cap", ROWS_CAP), reuse=True)
         for name in names:
-            hyperparameters = replace(Hyperparameters(), **CONFIGURATIONS[name])
+            hyperparameters = hyperparameters_of(CONFIGURATIONS[name], prepared)
             # A model folder per configuration: sweeps of other configurations may run beside this one.
             trained = train_pipeline_model(prepared, hyperparameters, f"model-sweep-{list(CONFIGURATIONS).index(name)}")
             row = rows[name]

@@ -32,9 +32,9 @@ LR_SCHEDULES = ("constant", "cosine")
 TUNED = ("learning_rate", "hidden_units", "dropout", "batch_size")
 
 
-def batch_size_for(train_rows: int) -> int:
-    """The power of two nearest below train_rows / STEPS_PER_EPOCH, within [MIN_BATCH_SIZE, MAX_BATCH_SIZE]."""
-    wanted = max(train_rows // STEPS_PER_EPOCH, 1)
+def batch_size_for(train_rows: int, steps_per_epoch: int = STEPS_PER_EPOCH) -> int:
+    """The power of two nearest below train_rows / steps_per_epoch, within [MIN_BATCH_SIZE, MAX_BATCH_SIZE]."""
+    wanted = max(train_rows // steps_per_epoch, 1)
     return max(MIN_BATCH_SIZE, min(MAX_BATCH_SIZE, 2 ** int(math.log2(wanted))))
 
 
