@@ -35,7 +35,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def hyperparameters_of(changes: dict[str, Any], prepared: Any) -> Hyperparameters:
+def hyperparameters_of(changes: dict[str, Any], prepared: Any, seed: int = 0) -> Hyperparameters:
     """The defaults with a configuration's changes; `steps_per_epoch` sets the batch by the batch rule
     with that many steps, from the dataset's train rows (as the transform splits them)."""
     changes = dict(changes)
@@ -48,10 +48,12 @@ def hyperparameters_of(changes: dict[str, Any], prepared: Any) -> Hyperparameter
         buckets = value_buckets(table, spec.column_names)
         splits = splits_of_buckets(buckets, spec.eval_fraction, spec.validation_fraction)
         changes["batch_size"] = batch_size_for(int((splits == TRAIN).sum()), steps)
-    return replace(Hyperparameters(), **changes)
+    return replace(Hyperparameters(seed=seed), **changes)
 
 
-def sweep(quality: dict[str, Any], names: list[str], datasets: list[str], result: Path) -> list[dict[str, Any]]:
+def sweep(
+    quality: dict[str, Any], names: list[str], datasets: list[str], result: Path, seed: int = 0
+) -> list[dict[str, Any]]:
     """Each configuration on each dataset of the quality run (dataset by dataset: one transform each);
     the gap is the metric less the tree's. Written after every training, so a cut-off sweep keeps its rows."""
     trees = {row["dataset"]: row["tree"] for row in quality["rows"]}
@@ -63,7 +65,7 @@ def sweep(quality: dict[str, Any], names: list[str], datasets: list[str], result
     for dataset in datasets:
         prepared = prepare(dataset, WORK / "quality" / dataset, quality.get("rows_cap", ROWS_CAP), reuse=True)
         for name in names:
-            hyperparameters = hyperparameters_of(CONFIGURATIONS[name], prepared)
+            hyperparameters = hyperparameters_of(CONFIGURATIONS[name], prepared, seed)
             # A model folder per configuration: sweeps of other configurations may run beside this one.
             trained = train_pipeline_model(prepared, hyperparameters, f"model-sweep-{list(CONFIGURATIONS).index(name)}")
             row = rows[name]
@@ -71,7 +73,7 @@ def sweep(quality: dict[str, Any], names: list[str], datasets: list[str], result
             row["gaps"][dataset] = trained["metric"] - trees[dataset]
             row["mean_gap"] = sum(row["gaps"].values()) / len(row["gaps"])
             print(name, dataset, round(trained["metric"], 4), round(row["gaps"][dataset], 4), flush=True)
-            payload = {"load_average_at_start": load, "load_average_now": os.getloadavg()}
+            payload = {"seed": seed, "load_average_at_start": load, "load_average_now": os.getloadavg()}
             write_json(result, {**payload, "rows": list(rows.values())})
     return list(rows.values())
 
@@ -81,11 +83,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quality", type=Path, default=RESULTS / "quality.json")
     parser.add_argument("--configurations", default=";".join(CONFIGURATIONS), help="names, ;-separated")
     parser.add_argument("--datasets", default="", help="of the quality run, ,-separated (empty: all of them)")
+    parser.add_argument("--seed", type=int, default=0, help="every configuration's seed")
     parser.add_argument("--result", type=Path, default=RESULTS / "sweep.json")
     args = parser.parse_args(argv)
     quality = json.loads(args.quality.read_text())
     datasets = args.datasets.split(",") if args.datasets else [row["dataset"] for row in quality["rows"]]
-    sweep(quality, args.configurations.split(";"), datasets, args.result)
+    sweep(quality, args.configurations.split(";"), datasets, args.result, args.seed)
 
 
 if __name__ == "__main__":
