@@ -29,7 +29,8 @@ STEP_USES = {
     "score": {"serve", "transform", "validate"},
     "monitor": {"score"},  # monitor checks a scoring output: read as score publishes it, its answers as score writes
     # variants compress train's export behind transform's graph, scored as evaluate, served as infra_validate checks
-    "variants": {"train", "transform", "evaluate", "infra_validate"},
+    # ... and publishing them beside a pushed version extends push's model card with their table
+    "variants": {"train", "transform", "evaluate", "infra_validate", "push"},
 }
 
 Graph = Mapping[str, set[str]]
