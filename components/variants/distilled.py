@@ -27,7 +27,9 @@ from components.variants.base import Candidate, VariantRefused
 from components.variants.quantized import model_signature
 
 # The student: one small layer, trained a few epochs; the teacher's outputs weigh TEACHER_WEIGHT in its targets.
-STUDENT = Hyperparameters(epochs=8, batch_size=32, learning_rate=0.01, hidden_units=(8,), dropout=0.0)
+# 32 units, not 8: on mlc_churn (teacher ROC AUC 0.937) a layer of 8 reached 0.893, beyond any tolerance, and a
+# layer of 32 0.940, in the same 8 epochs.
+STUDENT = Hyperparameters(epochs=8, batch_size=32, learning_rate=0.01, hidden_units=(32,), dropout=0.0)
 TEACHER_WEIGHT = 0.7
 
 
