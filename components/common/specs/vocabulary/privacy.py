@@ -16,7 +16,7 @@ from components.common.specs.vocabulary.checks import Checked, SpecError
 PSEUDONYMIZE_KEY_VARIABLE = "PSEUDONYMIZE_KEY"
 # The Secret that holds it on a cluster, under that same key (infra/k8s/pseudonymize-key-secret.yaml); a
 # pipeline run may name another (its `pseudonymize_key_secret` parameter), the model servers read this one.
-PSEUDONYMIZE_KEY_SECRET = "pseudonymize-key"
+PSEUDONYMIZE_KEY_SECRET = "pseudonymize-key"  # pragma: allowlist secret (a Secret's name, not a value)
 DEFAULT_BUCKETS = 1024
 
 
