@@ -31,12 +31,12 @@ def move_champion(client: MlflowClient, lock: ChampionLock, model_name: str, ver
     client.set_registered_model_alias(model_name, tracking.CHAMPION_ALIAS, version)
     try:
         lock.check()
-        landed = _champion(client, model_name)
+        landed = current_champion(client, model_name)
         if landed != version:
             raise LockLostError(f"the champion alias of {model_name} points at {landed}, not at {version}")
     except LockLostError:
         undo = tracking.client(lock.tracking_uri)  # not bounded by a lease that is over
-        if _champion(undo, model_name) == version:
+        if current_champion(undo, model_name) == version:
             if previous == NO_CHAMPION:
                 undo.delete_registered_model_alias(model_name, tracking.CHAMPION_ALIAS)
             else:
@@ -45,7 +45,7 @@ def move_champion(client: MlflowClient, lock: ChampionLock, model_name: str, ver
     client.set_model_version_tag(model_name, version, PROMOTED_EPOCH_TAG, str(lock.epoch))
 
 
-def _champion(client: MlflowClient, model_name: str) -> str:
+def current_champion(client: MlflowClient, model_name: str) -> str:
     try:
         return str(client.get_model_version_by_alias(model_name, tracking.CHAMPION_ALIAS).version)
     except MlflowException as error:

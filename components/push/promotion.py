@@ -10,26 +10,15 @@ from pathlib import Path
 from typing import Callable
 
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from components.common import tracking
 from components.push import serving_layout
+from components.push.alias_move import NO_CHAMPION
 from components.push.leftovers import MANIFEST_TAG, PROMOTED
 from components.push.lock import ChampionLock
 
 logger = logging.getLogger(__name__)
-
-NO_CHAMPION = "none"
-
-
-def current_champion(client: MlflowClient, model_name: str) -> str:
-    try:
-        return str(client.get_model_version_by_alias(model_name, tracking.CHAMPION_ALIAS).version)
-    except MlflowException as error:
-        if error.error_code not in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
-            raise
-        return NO_CHAMPION
 
 
 def restore_serving_copy(client: MlflowClient, model_name: str, champion: str, endpoint_url: str | None) -> None:

@@ -55,7 +55,7 @@ from mlflow.tracking import MlflowClient
 from components.common import storage, tracking
 from components.common.model_names import check_model_name
 from components.push import registration
-from components.push.alias_move import move_champion
+from components.push.alias_move import NO_CHAMPION, current_champion, move_champion
 from components.push.blessing import Blessing, required_blessing
 from components.push.blessing import NotBlessedError as NotBlessedError  # raised by push_model
 from components.push.leftovers import (
@@ -69,13 +69,7 @@ from components.push.leftovers import (
 )
 from components.push.lock import ChampionLock
 from components.push.model_card import ModelCard, build_card, write_card
-from components.push.promotion import (
-    NO_CHAMPION,
-    champion_decision,
-    current_champion,
-    restore_serving_copy,
-    write_serving_copy,
-)
+from components.push.promotion import champion_decision, restore_serving_copy, write_serving_copy
 from components.push.published_model import logged_model_id
 from components.runs import step_runs
 
